@@ -1,0 +1,1 @@
+"""Learners and scripted policies that act in memrl's environments."""

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``memrl bench``: every speed claim memrl makes is measured here."""

@@ -1,0 +1,214 @@
+"""The ``memrl`` command.
+
+Subcommands: ``list`` (the suite), ``bench envs`` (steps/s of every env), ``play`` (an env in the
+terminal), ``render`` (an episode as a GIF or PNG) and ``run demo`` (the showcase). Heavy modules
+are imported inside each subcommand so that ``memrl --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from memrl.envs import ALL
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _env_id(text: str) -> str:
+    if text in ALL:
+        return text
+    if f"memrl/{text}" in ALL:  # allow the id without its namespace
+        return f"memrl/{text}"
+    close = [i for i in ALL if text.lower() in i.lower()]
+    hint = f" Did you mean one of: {', '.join(close[:6])}?" if close else ""
+    raise argparse.ArgumentTypeError(
+        f"unknown env id {text!r}.{hint} Run `memrl list` for every registered id."
+    )
+
+
+# -- memrl list -----------------------------------------------------------------------------------
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from memrl.envs.table import suite_table
+
+    rates = json.loads(Path(args.bench).read_text())["results"] if args.bench else None
+    print(suite_table(markdown=args.markdown, family=args.family, bench_rows=rates))
+    return 0
+
+
+# -- memrl bench ----------------------------------------------------------------------------------
+
+
+def _cmd_bench_envs(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from memrl.bench.envs import bench_envs, format_table
+    from memrl.bench.machine import machine_info
+
+    ids = args.ids or list(ALL)
+    rows = bench_envs(
+        ids,
+        seconds=args.seconds,
+        num_envs=args.num_envs,
+        progress=lambda it: tqdm(it, desc="bench envs", unit="env", file=sys.stderr),
+    )
+    print(format_table(rows))
+    if args.json:
+        report = {
+            "command": "memrl " + " ".join(args.argv),
+            "machine": machine_info(),
+            "seconds_per_measurement": args.seconds,
+            "results": [r.to_dict() for r in rows],
+        }
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+# -- memrl play / render --------------------------------------------------------------------------
+
+
+def _cmd_play(args: argparse.Namespace) -> int:
+    from memrl.envs.play import play
+
+    play(args.env_id, seed=args.seed, episodes=args.episodes)
+    return 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from memrl.envs.media import SUFFIXES, record_episode, save_frames
+
+    if Path(args.out).suffix.lower() not in SUFFIXES:
+        print(f"error: --out must end in one of {SUFFIXES}, got {args.out!r}", file=sys.stderr)
+        return 2
+    frames = record_episode(args.env_id, seed=args.seed, max_frames=args.max_frames)
+    path = save_frames(frames, args.out, fps=args.fps)
+    print(f"wrote {path} ({len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]} px)")
+    return 0
+
+
+# -- memrl run ------------------------------------------------------------------------------------
+
+
+def _cmd_run_demo(args: argparse.Namespace) -> int:
+    from memrl.eval.demo import run_demo
+
+    run_demo(out_dir=Path(args.out), episodes=args.episodes, seed=args.seed)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of the ``memrl`` command."""
+    parser = argparse.ArgumentParser(
+        prog="memrl",
+        description="memrl: episodic-memory and continual RL environments, agents and evaluation.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="print the environment suite as a table")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.add_argument(
+        "--family", choices=sorted({e.family for e in ALL.values()}), help="only this family"
+    )
+    p.add_argument(
+        "--bench", metavar="FILE", help="add steps/s columns from a `memrl bench envs --json` file"
+    )
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("bench", help="measure speed")
+    bench = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    b = bench.add_parser(
+        "envs",
+        help="steps/s of every env, single (gymnasium.make) and batched (make_vec)",
+        description=(
+            "Steps each env with pre-drawn random actions for --seconds of wall time, single "
+            "(through gymnasium.make, wrappers included) and batched (the vector entry point "
+            "with --num-envs sub-environments). Resets are included in the time."
+        ),
+    )
+    b.add_argument("--json", metavar="FILE", help="also write the results and machine to FILE")
+    b.add_argument("--seconds", type=_positive_float, default=1.0, help="time per measurement")
+    b.add_argument(
+        "--num-envs", type=_positive_int, default=64, help="sub-envs of the batched form"
+    )
+    b.add_argument(
+        "--ids", nargs="+", type=_env_id, metavar="ID", help="measure only these ids (default all)"
+    )
+    b.set_defaults(func=_cmd_bench_envs)
+
+    p = sub.add_parser(
+        "play",
+        help="play an env in the terminal",
+        description="Play an env in the terminal: its ansi render is printed before each step and "
+        "you type an action by index or name. Enter repeats the last action; 'quit' stops.",
+    )
+    p.add_argument("env_id", type=_env_id, metavar="ID", help="e.g. memrl/Ballet-2-delay16-v0")
+    p.add_argument("--seed", type=int, default=None, help="seed of the first episode")
+    p.add_argument("--episodes", type=_positive_int, default=1, help="episodes to play")
+    p.set_defaults(func=_cmd_play)
+
+    p = sub.add_parser(
+        "render",
+        help="save an episode (random actions) as a GIF or a PNG sheet",
+        description="Run one episode with random actions and save its rgb_array frames: an "
+        "animated GIF for .gif, a sheet of 24 evenly spaced frames for .png.",
+    )
+    p.add_argument("env_id", type=_env_id, metavar="ID", help="e.g. memrl/Ballet-4-delay16-v0")
+    p.add_argument("--out", required=True, metavar="FILE", help="output file, .gif or .png")
+    p.add_argument("--seed", type=int, default=0, help="seed of the episode")
+    p.add_argument("--fps", type=_positive_int, default=8, help="GIF frames per second")
+    p.add_argument(
+        "--max-frames", type=_positive_int, default=None, help="stop after this many frames"
+    )
+    p.set_defaults(func=_cmd_render)
+
+    p = sub.add_parser("run", help="run a named job")
+    run = p.add_subparsers(dest="job", required=True, metavar="JOB")
+    d = run.add_parser(
+        "demo",
+        help="oracle vs memory-free success on every memory env, and a Ballet GIF",
+        description="For every memory env, run an oracle that is told what to remember and a "
+        "memory-free policy, print their success rates side by side, and write a GIF of a "
+        "Ballet episode into --out.",
+    )
+    d.add_argument("--out", default="runs/demo", help="directory for the demo's files")
+    d.add_argument("--episodes", type=_positive_int, default=200, help="episodes per policy")
+    d.add_argument("--seed", type=int, default=0, help="seed")
+    d.set_defaults(func=_cmd_run_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``memrl`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        return int(args.func(args))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""Single-task Gymnasium environments that demand episodic memory, and their registration."""
+
+from memrl.envs.suites import ALL, BALLET, CONTROL, RECALL, ROOMS, SuiteEntry, register_memrl_envs
+
+__all__ = ["ALL", "BALLET", "CONTROL", "RECALL", "ROOMS", "SuiteEntry", "register_memrl_envs"]

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from memrl.cli import main
+from memrl.envs import ALL
+
+BALLET = "memrl/BalletGrid-2-delay16-v0"
+
+
+def test_help_lists_every_subcommand():
+    out = subprocess.run(
+        [sys.executable, "-m", "memrl.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for command in ("list", "bench", "play", "render", "run"):
+        assert command in out
+
+
+def test_list_prints_every_registered_env(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for env_id in ALL:
+        assert env_id in out
+
+
+def test_unknown_env_id_is_a_clear_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["render", "memrl/Balet-2-delay16-v0", "--out", "x.gif"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown env id" in err and "memrl list" in err
+
+
+def test_bench_envs_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["bench", "envs", "--ids", BALLET, "--seconds", "0.05", "--json", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    (row,) = report["results"]
+    assert row["id"] == BALLET
+    assert row["single_steps_per_s"] > 0 and row["vector_steps_per_s"] > 0
+    assert report["command"].startswith("memrl bench envs")
+    assert report["machine"]["cores"] >= 1
+    assert BALLET in capsys.readouterr().out
+
+
+def test_render_gif_and_png(tmp_path):
+    gif = tmp_path / "ballet.gif"
+    assert main(["render", BALLET, "--out", str(gif), "--max-frames", "20"]) == 0
+    with Image.open(gif) as image:
+        assert image.n_frames == 20
+    png = tmp_path / "ballet.png"
+    assert main(["render", BALLET, "--out", str(png), "--max-frames", "30"]) == 0
+    assert np.asarray(Image.open(png)).ndim == 3
+
+
+def test_render_rejects_unknown_format(tmp_path, capsys):
+    assert main(["render", BALLET, "--out", str(tmp_path / "x.mp4")]) == 2
+    assert ".gif" in capsys.readouterr().err
+
+
+def test_play_reads_actions_from_stdin():
+    # Enter repeats the last action; "quit" stops; a bad word gets a helpful message.
+    typed = "\n".join(["0", "", "bogus", "quit"]) + "\n"
+    out = subprocess.run(
+        [sys.executable, "-m", "memrl.cli", "play", BALLET, "--seed", "1"],
+        input=typed,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "unknown action 'bogus'" in out
+    assert out.count("action>") >= 3
