@@ -193,7 +193,13 @@ CONTROL: dict[str, SuiteEntry] = {
 }
 """Continuous-control memory on Meta-World."""
 
-ALL: dict[str, SuiteEntry] = {**BALLET, **ROOMS, **RECALL, **CONTROL}
+MEMORY: dict[str, SuiteEntry] = {**BALLET, **ROOMS, **RECALL, **CONTROL}
+"""The single-task environments that demand episodic memory."""
+
+STREAMS: dict[str, SuiteEntry] = {}
+"""Sequential task streams as single Gymnasium envs (``memrl.streams.ContinualEnv``)."""
+
+ALL: dict[str, SuiteEntry] = {**MEMORY, **STREAMS}
 """Every environment memrl registers."""
 
 

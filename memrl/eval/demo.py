@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from memrl.agents.scripted import FAMILY_POLICIES, ScriptedPolicy
 from memrl.bench.machine import machine_info
-from memrl.envs import ALL
+from memrl.envs import MEMORY
 from memrl.envs.media import record_episode, save_frames
 
 GIF_ENV = "memrl/Ballet-4-delay16-v0"
@@ -58,7 +58,7 @@ def success_rate(env_id: str, policy: ScriptedPolicy, episodes: int, seed: int) 
 
 def chance_level(env_id: str) -> float | None:
     """Success of uniform guessing where the task is a choice among a few options, else None."""
-    entry = ALL[env_id]
+    entry = MEMORY[env_id]
     kwargs = entry.kwargs
     if entry.family == "ballet":
         return 1 / kwargs["num_dancers"]
@@ -75,7 +75,7 @@ def chance_level(env_id: str) -> float | None:
 
 def evaluate(env_id: str, episodes: int, seed: int) -> DemoRow:
     """Play ``episodes`` episodes of ``env_id`` with its family's oracle and memory-free policy."""
-    family = ALL[env_id].family
+    family = MEMORY[env_id].family
     episodes = max(1, episodes // SLOW_FAMILIES.get(family, 1))
     make_policy = FAMILY_POLICIES[family]
     oracle, free = make_policy(seed=seed, oracle=True), make_policy(seed=seed, oracle=False)
@@ -136,12 +136,12 @@ def run_demo(
         out_dir: Directory for the demo's files (created if missing).
         episodes: Episodes per policy and env (Meta-World envs play a tenth of them).
         seed: Seed of the first episode; episode k uses ``seed + k``.
-        env_ids: Envs to evaluate (default: every registered env).
+        env_ids: Envs to evaluate (default: every memory env).
 
     Returns:
         One row per env.
     """
-    ids = env_ids or list(ALL)
+    ids = env_ids or list(MEMORY)
     rows = [
         evaluate(env_id, episodes, seed)
         for env_id in tqdm(ids, desc="demo", unit="env", file=sys.stderr)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from memrl.envs import ALL
+from memrl.envs import MEMORY
 from memrl.eval.demo import chance_level, evaluate
 
 # One env per family and variant; CuedReach (Meta-World) is covered in test_cued_reach.py.
@@ -32,4 +32,4 @@ def test_key_to_door_oracle_opens_the_door_and_random_moves_rarely_do():
 def test_every_family_has_a_scripted_policy():
     from memrl.agents.scripted import FAMILY_POLICIES
 
-    assert {entry.family for entry in ALL.values()} <= set(FAMILY_POLICIES)
+    assert {entry.family for entry in MEMORY.values()} <= set(FAMILY_POLICIES)

@@ -1,0 +1,1 @@
+"""Torch memory cores behind one interface (see ``memrl.memory.base``)."""
