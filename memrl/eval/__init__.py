@@ -1,1 +1,1 @@
-"""Evaluation: success of policies on memory envs, and (later) retention metrics and reports."""
+"""Evaluation: Continual World metrics, retention matrices, plots, reports, and the demo."""

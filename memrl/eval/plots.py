@@ -1,0 +1,304 @@
+"""Plots of a run: success curves with task boundaries, the retention heatmap, recall vs delay.
+
+Each function draws on a fresh matplotlib ``Figure`` with the Agg canvas (no pyplot, no display,
+no change to the process-wide backend), saves a PNG of exactly ``figsize * dpi`` pixels to the
+given path (creating its directory) and returns the path. matplotlib is imported inside the
+functions, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from memrl.eval.metrics import EvaluationHistory
+from memrl.eval.retention import RetentionMatrix
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+SUBPLOT_SIZE = (3.0, 2.2)
+"""Inches per task panel of :func:`plot_success_curves` when ``figsize`` is not given."""
+MAX_COLUMNS = 5
+"""Task panels per row of :func:`plot_success_curves`."""
+
+
+def _png_path(path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"path must end in .png, got {str(path)!r}")
+    return path
+
+
+def _check_figure(figsize: tuple[float, float], dpi: int) -> None:
+    if len(figsize) != 2 or min(figsize) <= 0:
+        raise ValueError(f"figsize must be two positive inches (width, height), got {figsize}")
+    if dpi <= 0:
+        raise ValueError(f"dpi must be positive, got {dpi}")
+
+
+def _new_figure(figsize: tuple[float, float], dpi: int) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=figure.dpi)
+    return path
+
+
+def plot_success_curves(
+    histories: EvaluationHistory | Sequence[EvaluationHistory],
+    path: str | Path,
+    *,
+    title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+    dpi: int = 100,
+) -> Path:
+    """Success of every task over training, one panel per task, with the task boundaries.
+
+    Each panel shows the mean over runs (with the min-max range over runs shaded when there are
+    several), dotted vertical lines at every task switch, and the windows in which that task
+    trains shaded.
+
+    Args:
+        histories: One run, or several runs with the same tasks, schedule and evaluation steps.
+        path: Where to save the PNG.
+        title: Figure title.
+        figsize: Inches (width, height); default ``SUBPLOT_SIZE`` per panel, ``MAX_COLUMNS``
+            panels per row.
+        dpi: Pixels per inch.
+
+    Returns:
+        ``path``.
+    """
+    path = _png_path(path)
+    runs = [histories] if isinstance(histories, EvaluationHistory) else list(histories)
+    if not runs:
+        raise ValueError("need at least one EvaluationHistory")
+    first = runs[0]
+    for index, run in enumerate(runs[1:], start=1):
+        same = (
+            run.task_names == first.task_names
+            and run.schedule == first.schedule
+            and run.steps_per_task == first.steps_per_task
+            and np.array_equal(run.steps, first.steps)
+        )
+        if not same:
+            raise ValueError(
+                f"run {index} differs from run 0 in tasks, schedule or evaluation steps: "
+                "curves can only be averaged over runs evaluated at the same steps"
+            )
+    columns = min(MAX_COLUMNS, first.num_tasks)
+    rows = math.ceil(first.num_tasks / columns)
+    if figsize is None:
+        figsize = (SUBPLOT_SIZE[0] * columns, SUBPLOT_SIZE[1] * rows)
+    _check_figure(figsize, dpi)
+    success = np.stack([run.success for run in runs])  # [runs, evaluations, tasks]
+    steps = first.steps
+    delta = first.steps_per_task
+    end = first.num_windows * delta
+    repeated = len(set(first.task_names)) < first.num_tasks
+
+    figure = _new_figure(figsize, dpi)
+    axes = figure.subplots(rows, columns, squeeze=False, sharex=True, sharey=True)
+    for task in range(rows * columns):
+        ax = axes[task // columns][task % columns]
+        if task >= first.num_tasks:
+            ax.set_visible(False)
+            continue
+        for window, column in enumerate(first.schedule):
+            if column == task:
+                ax.axvspan(window * delta, (window + 1) * delta, color="tab:blue", alpha=0.12)
+        for boundary in range(1, first.num_windows):
+            ax.axvline(boundary * delta, color="0.6", linestyle=":", linewidth=0.8)
+        curves = success[:, :, task]
+        if len(runs) > 1:
+            ax.fill_between(steps, curves.min(axis=0), curves.max(axis=0), alpha=0.25, lw=0)
+        ax.plot(steps, curves.mean(axis=0), color="tab:blue", linewidth=1.2)
+        name = first.task_names[task]
+        ax.set_title(f"{task}: {name}" if repeated else name, fontsize=8)
+        ax.set_xlim(0, end)
+        ax.set_ylim(-0.02, 1.02)
+        ax.tick_params(labelsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("env steps", fontsize=8)
+    for row in axes:
+        row[0].set_ylabel("success", fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return _save(figure, path)
+
+
+def plot_retention_heatmap(
+    retention: RetentionMatrix,
+    path: str | Path,
+    *,
+    annotate: bool = True,
+    precision: int = 2,
+    title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+    dpi: int = 100,
+) -> Path:
+    """The retention matrix as a heatmap: stages down, tasks across, success in colour.
+
+    Held-out task labels end in ``*``; the cells of the tasks trained in a stage are outlined.
+
+    Args:
+        retention: The matrix.
+        path: Where to save the PNG.
+        annotate: Write each success rate in its cell.
+        precision: Decimals of the annotations.
+        title: Figure title.
+        figsize: Inches (width, height); default grows with the matrix.
+        dpi: Pixels per inch.
+
+    Returns:
+        ``path``.
+    """
+    path = _png_path(path)
+    if precision < 0:
+        raise ValueError(f"precision must be >= 0, got {precision}")
+    stages, tasks = retention.matrix.shape
+    if figsize is None:
+        figsize = (2.5 + 0.7 * tasks, 1.5 + 0.45 * stages)
+    _check_figure(figsize, dpi)
+    figure = _new_figure(figsize, dpi)
+    ax = figure.add_subplot()
+    image = ax.imshow(retention.matrix, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+    figure.colorbar(image, ax=ax, label="success")
+    labels = [f"{n}*" if n in retention.held_out else n for n in retention.task_names]
+    ax.set_xticks(range(tasks), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(stages), retention.stage_labels, fontsize=8)
+    ax.set_xlabel("task (* held-out)" if retention.held_out else "task", fontsize=8)
+    ax.set_ylabel("after stage", fontsize=8)
+    if annotate:
+        for stage in range(stages):
+            for task in range(tasks):
+                value = retention.matrix[stage, task]
+                colour = "black" if value > 0.6 else "white"
+                text = f"{value:.{precision}f}"
+                ax.text(task, stage, text, ha="center", va="center", fontsize=7, color=colour)
+    if retention.stage_tasks:
+        from matplotlib.patches import Rectangle
+
+        for stage, trained in enumerate(retention.stage_tasks):
+            for name in trained:
+                corner = (retention.column(name) - 0.5, stage - 0.5)
+                ax.add_patch(Rectangle(corner, 1, 1, fill=False, edgecolor="red", linewidth=1.5))
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(figure, path)
+
+
+@dataclass(frozen=True, eq=False)
+class RecallCurve:
+    """One agent's success as a function of the delay between cue and recall.
+
+    Attributes:
+        delays: ``[points]`` delays (steps), positive and strictly increasing (log x-axis).
+        success: ``[points]`` success rate at each delay.
+        lower: ``[points]`` lower bound of a confidence band, or None.
+        upper: ``[points]`` upper bound of a confidence band, or None.
+    """
+
+    delays: NDArray[np.float64]
+    success: NDArray[np.float64]
+    lower: NDArray[np.float64] | None = None
+    upper: NDArray[np.float64] | None = None
+
+    def __post_init__(self) -> None:
+        delays = np.asarray(self.delays, dtype=np.float64)
+        success = np.asarray(self.success, dtype=np.float64)
+        if delays.ndim != 1 or delays.size == 0:
+            raise ValueError(f"delays must be a non-empty 1-D array, got shape {delays.shape}")
+        if np.any(delays <= 0) or np.any(np.diff(delays) <= 0):
+            raise ValueError(
+                f"delays must be positive (log axis) and strictly increasing, got {delays.tolist()}"
+            )
+        if success.shape != delays.shape:
+            raise ValueError(
+                f"success has shape {success.shape}, expected one value per delay {delays.shape}"
+            )
+        if (self.lower is None) != (self.upper is None):
+            raise ValueError("give both lower and upper bounds, or neither")
+        bounds: list[NDArray[np.float64] | None] = [None, None]
+        if self.lower is not None and self.upper is not None:
+            lower = np.asarray(self.lower, dtype=np.float64)
+            upper = np.asarray(self.upper, dtype=np.float64)
+            if lower.shape != delays.shape or upper.shape != delays.shape:
+                raise ValueError(
+                    f"lower/upper have shapes {lower.shape}/{upper.shape}, expected {delays.shape}"
+                )
+            if np.any(lower > success) or np.any(upper < success):
+                raise ValueError("the band must contain the curve: lower <= success <= upper")
+            bounds = [lower, upper]
+        object.__setattr__(self, "delays", delays)
+        object.__setattr__(self, "success", success)
+        object.__setattr__(self, "lower", bounds[0])
+        object.__setattr__(self, "upper", bounds[1])
+
+
+def plot_recall_vs_delay(
+    curves: Mapping[str, RecallCurve | tuple[ArrayLike, ArrayLike]],
+    path: str | Path,
+    *,
+    chance: float | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] = (5.0, 3.5),
+    dpi: int = 100,
+) -> Path:
+    """Success against delay (log x-axis) for several agents, with their bands where given.
+
+    Args:
+        curves: Agent name -> :class:`RecallCurve`, or a ``(delays, success)`` pair.
+        path: Where to save the PNG.
+        chance: Success of guessing, drawn as a dashed line; None for none.
+        title: Axes title.
+        figsize: Inches (width, height).
+        dpi: Pixels per inch.
+
+    Returns:
+        ``path``.
+    """
+    path = _png_path(path)
+    if not curves:
+        raise ValueError("curves must hold at least one agent")
+    parsed = {
+        name: curve
+        if isinstance(curve, RecallCurve)
+        else RecallCurve(np.asarray(curve[0], np.float64), np.asarray(curve[1], np.float64))
+        for name, curve in curves.items()
+    }
+    if chance is not None and not 0 <= chance <= 1:
+        raise ValueError(f"chance must be in [0, 1], got {chance}")
+    _check_figure(figsize, dpi)
+    figure = _new_figure(figsize, dpi)
+    ax = figure.add_subplot()
+    for name, curve in parsed.items():
+        (line,) = ax.plot(curve.delays, curve.success, marker="o", markersize=3, label=name)
+        if curve.lower is not None and curve.upper is not None:
+            ax.fill_between(
+                curve.delays, curve.lower, curve.upper, color=line.get_color(), alpha=0.2, lw=0
+            )
+    if chance is not None:
+        ax.axhline(chance, color="0.5", linestyle="--", linewidth=1, label="chance")
+    ax.set_xscale("log")
+    ax.set_xlabel("delay (steps)")
+    ax.set_ylabel("success")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(figure, path)

@@ -1,0 +1,137 @@
+"""A run's report: ``report.md`` (a metrics table with CIs, and the plots) and ``report.json``.
+
+Generic on purpose: the input is a table of metrics (row -> metric -> value) and a mapping of plot
+names to PNG paths, so any study (Continual World metrics per method, retention per agent) can
+write one. A value is a :class:`~memrl.eval.metrics.ConfidenceInterval`, a dict with ``mean``
+(and optionally ``lower``, ``upper``, ``confidence``), a plain number, or None for "not
+available".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from memrl.eval.metrics import ConfidenceInterval
+
+MetricValue = ConfidenceInterval | Mapping[str, float] | float | None
+
+
+def _normalise(value: MetricValue) -> dict[str, float | None] | None:
+    """A value as ``{"mean", "lower", "upper", "confidence"}`` (bounds None if absent)."""
+    if value is None:
+        return None
+    if isinstance(value, ConfidenceInterval):
+        return {k: _finite(v) for k, v in value.to_dict().items()}
+    if isinstance(value, Mapping):
+        if "mean" not in value:
+            raise ValueError(f"a metric dict needs a 'mean' key, got keys {sorted(value)}")
+        return {k: _finite(value.get(k)) for k in ("mean", "lower", "upper", "confidence")}
+    if isinstance(value, int | float):
+        return {"mean": _finite(value), "lower": None, "upper": None, "confidence": None}
+    raise ValueError(f"unsupported metric value {value!r}: use a ConfidenceInterval, dict or float")
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a float, None for missing or NaN (JSON has no NaN)."""
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with NaN floats replaced by None, recursively (JSON has no NaN)."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _cell(value: dict[str, float | None] | None, precision: int) -> str:
+    if value is None or value["mean"] is None:
+        return "-"
+    text = f"{value['mean']:.{precision}f}"
+    if value["lower"] is not None and value["upper"] is not None:
+        text += f" [{value['lower']:.{precision}f}, {value['upper']:.{precision}f}]"
+    return text
+
+
+def write_report(
+    run_dir: str | Path,
+    metrics: Mapping[str, Mapping[str, MetricValue]],
+    plots: Mapping[str, str | Path] | None = None,
+    *,
+    title: str = "memrl report",
+    details: Mapping[str, Any] | None = None,
+    precision: int = 2,
+) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.json`` into ``run_dir``.
+
+    Args:
+        run_dir: The run directory (created if missing).
+        metrics: Row (e.g. method) -> metric name -> value; the table has a column per metric
+            name, in first-seen order, and shows ``mean [lower, upper]``.
+        plots: Plot name -> PNG path; shown in ``report.md`` by a path relative to ``run_dir``.
+        title: The report's heading.
+        details: Anything JSON-serialisable to add to ``report.json`` (e.g. ``to_dict()`` of
+            the metrics, the command, seeds, machine).
+        precision: Decimals in the Markdown table.
+
+    Returns:
+        The paths of ``report.md`` and ``report.json``.
+    """
+    if not metrics:
+        raise ValueError("metrics must hold at least one row")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    table = {
+        row: {name: _normalise(v) for name, v in values.items()} for row, values in metrics.items()
+    }
+    columns = list(dict.fromkeys(name for values in table.values() for name in values))
+    confidences = {
+        v["confidence"]
+        for values in table.values()
+        for v in values.values()
+        if v is not None and v["confidence"] is not None
+    }
+    plot_paths = {name: Path(p) for name, p in (plots or {}).items()}
+    missing = sorted(name for name, p in plot_paths.items() if not p.is_file())
+    if missing:
+        raise ValueError(f"plots {missing} do not exist: write them before the report")
+    relative = {
+        name: Path(os.path.relpath(p, run_dir)).as_posix() for name, p in plot_paths.items()
+    }
+
+    lines = [f"# {title}", ""]
+    if confidences:
+        levels = ", ".join(f"{c:.0%}" for c in sorted(confidences))
+        lines += [
+            f"Values are `mean [lower, upper]` with {levels} bootstrap intervals over seeds.",
+            "",
+        ]
+    lines += ["| | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for row, values in table.items():
+        cells = [_cell(values.get(name), precision) for name in columns]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    for name, path in relative.items():
+        lines += ["", f"## {name}", "", f"![{name}]({path})"]
+    markdown_path = run_dir / "report.md"
+    markdown_path.write_text("\n".join(lines) + "\n")
+
+    document = {
+        "title": title,
+        "metrics": table,
+        "plots": relative,
+        "details": _json_safe(dict(details or {})),
+    }
+    json_path = run_dir / "report.json"
+    json_path.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
+    return markdown_path, json_path

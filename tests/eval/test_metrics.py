@@ -1,0 +1,306 @@
+"""Continual World's metrics against hand-computed values on tiny logs, and their bad inputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from memrl.eval.metrics import (
+    EvaluationHistory,
+    average_forgetting,
+    average_performance,
+    bootstrap_mean_ci,
+    continual_world_metrics,
+    cycle_forgetting,
+    end_of_window_performance,
+    final_performance,
+    forgetting,
+    forward_transfer,
+    forward_transfer_ci,
+    window_auc,
+)
+
+TOL = 1e-12
+
+# Two tasks, steps_per_task = 60, evaluated every 10 steps: 6 evaluations per window, so "the last
+# 5" leaves one out. Columns: task "a" (trained in window 0), task "b" (trained in window 1).
+A_WINDOW0 = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+A_WINDOW1 = [0.9, 0.7, 0.5, 0.3, 0.1, 0.0]
+B_WINDOW0 = [0.0, 0.0, 0.1, 0.0, 0.1, 0.0]
+B_WINDOW1 = [0.2, 0.4, 0.6, 0.8, 1.0, 1.0]
+REFERENCE = {"a": [[0.0, 0.0, 0.2, 0.4, 0.6, 0.8]], "b": [[0.0, 0.2, 0.4, 0.6, 0.8, 1.0]]}
+
+
+def two_task_history(scale: float = 1.0, initial: list[float] | None = None) -> EvaluationHistory:
+    steps = list(range(10, 121, 10))
+    success = np.array([A_WINDOW0 + A_WINDOW1, B_WINDOW0 + B_WINDOW1]).T * scale
+    if initial is not None:  # an evaluation before any training, at step 0
+        steps = [0, *steps]
+        success = np.vstack([initial, success])
+    return EvaluationHistory(np.array(steps), success, ("a", "b"), steps_per_task=60)
+
+
+def test_average_performance_is_the_mean_of_the_last_five_evaluations_at_the_end():
+    history = two_task_history()
+    p_a = (0.7 + 0.5 + 0.3 + 0.1 + 0.0) / 5
+    p_b = (0.4 + 0.6 + 0.8 + 1.0 + 1.0) / 5
+    assert np.allclose(final_performance(history), [p_a, p_b], atol=TOL, rtol=0)
+    assert abs(average_performance(history) - (p_a + p_b) / 2) < TOL
+    # fewer than 5 evaluations are averaged when asked (and tail(k) semantics hold)
+    assert abs(average_performance(history, last_evaluations=1) - (0.0 + 1.0) / 2) < TOL
+
+
+def test_forgetting_compares_the_end_of_each_window_with_the_end_of_the_run():
+    history = two_task_history()
+    end_a_window0 = (0.2 + 0.4 + 0.6 + 0.8 + 1.0) / 5
+    end_b_window1 = (0.4 + 0.6 + 0.8 + 1.0 + 1.0) / 5
+    p_a = (0.7 + 0.5 + 0.3 + 0.1 + 0.0) / 5
+    assert np.allclose(
+        end_of_window_performance(history), [end_a_window0, end_b_window1], atol=TOL, rtol=0
+    )
+    f = forgetting(history)
+    assert abs(f[0] - (end_a_window0 - p_a)) < TOL
+    assert f[1] == 0.0  # the last task's forgetting is 0 by construction (>= 5 evaluations)
+    # the average counts the last task too, as Continual World divides by all tasks
+    assert abs(average_forgetting(history) - (end_a_window0 - p_a + 0.0) / 2) < TOL
+
+
+def test_forward_transfer_uses_the_plain_mean_of_each_window_against_the_reference():
+    history = two_task_history()
+    auc_a = (0.0 + 0.2 + 0.4 + 0.6 + 0.8 + 1.0) / 6
+    auc_b = (0.2 + 0.4 + 0.6 + 0.8 + 1.0 + 1.0) / 6
+    assert np.allclose(window_auc(history), [auc_a, auc_b], atol=TOL, rtol=0)
+    ref_a = (0.0 + 0.0 + 0.2 + 0.4 + 0.6 + 0.8) / 6
+    ref_b = (0.0 + 0.2 + 0.4 + 0.6 + 0.8 + 1.0) / 6
+    expected = [(auc_a - ref_a) / (1 - ref_a), (auc_b - ref_b) / (1 - ref_b)]
+    assert np.allclose(forward_transfer(history, REFERENCE), expected, atol=TOL, rtol=0)
+
+
+def test_an_evaluation_at_step_zero_belongs_to_no_window():
+    with_initial = two_task_history(initial=[0.3, 0.9])
+    plain = two_task_history()
+    assert np.allclose(window_auc(with_initial), window_auc(plain), atol=TOL, rtol=0)
+    assert abs(average_performance(with_initial) - average_performance(plain)) < TOL
+    assert np.allclose(forgetting(with_initial), forgetting(plain), atol=TOL, rtol=0)
+
+
+def test_forward_transfer_across_seeds_averages_the_aucs_before_the_ratio():
+    runs = [two_task_history(), two_task_history(scale=0.5)]
+    reference = {
+        "a": [[0.0, 0.0, 0.2, 0.4, 0.6, 0.8], [0.0] * 6],
+        "b": [[0.0, 0.2, 0.4, 0.6, 0.8, 1.0], [0.5] * 6],
+    }
+    auc_a = ((0.0 + 0.2 + 0.4 + 0.6 + 0.8 + 1.0) / 6) * (1 + 0.5) / 2
+    auc_b = ((0.2 + 0.4 + 0.6 + 0.8 + 1.0 + 1.0) / 6) * (1 + 0.5) / 2
+    ref_a = ((0.0 + 0.0 + 0.2 + 0.4 + 0.6 + 0.8) / 6 + 0.0) / 2
+    ref_b = ((0.0 + 0.2 + 0.4 + 0.6 + 0.8 + 1.0) / 6 + 0.5) / 2
+    expected = [(auc_a - ref_a) / (1 - ref_a), (auc_b - ref_b) / (1 - ref_b)]
+    assert np.allclose(forward_transfer(runs, reference), expected, atol=TOL, rtol=0)
+    metrics = continual_world_metrics(runs, reference, n_resamples=200)
+    assert metrics.forward_transfer is not None
+    assert abs(metrics.forward_transfer.mean - sum(expected) / 2) < TOL
+
+
+def test_summary_of_several_seeds_and_its_json():
+    runs = [two_task_history(), two_task_history(scale=0.5)]
+    metrics = continual_world_metrics(runs, REFERENCE, n_resamples=500)
+    p = [average_performance(h) for h in runs]
+    f = [average_forgetting(h) for h in runs]
+    assert abs(metrics.performance.mean - (p[0] + p[1]) / 2) < TOL
+    assert abs(metrics.forgetting.mean - (f[0] + f[1]) / 2) < TOL
+    assert metrics.final_performance.shape == (2, 2)
+    assert metrics.window_forgetting.shape == (2, 2)
+    assert metrics.cycle_forgetting is None  # nothing re-occurs
+    document = json.loads(json.dumps(metrics.to_dict()))
+    assert document["metrics"]["performance"]["confidence"] == 0.9
+    assert document["per_window"]["task_names"] == ["a", "b"]
+    without_reference = continual_world_metrics(runs, n_resamples=10)
+    assert without_reference.forward_transfer is None
+
+
+# Repeated tasks: one column per distinct task, schedule (0, 1, 0, 1), steps_per_task = 20,
+# evaluated every 10 steps: 2 evaluations per window.
+REPEAT_A = [0.2, 0.6, 0.5, 0.3, 0.7, 0.9, 0.8, 0.4]
+REPEAT_B = [0.0, 0.1, 0.4, 0.8, 0.6, 0.2, 0.5, 1.0]
+
+
+def repeated_history(schedule: tuple[int, ...] = (0, 1, 0, 1)) -> EvaluationHistory:
+    steps = np.arange(10, 81, 10)
+    return EvaluationHistory(steps, np.array([REPEAT_A, REPEAT_B]).T, ("a", "b"), 20, schedule)
+
+
+def test_repeated_tasks_get_one_window_per_occurrence():
+    history = repeated_history()
+    assert history.window_names == ("a", "b", "a", "b")
+    assert np.allclose(
+        window_auc(history),
+        [(0.2 + 0.6) / 2, (0.4 + 0.8) / 2, (0.7 + 0.9) / 2, (0.5 + 1.0) / 2],
+        atol=TOL,
+        rtol=0,
+    )
+    # "the end" = last 4 evaluations of the log; "the end of a window" = its 2 evaluations (tail)
+    p_a = (0.7 + 0.9 + 0.8 + 0.4) / 4
+    p_b = (0.6 + 0.2 + 0.5 + 1.0) / 4
+    expected = [
+        (0.2 + 0.6) / 2 - p_a,
+        (0.4 + 0.8) / 2 - p_b,
+        (0.7 + 0.9) / 2 - p_a,
+        (0.5 + 1.0) / 2 - p_b,  # not 0: the last window holds fewer evaluations than averaged
+    ]
+    assert np.allclose(forgetting(history, last_evaluations=4), expected, atol=TOL, rtol=0)
+
+
+def test_cycle_forgetting_compares_the_end_of_an_occurrence_with_just_before_the_next():
+    history = repeated_history()
+    result = cycle_forgetting(history, last_evaluations=2)
+    # a: end of window 0 vs its evaluations in window 1; b: end of window 1 vs window 2
+    a = (0.2 + 0.6) / 2 - (0.5 + 0.3) / 2
+    b = (0.4 + 0.8) / 2 - (0.6 + 0.2) / 2
+    assert result.by_task.shape == (2, 1)
+    assert abs(result.by_task[0, 0] - a) < TOL and abs(result.by_task[1, 0] - b) < TOL
+    assert abs(result.per_cycle[0] - (a + b) / 2) < TOL
+    assert abs(result.mean - (a + b) / 2) < TOL
+    # last_evaluations=1: single evaluations, the sum of CORA's isolated forgetting over the gap
+    single = cycle_forgetting(history, last_evaluations=1)
+    assert abs(single.by_task[0, 0] - (0.6 - 0.3)) < TOL
+
+
+def test_cycle_forgetting_merges_consecutive_windows_and_leaves_missing_cycles_nan():
+    # a trains in windows 0-1 (one occurrence), b in 2, a again in 3: one cycle for a, none for b
+    history = repeated_history(schedule=(0, 0, 1, 0))
+    result = cycle_forgetting(history, last_evaluations=2)
+    a = (0.5 + 0.3) / 2 - (0.7 + 0.9) / 2  # end of window 1 vs a in window 2
+    assert abs(result.by_task[0, 0] - a) < TOL
+    assert np.isnan(result.by_task[1, 0])
+    assert abs(result.mean - a) < TOL
+
+
+def test_summary_reports_cycle_forgetting_when_tasks_reoccur():
+    runs = [repeated_history(), repeated_history()]
+    metrics = continual_world_metrics(runs, n_resamples=50)
+    assert metrics.cycle_forgetting is not None
+    expected = cycle_forgetting(runs[0]).mean
+    assert abs(metrics.cycle_forgetting.mean - expected) < TOL
+    assert metrics.cycle_forgetting.lower == metrics.cycle_forgetting.upper == expected
+
+
+def test_continual_worlds_cw20_layout_has_one_column_per_position():
+    # the same log, as CW writes it: four columns (positions), names repeated, schedule 0..3
+    steps = np.arange(10, 81, 10)
+    columns = np.array([REPEAT_A, REPEAT_B, REPEAT_A, REPEAT_B]).T
+    positional = EvaluationHistory(steps, columns, ("a", "b", "a", "b"), 20)
+    distinct = repeated_history()
+    assert positional.schedule == (0, 1, 2, 3)
+    assert np.allclose(window_auc(positional), window_auc(distinct), atol=TOL, rtol=0)
+    assert np.allclose(forgetting(positional), forgetting(distinct), atol=TOL, rtol=0)
+    reference = {"a": [[0.1, 0.3]], "b": [[0.0, 0.2]]}
+    assert np.allclose(
+        forward_transfer(positional, reference),
+        forward_transfer(distinct, reference),
+        atol=TOL,
+        rtol=0,
+    )
+    with pytest.raises(ValueError, match="no task re-occurs"):
+        cycle_forgetting(positional)
+
+
+# Bootstrap confidence intervals.
+
+
+def test_bootstrap_interval_follows_continual_worlds_recipe_exactly():
+    values = np.array([0.3, 0.55, 0.4, 0.8, 0.1, 0.65])
+    ci = bootstrap_mean_ci(values)
+    np.random.seed(0)  # CW: np.random.seed(0); np.random.choice(n, (4000, n)); midpoint quantiles
+    means = values[np.random.choice(values.size, (4000, values.size))].mean(axis=1)
+    assert ci.lower == np.quantile(means, 0.05, method="midpoint")
+    assert ci.upper == np.quantile(means, 0.95, method="midpoint")
+    assert ci.mean == values.mean() and ci.confidence == 0.9
+
+
+def test_bootstrap_interval_of_two_seeds_spans_them_and_of_one_seed_collapses():
+    ci = bootstrap_mean_ci([0.2, 0.6])  # resample means are 0.2, 0.4, 0.6 w.p. 1/4, 1/2, 1/4
+    assert (ci.lower, ci.upper) == (0.2, 0.6)
+    one = bootstrap_mean_ci([0.7])
+    assert one.lower == one.mean == one.upper == 0.7
+
+
+def test_bootstrap_interval_contains_the_mean_narrows_with_seeds_and_is_seeded():
+    values = np.array([0.1, 0.4, 0.6, 0.9, 0.3])
+    ci = bootstrap_mean_ci(values, n_resamples=10_000)
+    assert ci.lower <= ci.mean <= ci.upper and ci.lower < ci.upper
+    many = bootstrap_mean_ci(np.tile(values, 16), n_resamples=10_000)
+    assert many.upper - many.lower < (ci.upper - ci.lower) / 2
+    assert bootstrap_mean_ci(values, seed=3) == bootstrap_mean_ci(values, seed=3)
+    assert bootstrap_mean_ci(values, seed=3) != bootstrap_mean_ci(values, seed=4)
+    assert bootstrap_mean_ci(values, confidence=0.5).upper < ci.upper
+
+
+def test_forward_transfer_interval_resamples_runs_then_reference_runs_like_cw():
+    runs = [two_task_history(), two_task_history(scale=0.5), two_task_history(scale=0.8)]
+    reference = {
+        "a": [[0.0, 0.0, 0.2, 0.4, 0.6, 0.8], [0.0] * 6],
+        "b": [[0.0, 0.2, 0.4, 0.6, 0.8, 1.0], [0.5] * 6],
+    }
+    ci = forward_transfer_ci(runs, reference, n_resamples=1000, seed=0)
+    auc = np.array([window_auc(h) for h in runs])
+    ref = np.array([[np.mean(reference["a"][r]), np.mean(reference["b"][r])] for r in range(2)])
+    np.random.seed(0)
+    x = auc[np.random.choice(3, (1000, 3))].mean(axis=1)
+    y = ref[np.random.choice(2, (1000, 2))].mean(axis=1)
+    samples = ((x - y) / (1 - y)).mean(axis=1)
+    assert ci.lower == pytest.approx(np.quantile(samples, 0.05, method="midpoint"), abs=TOL)
+    assert ci.upper == pytest.approx(np.quantile(samples, 0.95, method="midpoint"), abs=TOL)
+    assert ci.lower <= ci.mean <= ci.upper
+    first = forward_transfer_ci(runs, reference, windows=[0], n_resamples=1000)
+    assert abs(first.mean - forward_transfer(runs, reference)[0]) < TOL
+
+
+# Bad input.
+
+
+def test_bad_histories_raise_errors_that_name_the_problem():
+    steps = np.array([10, 20, 30, 40])
+    good = np.full((4, 2), 0.5)
+    with pytest.raises(ValueError, match=r"success has shape \(4, 3\)"):
+        EvaluationHistory(steps, np.full((4, 3), 0.5), ("a", "b"), 20)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        EvaluationHistory(np.array([10, 30, 20, 40]), good, ("a", "b"), 20)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        EvaluationHistory(steps, good * 3, ("a", "b"), 20)
+    with pytest.raises(ValueError, match=r"schedule refers to columns \[2\]"):
+        EvaluationHistory(steps, good, ("a", "b"), 20, (0, 2))
+    with pytest.raises(ValueError, match="after the end of the schedule"):
+        EvaluationHistory(steps, good, ("a", "b"), 10)  # 2 windows x 10 steps, evaluated to 40
+    with pytest.raises(ValueError, match=r"windows \[1\] hold no evaluation"):
+        EvaluationHistory(np.array([5, 10, 25, 30]), good, ("a", "b"), 10, (0, 1, 0))
+    with pytest.raises(ValueError, match="steps_per_task"):
+        EvaluationHistory(steps, good, ("a", "b"), 0)
+    with pytest.raises(ValueError, match="2-D"):
+        EvaluationHistory(steps, np.full(4, 0.5), ("a", "b"), 20)
+
+
+def test_bad_references_and_runs_raise_errors_that_name_the_problem():
+    history = two_task_history()
+    with pytest.raises(ValueError, match=r"missing reference curve for tasks \['b'\]"):
+        forward_transfer(history, {"a": REFERENCE["a"]})
+    with pytest.raises(ValueError, match="different numbers of runs"):
+        forward_transfer(history, {"a": REFERENCE["a"], "b": [[0.1] * 6, [0.2] * 6]})
+    with pytest.raises(ValueError, match=r"reference AUC of \['b'\] is 1"):
+        forward_transfer(history, {"a": REFERENCE["a"], "b": [[1.0] * 6]})
+    with pytest.raises(ValueError, match="reference curve of 'a'"):
+        forward_transfer(history, {"a": [[1.5, 0.0]], "b": REFERENCE["b"]})
+    other = EvaluationHistory(np.arange(10, 121, 10), np.full((12, 2), 0.5), ("a", "c"), 60)
+    with pytest.raises(ValueError, match="run 1 has task_names"):
+        continual_world_metrics([history, other])
+    with pytest.raises(ValueError, match="at least one"):
+        continual_world_metrics([])
+    with pytest.raises(ValueError, match="confidence"):
+        bootstrap_mean_ci([0.1, 0.2], confidence=1.5)
+    with pytest.raises(ValueError, match="n_resamples"):
+        bootstrap_mean_ci([0.1, 0.2], n_resamples=0)
+    with pytest.raises(ValueError, match="windows"):
+        forward_transfer_ci([history], REFERENCE, windows=[5])
+    with pytest.raises(ValueError, match="last_evaluations"):
+        final_performance(history, last_evaluations=0)

@@ -1,0 +1,147 @@
+"""Plots are written as PNGs of the requested size; the report links them; bad input raises."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from memrl.eval.metrics import ConfidenceInterval, EvaluationHistory
+from memrl.eval.plots import (
+    RecallCurve,
+    plot_recall_vs_delay,
+    plot_retention_heatmap,
+    plot_success_curves,
+)
+from memrl.eval.report import write_report
+from memrl.eval.retention import RetentionMatrix
+
+DPI = 40
+
+
+def history(scale: float = 1.0) -> EvaluationHistory:
+    steps = np.arange(10, 61, 10)
+    success = np.linspace(0, 1, 18).reshape(6, 3) * scale
+    return EvaluationHistory(steps, success, ("a", "b", "a"), 20)
+
+
+def retention() -> RetentionMatrix:
+    return RetentionMatrix(
+        np.array([[0.1, 0.0, 0.2], [0.9, 0.1, 0.3], [0.5, 0.8, 0.25]]),
+        ("a", "b", "held"),
+        ("initial", "a", "b"),
+        held_out=("held",),
+        stage_tasks=((), ("a",), ("b",)),
+    )
+
+
+def assert_png(path, size_inches):
+    assert path.is_file() and path.stat().st_size > 0
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        assert image.size == (round(size_inches[0] * DPI), round(size_inches[1] * DPI))
+        assert len(image.convert("RGB").getcolors(maxcolors=1 << 16) or range(2)) > 1
+
+
+def test_success_curves_of_one_and_several_runs(tmp_path):
+    out = plot_success_curves(history(), tmp_path / "one.png", dpi=DPI, title="three windows")
+    assert out == tmp_path / "one.png"
+    assert_png(out, (3 * 3.0, 1 * 2.2))  # default: 3 panels in one row
+    several = plot_success_curves(
+        [history(), history(0.5)], tmp_path / "sub" / "two.png", figsize=(6, 2), dpi=DPI
+    )
+    assert_png(several, (6, 2))
+
+
+def test_retention_heatmap(tmp_path):
+    out = plot_retention_heatmap(retention(), tmp_path / "retention.png", figsize=(4, 3), dpi=DPI)
+    assert_png(out, (4, 3))
+    plain = plot_retention_heatmap(
+        RetentionMatrix(np.eye(2) * 0.5, ("a", "b"), ("0", "1")),
+        tmp_path / "plain.png",
+        annotate=False,
+        dpi=DPI,
+    )
+    assert_png(plain, (2.5 + 0.7 * 2, 1.5 + 0.45 * 2))
+
+
+def test_recall_vs_delay_with_and_without_bands(tmp_path):
+    delays = [1, 10, 100, 1000]
+    curves = {
+        "hcam": RecallCurve(
+            np.array(delays, float),
+            np.array([1.0, 0.9, 0.8, 0.6]),
+            lower=np.array([0.9, 0.8, 0.7, 0.5]),
+            upper=np.array([1.0, 1.0, 0.9, 0.7]),
+        ),
+        "lstm": (delays, [1.0, 0.7, 0.3, 0.25]),
+    }
+    out = plot_recall_vs_delay(curves, tmp_path / "recall.png", chance=0.25, dpi=DPI)
+    assert_png(out, (5.0, 3.5))
+
+
+def test_bad_plot_inputs_raise(tmp_path):
+    with pytest.raises(ValueError, match=r"\.png"):
+        plot_success_curves(history(), tmp_path / "curves.pdf")
+    shifted = EvaluationHistory(np.arange(5, 56, 10), history().success, ("a", "b", "a"), 20)
+    with pytest.raises(ValueError, match="same steps"):
+        plot_success_curves([history(), shifted], tmp_path / "x.png")
+    with pytest.raises(ValueError, match="figsize"):
+        plot_retention_heatmap(retention(), tmp_path / "x.png", figsize=(0, 3))
+    with pytest.raises(ValueError, match="positive"):
+        RecallCurve(np.array([0.0, 10.0]), np.array([1.0, 0.5]))
+    with pytest.raises(ValueError, match="strictly increasing"):
+        RecallCurve(np.array([10.0, 1.0]), np.array([1.0, 0.5]))
+    with pytest.raises(ValueError, match="one value per delay"):
+        RecallCurve(np.array([1.0, 10.0]), np.array([1.0]))
+    with pytest.raises(ValueError, match="contain the curve"):
+        RecallCurve(np.array([1.0]), np.array([0.5]), np.array([0.6]), np.array([0.9]))
+    with pytest.raises(ValueError, match="both"):
+        RecallCurve(np.array([1.0]), np.array([0.5]), lower=np.array([0.4]))
+    with pytest.raises(ValueError, match="at least one agent"):
+        plot_recall_vs_delay({}, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="chance"):
+        plot_recall_vs_delay({"a": ([1, 2], [0.5, 0.4])}, tmp_path / "x.png", chance=2)
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_report_writes_markdown_and_json_with_cis_and_plots(tmp_path):
+    plot = plot_retention_heatmap(retention(), tmp_path / "plots" / "retention.png", dpi=DPI)
+    metrics = {
+        "finetune": {
+            "performance": ConfidenceInterval(0.05, 0.03, 0.08, 0.9),
+            "forgetting": {"mean": 0.73, "lower": 0.7, "upper": 0.76, "confidence": 0.9},
+            "forward_transfer": None,
+        },
+        "packnet": {"performance": 0.8, "forgetting": float("nan")},
+    }
+    md_path, json_path = write_report(
+        tmp_path,
+        metrics,
+        {"retention": plot},
+        title="CW3",
+        details={"seeds": [0, 1], "x": math.nan},
+    )
+    markdown = md_path.read_text()
+    assert "# CW3" in markdown and "90% bootstrap intervals" in markdown
+    assert "| | performance | forgetting | forward_transfer |" in markdown
+    assert "| finetune | 0.05 [0.03, 0.08] | 0.73 [0.70, 0.76] | - |" in markdown
+    assert "| packnet | 0.80 | - | - |" in markdown
+    assert "![retention](plots/retention.png)" in markdown
+    document = json.loads(json_path.read_text())
+    assert document["metrics"]["finetune"]["performance"]["upper"] == 0.08
+    assert document["metrics"]["packnet"]["forgetting"]["mean"] is None
+    assert document["plots"] == {"retention": "plots/retention.png"}
+    assert document["details"] == {"seeds": [0, 1], "x": None}
+
+
+def test_bad_report_inputs_raise(tmp_path):
+    with pytest.raises(ValueError, match="at least one row"):
+        write_report(tmp_path, {})
+    with pytest.raises(ValueError, match=r"plots \['curves'\] do not exist"):
+        write_report(tmp_path, {"m": {"p": 0.5}}, {"curves": tmp_path / "missing.png"})
+    with pytest.raises(ValueError, match="'mean'"):
+        write_report(tmp_path, {"m": {"p": {"lower": 0.1}}})
