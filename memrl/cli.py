@@ -72,14 +72,44 @@ def _cmd_bench_envs(args: argparse.Namespace) -> int:
     print(format_table(rows))
     if args.json:
         report = {
-            "command": "memrl " + " ".join(args.argv),
             "machine": machine_info(),
             "seconds_per_measurement": args.seconds,
             "results": [r.to_dict() for r in rows],
         }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}", file=sys.stderr)
+        _write_json(args.json, report, args.argv)
+    return 0
+
+
+def _write_json(path: str, report: dict, argv: list[str]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps({"command": "memrl " + " ".join(argv), **report}, indent=2))
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _cmd_bench_streams(args: argparse.Namespace) -> int:
+    from memrl.bench.streams import bench_streams, format_report
+
+    report = bench_streams(rounds=args.rounds, episodes_per_task=args.episodes)
+    print(format_report(report))
+    if args.json:
+        _write_json(args.json, report, args.argv)
+    return 0
+
+
+def _cmd_bench_memory(args: argparse.Namespace) -> int:
+    from memrl.bench.machine import machine_info
+    from memrl.bench.memory import bench_hcam_read, format_read_table
+    from memrl.bench.training import bench_training, format_training_table
+
+    report: dict = {"machine": machine_info(("memrl", "torch", "stable-baselines3", "sb3-contrib"))}
+    if args.part in ("read", "all"):
+        report["hcam_read"] = bench_hcam_read()
+        print(format_read_table(report["hcam_read"]))
+    if args.part in ("training", "all"):
+        report["training"] = bench_training(env_id=args.env, steps=args.steps)
+        print(format_training_table(report["training"]))
+    if args.json:
+        _write_json(args.json, report, args.argv)
     return 0
 
 
@@ -102,6 +132,55 @@ def _cmd_render(args: argparse.Namespace) -> int:
     frames = record_episode(args.env_id, seed=args.seed, max_frames=args.max_frames)
     path = save_frames(frames, args.out, fps=args.fps)
     print(f"wrote {path} ({len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]} px)")
+    return 0
+
+
+# -- memrl train ----------------------------------------------------------------------------------
+
+MEMORY_AGENTS = ("hcam", "sat-fifo", "sat-pm", "sat-ama", "transformer", "lstm", "gru", "none")
+SB3_AGENTS = ("sb3-ppo", "sb3-recurrent-ppo")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from memrl.config_args import dataclass_from_arguments
+
+    progress = not args.no_progress
+    if args.agent in SB3_AGENTS:
+        from memrl.agents.sb3_baselines import SB3Config, train_sb3
+
+        config = SB3Config(
+            env_id=args.env,
+            algorithm=args.agent.removeprefix("sb3-"),
+            total_steps=args.steps,
+            seed=args.seed,
+            frame_stack=args.frame_stack,
+        )
+        final = train_sb3(config, args.out, resume=args.resume, progress=progress)
+        print(f"trained {args.agent} on {args.env}: {final}")
+        return 0
+    from memrl.agents.ppo import PPOTrainer
+    from memrl.agents.ppo_config import PPOConfig
+
+    config = dataclass_from_arguments(
+        PPOConfig, args, env_id=args.env, core=args.agent, total_steps=args.steps, seed=args.seed
+    )
+    metrics = PPOTrainer(config, args.out, resume=args.resume, progress=progress).train()
+    success = metrics.get("charts/success_rate")
+    tail = f", last success rate {success:.2f}" if success is not None else ""
+    print(f"trained {args.agent} on {args.env} for {config.total_steps} steps -> {args.out}{tail}")
+    return 0
+
+
+# -- memrl eval -----------------------------------------------------------------------------------
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from memrl.eval.evaluate import evaluate_run
+
+    report = evaluate_run(args.run_dir, episodes=args.episodes, seed=args.seed)
+    for row in report["results"]:
+        print(f"{row['label']:<28} success {row['success_rate']:.3f}")
+    print(f"wrote {Path(args.run_dir) / 'report.md'} and report.json")
     return 0
 
 
@@ -133,6 +212,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_list)
 
+    p = sub.add_parser(
+        "train",
+        help="train an agent on an env",
+        description="Train a memory agent with memrl's memory PPO (hcam, sat-*, transformer, "
+        "lstm, gru, none) or an SB3 baseline (sb3-ppo, sb3-recurrent-ppo). The run directory "
+        "gets config.json, metrics.csv, TensorBoard events (tb/) and checkpoints/; --resume "
+        "continues a killed run from its last checkpoint.",
+    )
+    p.add_argument("--env", type=_env_id, required=True, metavar="ID", help="env id")
+    p.add_argument(
+        "--agent", choices=MEMORY_AGENTS + SB3_AGENTS, default="lstm", help="agent (default lstm)"
+    )
+    p.add_argument("--steps", type=_positive_int, default=200_000, help="env steps to train for")
+    p.add_argument("--seed", type=int, default=0, help="seed")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--frame-stack", type=int, default=0, help="sb3-ppo only: stack this many observations"
+    )
+    from memrl.agents.ppo_config import PPOConfig
+    from memrl.config_args import add_dataclass_arguments
+
+    add_dataclass_arguments(
+        p.add_argument_group("memory PPO options"),
+        PPOConfig,
+        skip=("env_id", "core", "total_steps", "seed"),
+    )
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a trained run: success per level, recall vs delay, or per question type",
+        description="Evaluate the agent of a run directory: on Ballet every paper level, on "
+        "DelayedMatch recall vs delay (16..4096), on RoomBallet accuracy per question type, "
+        "otherwise success on the training env. Writes report.md, report.json and plots.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by memrl train")
+    p.add_argument("--episodes", type=_positive_int, default=200, help="episodes per condition")
+    p.add_argument("--seed", type=int, default=10_000, help="seed of the evaluation episodes")
+    p.set_defaults(func=_cmd_eval)
+
     p = sub.add_parser("bench", help="measure speed")
     bench = p.add_subparsers(dest="what", required=True, metavar="WHAT")
     b = bench.add_parser(
@@ -153,6 +274,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--ids", nargs="+", type=_env_id, metavar="ID", help="measure only these ids (default all)"
     )
     b.set_defaults(func=_cmd_bench_envs)
+    b = bench.add_parser(
+        "streams",
+        help="Meta-World throughput through memrl's stream wrappers vs raw, and eval speed",
+        description="Steps the same actions through raw Meta-World, Meta-World's gym stack, "
+        "memrl's protocol env and ContinualEnv (paired rounds, median overhead), then times "
+        "a retention-matrix evaluation (every CW10 task, --episodes episodes each).",
+    )
+    b.add_argument("--json", metavar="FILE", help="also write the results and machine to FILE")
+    b.add_argument("--rounds", type=_positive_int, default=15, help="paired timing rounds")
+    b.add_argument("--episodes", type=_positive_int, default=10, help="episodes per task")
+    b.set_defaults(func=_cmd_bench_streams)
+    b = bench.add_parser(
+        "memory",
+        help="one HCAM read vs exact attention (256..16,384 steps), and training steps/s per core",
+        description="Times one HCAM read against torch's fused exact attention over the same "
+        "memory (batch 8, width 128, 4 heads, chunk 32, top-4; memory 256 to 16,384 steps), then "
+        "trains every memory core with memory PPO and sb3-contrib's RecurrentPPO on --env for "
+        "--steps env steps each and reports env steps per second, updates included.",
+    )
+    b.add_argument("--json", metavar="FILE", help="also write the results and machine to FILE")
+    b.add_argument("--part", choices=("read", "training", "all"), default="all", help="what to run")
+    b.add_argument(
+        "--env", type=_env_id, default="memrl/BalletGrid-2-delay16-v0", help="training env"
+    )
+    b.add_argument("--steps", type=_positive_int, default=16_384, help="training steps per agent")
+    b.set_defaults(func=_cmd_bench_memory)
 
     p = sub.add_parser(
         "play",
@@ -203,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv
     try:
         return int(args.func(args))
-    except ValueError as error:
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -196,7 +196,39 @@ CONTROL: dict[str, SuiteEntry] = {
 MEMORY: dict[str, SuiteEntry] = {**BALLET, **ROOMS, **RECALL, **CONTROL}
 """The single-task environments that demand episodic memory."""
 
-STREAMS: dict[str, SuiteEntry] = {}
+
+def _streams_suite() -> dict[str, SuiteEntry]:
+    suite: dict[str, SuiteEntry] = {}
+    # (stream name, steps per stage, description of the stages)
+    for stream, steps_per_task, stages in (
+        ("CW10", 1_000_000, "CW10's 10 Meta-World tasks in order, 1M steps each (10M)"),
+        ("CW20", 1_000_000, "CW10 twice, 1M steps per task (20M)"),
+        (
+            "PowerLaw",
+            100_000,
+            "CW10's tasks over 200 stages of 100k steps; a task recurs with probability "
+            "proportional to (1 + stages since last seen)^-1",
+        ),
+    ):
+        env_id = f"memrl/ContinualWorld-{stream}-v0"
+        suite[env_id] = SuiteEntry(
+            id=env_id,
+            entry_point="memrl.streams.continual_env:ContinualEnv",
+            kwargs={"stream": stream, "steps_per_task": steps_per_task},
+            max_episode_steps=None,  # the tasks end their 200-step episodes themselves
+            vector_entry_point=None,
+            observation="Meta-World v3 state Box(39,) float64 (+10 task one-hot: task_one_hot)",
+            action="Box(-1, 1, (4,)) float32",
+            horizon=200,
+            memory_demand=f"across tasks, not within episodes: {stages}; forgetting of earlier "
+            "tasks is the measure",
+            family="streams",
+            tags=("metaworld", "continuous", "continual"),
+        )
+    return suite
+
+
+STREAMS: dict[str, SuiteEntry] = _streams_suite()
 """Sequential task streams as single Gymnasium envs (``memrl.streams.ContinualEnv``)."""
 
 ALL: dict[str, SuiteEntry] = {**MEMORY, **STREAMS}

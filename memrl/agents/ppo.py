@@ -1,0 +1,486 @@
+"""Memory PPO: memrl's own trainer for agents with a memory core, read top to bottom.
+
+SB3 cannot store a chunked transformer memory in its rollout buffer, so this trainer keeps, for
+every rollout, the core state each env started the rollout with, and trains by replaying whole
+windows (``num_steps`` long) from those states with the core's sequence form. The loop is
+CleanRL's: collect a rollout, compute GAE advantages, run ``update_epochs`` epochs of minibatch
+updates (minibatches are groups of envs, each a whole window), log, evaluate, checkpoint.
+
+Autoreset: memrl's vector envs (and Gymnasium's) reset an env on the step *after* its episode
+ended, ignoring that step's action. Such steps are stored but masked out of every loss; the
+observation they carry is the episode's final one, which is what a truncated episode bootstraps
+from. The memory core is reset on the first observation of every episode.
+
+Resuming: a checkpoint holds the model, the optimiser, the vector env (pickled mid-episode), the
+last observation and core state, the random generators and the counters, so ``resume=True``
+continues a killed run exactly from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from memrl.agents.policy import (
+    MemoryPolicy,
+    index_observation,
+    observation_to_tensor,
+    parameter_count,
+)
+from memrl.agents.ppo_config import PPOConfig
+from memrl.agents.run_log import RunLog
+from memrl.memory.base import State, detach_state, index_state
+
+
+def make_vector_env(
+    env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None
+) -> gymnasium.vector.VectorEnv:
+    """``num_envs`` copies of ``env_id``: the batched implementation if registered, else sync."""
+    spec = gymnasium.spec(env_id)
+    mode = "vector_entry_point" if spec.vector_entry_point else "sync"
+    return gymnasium.make_vec(
+        env_id, num_envs=num_envs, vectorization_mode=mode, **(env_kwargs or {})
+    )
+
+
+def build_policy(config: PPOConfig, envs: gymnasium.vector.VectorEnv) -> MemoryPolicy:
+    """The agent of ``config`` for ``envs``' spaces."""
+    from memrl.memory import make_core
+
+    name = "sat-pm" if config.core == "sat-ama" else config.core
+    core = make_core(name, config.feature_dim, **config.core_kwargs)
+    return MemoryPolicy(
+        envs.single_observation_space, envs.single_action_space, core, config.feature_dim
+    )
+
+
+def _places(observation: Any) -> torch.Tensor | None:
+    """The place ids of a batch (RoomBallet's ``place``), for place-aware cores."""
+    if isinstance(observation, dict) and "place" in observation:
+        return observation["place"].long()
+    return None
+
+
+def _stack_observations(observations: list[Any]) -> Any:
+    if isinstance(observations[0], dict):
+        return {k: torch.stack([o[k] for o in observations]) for k in observations[0]}
+    return torch.stack(observations)
+
+
+@dataclass
+class Rollout:
+    """One rollout of ``T`` steps from ``N`` envs (tensors ``[T, N, ...]``)."""
+
+    observations: Any
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+    valid: torch.Tensor  # False on autoreset steps: the action was ignored
+    resets: torch.Tensor  # True on the first observation of an episode
+    start_state: State
+    next_value: torch.Tensor  # [N]: value of the observation after the last step
+
+
+def compute_advantages(rollout: Rollout, gamma: float, gae_lambda: float) -> torch.Tensor:
+    """GAE over a rollout with next-step autoreset; ``[T, N]``, zero on invalid steps.
+
+    A terminated step does not bootstrap; a truncated one bootstraps from the value of the next
+    stored observation (the episode's final observation); neither propagates advantages back
+    across the episode boundary.
+    """
+    steps = rollout.rewards.shape[0]
+    advantages = torch.zeros_like(rollout.rewards)
+    last = torch.zeros_like(rollout.next_value)
+    for t in reversed(range(steps)):
+        next_value = rollout.next_value if t == steps - 1 else rollout.values[t + 1]
+        bootstrap = (~rollout.terminated[t]).float()
+        carry = (~(rollout.terminated[t] | rollout.truncated[t])).float()
+        delta = rollout.rewards[t] + gamma * bootstrap * next_value - rollout.values[t]
+        last = delta + gamma * gae_lambda * carry * last
+        last = last * rollout.valid[t].float()
+        advantages[t] = last
+    return advantages
+
+
+class PPOTrainer:
+    """Trains a ``MemoryPolicy`` with PPO; see the module docstring.
+
+    Args:
+        config: The run's configuration.
+        run_dir: Where config, metrics, checkpoints and TensorBoard events go.
+        resume: Continue from ``run_dir/checkpoints/latest.pt`` if it exists.
+        progress: Show a progress bar.
+    """
+
+    def __init__(
+        self, config: PPOConfig, run_dir: str | Path, resume: bool = False, progress: bool = True
+    ) -> None:
+        config.validate()
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.checkpoint_path = self.run_dir / "checkpoints" / "latest.pt"
+        self.progress = progress
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        _seed_everything(config.seed)
+        self.envs = make_vector_env(config.env_id, config.num_envs, config.env_kwargs)
+        self.policy = build_policy(config, self.envs)
+        self.optimizer = torch.optim.Adam(
+            self.policy.parameters(), lr=config.learning_rate, eps=1e-5
+        )
+        self.update = 0
+        self.global_step = 0
+        obs, info = self.envs.reset(seed=config.seed)
+        self.observation = observation_to_tensor(obs)
+        self.state = self.policy.initial_state(config.num_envs)
+        self.allocator = self._make_allocator(info) if config.core == "sat-ama" else None
+        self.reset_next = torch.ones(config.num_envs, dtype=torch.bool)  # first obs of an episode
+        self.valid_next = torch.ones(config.num_envs, dtype=torch.bool)
+        self.episode_return = np.zeros(config.num_envs)
+        self.episode_length = np.zeros(config.num_envs, dtype=np.int64)
+        self.finished: list[tuple[float, int, bool]] = []
+        if resume and self.checkpoint_path.exists():
+            self._load_checkpoint()
+        elif not resume and (self.run_dir / "metrics.csv").exists():
+            raise FileExistsError(
+                f"{self.run_dir} already holds a run; pass resume=True (--resume) to continue it "
+                "or choose another directory"
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+        self.log = RunLog(self.run_dir, tensorboard=config.tensorboard)
+        self.log.truncate_after(self.global_step)
+
+    # -- the Adaptive Memory Allocator (sat-ama) ------------------------------------------------
+
+    def _make_allocator(self, info: dict[str, Any]) -> Any:
+        """SAT's allocator: picks each episode's eviction strategy from its question type."""
+        from memrl.envs.room_ballet import QUESTION_TYPES
+        from memrl.memory import AdaptiveMemoryAllocator
+
+        if "question_type" not in info:
+            raise ValueError(
+                f"sat-ama needs an env that reports info['question_type'] (the batched "
+                f"RoomBallet envs do); {self.config.env_id} does not"
+            )
+        self.context = torch.as_tensor(info["question_type"], dtype=torch.long)
+        self.strategy = torch.zeros(self.config.num_envs, dtype=torch.long)
+        return AdaptiveMemoryAllocator(
+            context_dim=len(QUESTION_TYPES),
+            epsilon_decisions=max(1, self.config.total_steps // 40),
+            seed=self.config.seed,
+        )
+
+    def _allocate(self, starting: torch.Tensor) -> None:
+        """Choose the strategies of the episodes that start now and write them into the state."""
+        from memrl.memory import set_strategy
+
+        assert self.allocator is not None
+        if starting.any():
+            self.strategy[starting] = self.allocator.select(self.context[starting])
+            self.state = set_strategy(self.state, self.strategy, where=starting)
+
+    def _reward_allocator(self, ended: np.ndarray, info: dict[str, Any]) -> None:
+        """Update the allocator with the outcome of the episodes that ended (reward: success)."""
+        assert self.allocator is not None
+        done = torch.as_tensor(ended)
+        if done.any():
+            success = torch.as_tensor(info["is_success"], dtype=torch.float32)[done]
+            with torch.enable_grad():  # collect() runs without gradients
+                self.allocator.update(self.context[done], self.strategy[done], success)
+        self.context = torch.as_tensor(info["question_type"], dtype=torch.long)
+
+    # -- collect -------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def collect(self) -> Rollout:
+        """Step every env ``num_steps`` times with the current policy."""
+        cfg = self.config
+        start_state = detach_state(self.state)
+        observations, actions, log_probs, values, rewards = [], [], [], [], []
+        terminated, truncated, valid, resets = [], [], [], []
+        for _ in range(cfg.num_steps):
+            reset = self.reset_next
+            if self.allocator is not None:
+                self._allocate(reset)
+            dist, value, self.state = self.policy.act(
+                self.observation, self.state, reset, _places(self.observation)
+            )
+            action = dist.sample()
+            obs, reward, term, trunc, info = self.envs.step(self.policy.env_action(action))
+            observations.append(self.observation)
+            actions.append(action)
+            log_probs.append(self.policy.log_prob(dist, action))
+            values.append(value)
+            rewards.append(torch.as_tensor(reward, dtype=torch.float32))
+            terminated.append(torch.as_tensor(term))
+            truncated.append(torch.as_tensor(trunc))
+            valid.append(self.valid_next)
+            resets.append(reset)
+            self._record_episodes(np.asarray(reward), term | trunc, info, self.valid_next.numpy())
+            if self.allocator is not None:
+                self._reward_allocator((term | trunc) & self.valid_next.numpy(), info)
+            ended = torch.as_tensor(term | trunc)
+            # The next step resets the envs that ended: its action is ignored, and the step after
+            # it shows the first observation of a new episode.
+            self.reset_next = ~self.valid_next
+            self.valid_next = ~ended
+            self.observation = observation_to_tensor(obs)
+            self.global_step += cfg.num_envs
+        _, next_value, _ = self.policy.act(
+            self.observation, self.state, self.reset_next, _places(self.observation)
+        )
+        return Rollout(
+            observations=_stack_observations(observations),
+            actions=torch.stack(actions),
+            log_probs=torch.stack(log_probs),
+            values=torch.stack(values),
+            rewards=torch.stack(rewards),
+            terminated=torch.stack(terminated),
+            truncated=torch.stack(truncated),
+            valid=torch.stack(valid),
+            resets=torch.stack(resets),
+            start_state=start_state,
+            next_value=next_value,
+        )
+
+    def _record_episodes(
+        self, reward: np.ndarray, ended: np.ndarray, info: dict[str, Any], valid: np.ndarray
+    ) -> None:
+        self.episode_return += reward * valid
+        self.episode_length += valid
+        success = info.get("is_success")
+        for i in np.flatnonzero(ended):
+            won = bool(success[i]) if success is not None else False
+            self.finished.append((float(self.episode_return[i]), int(self.episode_length[i]), won))
+            self.episode_return[i] = 0.0
+            self.episode_length[i] = 0
+
+    # -- update --------------------------------------------------------------------------------
+
+    def train_on(self, rollout: Rollout) -> dict[str, float]:
+        """PPO epochs over the rollout; returns the losses and diagnostics."""
+        cfg = self.config
+        advantages = compute_advantages(rollout, cfg.gamma, cfg.gae_lambda)
+        returns = advantages + rollout.values
+        mask = rollout.valid.float()
+        env_groups = np.array_split(np.arange(cfg.num_envs), cfg.num_minibatches)
+        stats: dict[str, list[float]] = {}
+        for _ in range(cfg.update_epochs):
+            for group in np.random.permutation(len(env_groups)):
+                envs = torch.as_tensor(env_groups[group])
+                dist, value = self.policy.evaluate_window(
+                    index_observation(rollout.observations, (slice(None), envs)),
+                    index_state(rollout.start_state, envs),
+                    rollout.resets[:, envs],
+                    _places(index_observation(rollout.observations, (slice(None), envs))),
+                )
+                m = mask[:, envs]
+                count = m.sum().clamp(min=1.0)
+                adv = advantages[:, envs]
+                adv_mean = (adv * m).sum() / count
+                adv_std = (((adv - adv_mean) ** 2 * m).sum() / count).sqrt()
+                adv = (adv - adv_mean) / (adv_std + 1e-8)
+                log_prob = self.policy.log_prob(dist, rollout.actions[:, envs])
+                log_ratio = log_prob - rollout.log_probs[:, envs]
+                ratio = log_ratio.exp()
+                policy_loss = torch.max(
+                    -adv * ratio, -adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)
+                )
+                target, old_value = returns[:, envs], rollout.values[:, envs]
+                value_loss = (value - target) ** 2
+                if cfg.clip_value:
+                    clipped = old_value + (value - old_value).clamp(-cfg.clip_coef, cfg.clip_coef)
+                    value_loss = torch.max(value_loss, (clipped - target) ** 2)
+                entropy = self.policy.entropy(dist)
+                policy_loss = (policy_loss * m).sum() / count
+                value_loss = 0.5 * (value_loss * m).sum() / count
+                entropy_mean = (entropy * m).sum() / count
+                loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy_mean
+                self.optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                with torch.no_grad():
+                    approx_kl = (((ratio - 1) - log_ratio) * m).sum() / count
+                    clipfrac = (((ratio - 1).abs() > cfg.clip_coef).float() * m).sum() / count
+                for key, value_ in (
+                    ("losses/policy_loss", policy_loss),
+                    ("losses/value_loss", value_loss),
+                    ("losses/entropy", entropy_mean),
+                    ("losses/approx_kl", approx_kl),
+                    ("losses/clipfrac", clipfrac),
+                ):
+                    stats.setdefault(key, []).append(float(value_.detach()))
+        return {k: float(np.mean(v)) for k, v in stats.items()}
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def train(self) -> dict[str, float]:
+        """Run until ``total_steps``; returns the last logged metrics."""
+        cfg = self.config
+        bar = tqdm(
+            total=cfg.num_updates * cfg.batch_steps,
+            initial=self.update * cfg.batch_steps,
+            unit="step",
+            desc=f"{cfg.core} on {cfg.env_id}",
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
+        metrics: dict[str, float] = {}
+        start_time, start_step = time.perf_counter(), self.global_step
+        try:
+            while self.update < cfg.num_updates:
+                if cfg.anneal_lr:
+                    fraction = 1.0 - self.update / cfg.num_updates
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = fraction * cfg.learning_rate
+                rollout = self.collect()
+                losses = self.train_on(rollout)
+                self.update += 1
+                bar.update(cfg.batch_steps)
+                if self.update % cfg.log_every == 0 or self.update == cfg.num_updates:
+                    elapsed = time.perf_counter() - start_time
+                    metrics = {
+                        **losses,
+                        **self._episode_metrics(),
+                        "charts/learning_rate": self.optimizer.param_groups[0]["lr"],
+                        "charts/sps": (self.global_step - start_step) / max(elapsed, 1e-9),
+                    }
+                    self.log.write(self.global_step, metrics)
+                    if "charts/success_rate" in metrics:
+                        bar.set_postfix(success=f"{metrics['charts/success_rate']:.2f}")
+                if self.update % cfg.checkpoint_every == 0 or self.update == cfg.num_updates:
+                    self.save_checkpoint()
+        finally:
+            bar.close()
+            self.log.close()
+        return metrics
+
+    def _episode_metrics(self) -> dict[str, float]:
+        if not self.finished:
+            return {}
+        returns, lengths, wins = zip(*self.finished, strict=True)
+        self.finished = []
+        return {
+            "charts/episodic_return": float(np.mean(returns)),
+            "charts/episodic_length": float(np.mean(lengths)),
+            "charts/success_rate": float(np.mean(wins)),
+            "charts/episodes": float(len(wins)),
+        }
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> Path:
+        """Write everything needed to continue exactly (atomically: temp file, then rename)."""
+        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "config": dataclasses.asdict(self.config),
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "update": self.update,
+            "global_step": self.global_step,
+            "envs": pickle.dumps(self.envs),
+            "observation": self.observation,
+            "state": self.state,
+            "reset_next": self.reset_next,
+            "valid_next": self.valid_next,
+            "episode_return": self.episode_return,
+            "episode_length": self.episode_length,
+            "finished": self.finished,
+            "rng": _rng_states(),
+            "allocator": None
+            if self.allocator is None
+            else {
+                "model": self.allocator.state_dict(),
+                "optimizer": self.allocator.optimizer.state_dict(),
+                "generator": self.allocator.generator.get_state(),
+                "context": self.context,
+                "strategy": self.strategy,
+            },
+        }
+        tmp = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(payload, tmp)
+        tmp.replace(self.checkpoint_path)
+        return self.checkpoint_path
+
+    def _load_checkpoint(self) -> None:
+        payload = torch.load(self.checkpoint_path, weights_only=False)
+        saved = payload["config"]
+        mine = dataclasses.asdict(self.config)
+        changed = {k for k in mine if k != "total_steps" and saved.get(k) != mine[k]}
+        if changed:
+            raise ValueError(
+                f"cannot resume {self.run_dir}: its config differs in {sorted(changed)} "
+                "(only total_steps may change on resume)"
+            )
+        self.policy.load_state_dict(payload["policy"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.update = payload["update"]
+        self.global_step = payload["global_step"]
+        self.envs.close()
+        self.envs = pickle.loads(payload["envs"])
+        self.observation = payload["observation"]
+        self.state = payload["state"]
+        self.reset_next = payload["reset_next"]
+        self.valid_next = payload["valid_next"]
+        self.episode_return = payload["episode_return"]
+        self.episode_length = payload["episode_length"]
+        self.finished = payload["finished"]
+        _set_rng_states(payload["rng"])
+        if self.allocator is not None:
+            saved_allocator = payload["allocator"]
+            self.allocator.load_state_dict(saved_allocator["model"])
+            self.allocator.optimizer.load_state_dict(saved_allocator["optimizer"])
+            self.allocator.generator.set_state(saved_allocator["generator"])
+            self.context = saved_allocator["context"]
+            self.strategy = saved_allocator["strategy"]
+
+
+def load_policy(run_dir: str | Path) -> tuple[MemoryPolicy, PPOConfig]:
+    """The trained policy and config of a run directory (from its latest checkpoint)."""
+    path = Path(run_dir) / "checkpoints" / "latest.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}; train first with `memrl train`")
+    payload = torch.load(path, weights_only=False)
+    config = PPOConfig(**payload["config"])
+    envs = make_vector_env(config.env_id, 1, config.env_kwargs)
+    policy = build_policy(config, envs)
+    envs.close()
+    policy.load_state_dict(payload["policy"])
+    policy.eval()
+    return policy, config
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rng_states() -> dict[str, Any]:
+    return {"python": random.getstate(), "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state()}  # fmt: skip
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+
+
+__all__ = ["PPOConfig", "PPOTrainer", "compute_advantages", "load_policy", "parameter_count"]

@@ -1,0 +1,92 @@
+"""The configuration of a memory-PPO run (torch-free, so ``memrl --help`` stays fast)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium
+
+
+@dataclass
+class PPOConfig:
+    """Configuration of a memory-PPO run (each field is a ``memrl train`` option)."""
+
+    env_id: str = "memrl/BalletGrid-2-delay16-v0"
+    """Gymnasium id of the training env (batched implementation used when it has one)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the env (e.g. {"delay": 1024} for DelayedMatch)."""
+    core: str = "lstm"
+    """Memory core: none, lstm, gru, transformer, hcam, sat-fifo, sat-pm, or sat-ama (sat-pm whose
+    eviction strategy SAT's Adaptive Memory Allocator picks per episode from its question type)."""
+    core_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the core (e.g. chunk_size, top_k, capacity, num_layers)."""
+    total_steps: int = 200_000
+    """Env steps to train for (summed over envs)."""
+    seed: int = 0
+    """Seed of the envs, the network and the sampling."""
+    num_envs: int = 16
+    """Parallel envs."""
+    num_steps: int = 128
+    """Steps per env per rollout: the length of a training window."""
+    feature_dim: int = 128
+    """Width of the encoded observation fed to the core."""
+    learning_rate: float = 3e-4
+    """Adam learning rate (annealed linearly to 0 when anneal_lr)."""
+    anneal_lr: bool = True
+    """Anneal the learning rate linearly over the run."""
+    gamma: float = 0.99
+    """Discount."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    num_minibatches: int = 4
+    """Minibatches per epoch (groups of envs; must divide num_envs)."""
+    update_epochs: int = 4
+    """Epochs over each rollout."""
+    clip_coef: float = 0.2
+    """PPO clipping of the probability ratio."""
+    clip_value: bool = True
+    """Clip the value loss as in CleanRL's PPO."""
+    ent_coef: float = 0.01
+    """Entropy bonus."""
+    vf_coef: float = 0.5
+    """Value-loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Gradient clipping by global norm."""
+    checkpoint_every: int = 20
+    """Save a checkpoint every this many updates (and at the end)."""
+    log_every: int = 1
+    """Log training metrics every this many updates."""
+    tensorboard: bool = True
+    """Also write TensorBoard events."""
+    threads: int = 0
+    """torch threads (0: leave torch's default)."""
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming any bad field and what is allowed."""
+        positive = ("total_steps", "num_envs", "num_steps", "feature_dim", "num_minibatches",
+                    "update_epochs", "checkpoint_every", "log_every")  # fmt: skip
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_envs % self.num_minibatches:
+            raise ValueError(
+                f"num_minibatches ({self.num_minibatches}) must divide num_envs ({self.num_envs})"
+            )
+        for name in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.learning_rate <= 0 or self.clip_coef <= 0:
+            raise ValueError("learning_rate and clip_coef must be > 0")
+        if self.env_id not in gymnasium.registry:
+            raise ValueError(f"unknown env id {self.env_id!r}; run `memrl list`")
+
+    @property
+    def batch_steps(self) -> int:
+        """Env steps per rollout."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        """Updates in the run."""
+        return max(1, self.total_steps // self.batch_steps)

@@ -1,0 +1,83 @@
+"""Typed dataclass configs as command-line options, with each field's docstring as its help.
+
+A field ``learning_rate: float = 3e-4`` followed by a docstring becomes ``--learning-rate`` with
+that docstring and the default in ``--help``; bools become ``--flag/--no-flag``; dict fields take
+JSON (``--core-kwargs '{"chunk_size": 32}'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import json
+import textwrap
+import typing
+from typing import Any
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring written under each field of a dataclass, by field name."""
+    source = textwrap.dedent(inspect.getsource(cls))
+    body = ast.parse(source).body[0]
+    assert isinstance(body, ast.ClassDef)
+    docs: dict[str, str] = {}
+    for node, after in zip(body.body, body.body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+def _json_dict(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}: {error}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def add_dataclass_arguments(
+    parser: argparse.ArgumentParser | Any, cls: type, skip: tuple[str, ...] = ()
+) -> None:
+    """Add one ``--option`` per field of ``cls`` (except ``skip``) to ``parser``."""
+    docs = field_docs(cls)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        factory: Any = f.default_factory
+        default = f.default if f.default is not dataclasses.MISSING else factory()
+        kind = hints[f.name]
+        option = "--" + f.name.replace("_", "-")
+        help_text = f"{docs.get(f.name, '')} (default: {default})"
+        if kind is bool:
+            parser.add_argument(
+                option, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
+        elif typing.get_origin(kind) is dict:
+            parser.add_argument(
+                option, type=_json_dict, default=None, metavar="JSON", help=help_text
+            )
+        else:
+            parser.add_argument(option, type=kind, default=None, metavar=kind.__name__.upper(),
+                                help=help_text)  # fmt: skip
+
+
+def dataclass_from_arguments(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:
+    """Build ``cls`` from parsed options: given options and ``overrides`` replace the defaults."""
+    values = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(cls)
+        if getattr(args, f.name, None) is not None
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return cls(**values)

@@ -1,0 +1,191 @@
+"""``memrl eval RUN_DIR``: how well a trained agent remembers, written as a report.
+
+What is measured depends on the env the agent trained on:
+
+- Ballet / BalletGrid: success on every paper level (2, 4, 8 dancers x delay 16, 48) of the same
+  observation type, the trained level among them;
+- DelayedMatch: recall vs delay, success at delays 16 ... 4096 with the trained number of symbols;
+- RoomBallet: accuracy per question type (first seen, last seen, most visited, least visited);
+- anything else: success on the training env.
+
+Episodes run in a batched env with the agent's ``predict`` (SB3's signature), memory carried
+across steps and cleared at every episode start. ``report.json``, ``report.md`` and PNG plots go
+into the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DELAYS = (16, 64, 256, 1024, 4096)
+BALLET_LEVELS = tuple((n, d) for d in (16, 48) for n in (2, 4, 8))
+QUESTION_IDS = {
+    "first_seen": "memrl/RoomBallet-FirstSeen-v0",
+    "last_seen": "memrl/RoomBallet-LastSeen-v0",
+    "most_visited": "memrl/RoomBallet-MostVisited-v0",
+    "least_visited": "memrl/RoomBallet-LeastVisited-v0",
+}
+
+
+@dataclass
+class EvalCase:
+    """One evaluation condition: a label, an env and its keyword arguments."""
+
+    label: str
+    env_id: str
+    env_kwargs: dict[str, Any]
+
+
+def evaluation_cases(env_id: str, env_kwargs: dict[str, Any]) -> tuple[str, list[EvalCase]]:
+    """What to evaluate for an agent trained on ``env_id``: (kind, cases)."""
+    if env_id.startswith("memrl/Ballet"):
+        family = env_id.split("-")[0]  # memrl/Ballet or memrl/BalletGrid
+        return "levels", [
+            EvalCase(f"{n} dancers, delay {d}", f"{family}-{n}-delay{d}-v0", {})
+            for n, d in BALLET_LEVELS
+        ]
+    if env_id.startswith("memrl/DelayedMatch"):
+        import gymnasium
+
+        symbols = {**gymnasium.spec(env_id).kwargs, **env_kwargs}["num_symbols"]
+        return "recall_vs_delay", [
+            EvalCase(f"delay {d}", "memrl/DelayedMatch-v0", {"num_symbols": symbols, "delay": d})
+            for d in DELAYS
+        ]
+    if env_id.startswith("memrl/RoomBallet") and "Active" not in env_id and "Short" not in env_id:
+        return "question_types", [
+            EvalCase(question, question_id, {}) for question, question_id in QUESTION_IDS.items()
+        ]
+    return "success", [EvalCase(env_id, env_id, env_kwargs)]
+
+
+def run_episodes(
+    agent: Any,
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    episodes: int,
+    seed: int = 0,
+    num_envs: int = 32,
+    deterministic: bool = False,
+) -> dict[str, float]:
+    """Play ``episodes`` episodes with ``agent.predict``; success rate and mean return."""
+    from memrl.agents.ppo import make_vector_env
+
+    envs = make_vector_env(env_id, min(num_envs, episodes), env_kwargs)
+    n = envs.num_envs
+    obs, _ = envs.reset(seed=seed)
+    state = None
+    starts = np.ones(n, dtype=bool)
+    ignored = np.zeros(n, dtype=bool)  # the autoreset step after an episode's end
+    returns = np.zeros(n)
+    wins: list[bool] = []
+    totals: list[float] = []
+    while len(wins) < episodes:
+        actions, state = agent.predict(
+            obs, state=state, episode_start=starts, deterministic=deterministic
+        )
+        obs, reward, terminated, truncated, info = envs.step(actions)
+        ended = (terminated | truncated) & ~ignored
+        returns += np.where(ignored, 0.0, reward)
+        for i in np.flatnonzero(ended):
+            wins.append(bool(info["is_success"][i]))
+            totals.append(float(returns[i]))
+            returns[i] = 0.0
+        starts = ignored.copy()  # the step after the ignored one shows a new episode
+        ignored = ended
+    envs.close()
+    return {
+        "success_rate": float(np.mean(wins[:episodes])),
+        "mean_return": float(np.mean(totals[:episodes])),
+        "episodes": float(episodes),
+    }
+
+
+def load_agent(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
+    """The trained agent of a run directory (memory PPO or SB3) and its config."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json)")
+    config = json.loads(config_path.read_text())
+    if str(config.get("agent", "")).startswith("sb3-"):
+        from memrl.agents.sb3_baselines import SB3Config, _algorithm
+
+        if config.get("frame_stack", 0) > 1:
+            raise ValueError("evaluating frame-stacked SB3 runs is not supported yet")
+        final = run_dir / "checkpoints" / "final.zip"
+        if not final.exists():
+            raise FileNotFoundError(f"no final model at {final}; the run has not finished")
+        sb3 = SB3Config(**{k: v for k, v in config.items() if k != "agent"})
+        model = _algorithm(sb3).load(final)
+        return model, {"agent": config["agent"], "env_id": sb3.env_id, "env_kwargs": {}}
+    from memrl.agents.ppo import load_policy
+
+    policy, ppo = load_policy(run_dir)
+    return policy, {"agent": ppo.core, "env_id": ppo.env_id, "env_kwargs": ppo.env_kwargs}
+
+
+def evaluate_run(
+    run_dir: str | Path, episodes: int = 200, seed: int = 10_000, deterministic: bool = False
+) -> dict[str, Any]:
+    """Evaluate a run and write ``report.json``, ``report.md`` and plots into it.
+
+    Args:
+        run_dir: A directory written by ``memrl train``.
+        episodes: Episodes per condition.
+        seed: Seed of the evaluation episodes (distinct from training seeds by default).
+        deterministic: Act greedily instead of sampling.
+
+    Returns:
+        The report as a dict.
+    """
+    run_dir = Path(run_dir)
+    agent, info = load_agent(run_dir)
+    kind, cases = evaluation_cases(info["env_id"], info["env_kwargs"])
+    results = [
+        {"label": case.label, "env_id": case.env_id, "env_kwargs": case.env_kwargs,
+         **run_episodes(agent, case.env_id, case.env_kwargs, episodes, seed,
+                        deterministic=deterministic)}
+        for case in cases
+    ]  # fmt: skip
+    report = {"run_dir": str(run_dir), **info, "kind": kind, "episodes": episodes, "seed": seed,
+              "results": results}  # fmt: skip
+    plots = _plot(kind, results, info["agent"], run_dir)
+    report["plots"] = [str(p.name) for p in plots]
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (run_dir / "report.md").write_text(_markdown(report))
+    return report
+
+
+def _plot(kind: str, results: list[dict[str, Any]], agent: str, run_dir: Path) -> list[Path]:
+    if kind != "recall_vs_delay":
+        return []
+    from memrl.eval.plots import plot_recall_vs_delay
+
+    delays = [r["env_kwargs"]["delay"] for r in results]
+    success = [r["success_rate"] for r in results]
+    chance = 1 / results[0]["env_kwargs"]["num_symbols"]
+    path = run_dir / "recall_vs_delay.png"
+    return [plot_recall_vs_delay({agent: (delays, success)}, path, chance=chance)]
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"# Evaluation of `{report['run_dir']}`",
+        "",
+        f"Agent `{report['agent']}` trained on `{report['env_id']}`; {report['episodes']} "
+        f"episodes per condition, seed {report['seed']}.",
+        "",
+        "| condition | env | success | mean return |",
+        "|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        lines.append(f"| {r['label']} | `{r['env_id']}` | {r['success_rate']:.3f} | "
+                     f"{r['mean_return']:.3f} |")  # fmt: skip
+    lines += ["", *[f"![{p}]({p})" for p in report["plots"]]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,69 @@
+"""Sinusoidal encodings of positions, times and places, added to memory entries when they are read.
+
+HCAM adds a sinusoidal encoding of the position within a chunk to the chunk's contents before the
+query attends into it (Lampinen et al. 2021); the Spatially-Aware Transformer adds an encoding of
+the place (room index) and of the time to every memory entry (Cho et al. 2024). Both are the
+Transformer's sinusoids: for a position ``p`` and feature pairs ``i``, ``sin(p * f_i)`` and
+``cos(p * f_i)`` with ``f_i = max_timescale ** (-2 i / width)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def sinusoid_encoding(
+    positions: torch.Tensor, width: int, max_timescale: float = 1e4
+) -> torch.Tensor:
+    """Sinusoidal encodings of integer or real positions.
+
+    Args:
+        positions: Positions of any shape ``[...]``.
+        width: Encoding width ``W``; the first ``ceil(W / 2)`` features are sines, the rest
+            cosines of the same frequencies (the last cosine is dropped when ``W`` is odd).
+        max_timescale: The longest wavelength (over ``2 pi``).
+
+    Returns:
+        ``[..., W]`` float32 encodings.
+    """
+    half = (width + 1) // 2
+    exponent = torch.arange(half, dtype=torch.float32, device=positions.device) * (2.0 / width)
+    frequencies = torch.exp(-math.log(max_timescale) * exponent)  # [half]
+    angles = positions.to(torch.float32)[..., None] * frequencies  # [..., half]
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)[..., :width]
+
+
+class PlaceEmbedding(nn.Module):
+    """A table of one vector per place: the sinusoid of the place id, fixed or learned.
+
+    Args:
+        num_places: Number of places (ids ``0 .. num_places - 1``).
+        width: Vector width.
+        learned: If True the table is a parameter initialised with the sinusoids; if False it is
+            a fixed buffer.
+    """
+
+    def __init__(self, num_places: int, width: int, learned: bool = False) -> None:
+        super().__init__()
+        if num_places < 1:
+            raise ValueError(f"num_places must be >= 1, got {num_places}")
+        self.num_places = num_places
+        self.learned = learned
+        table = sinusoid_encoding(torch.arange(num_places), width)  # [P, W]
+        if learned:
+            self.weight = nn.Parameter(table)
+        else:
+            self.register_buffer("weight", table, persistent=False)
+
+    @property
+    def table(self) -> torch.Tensor:
+        """The ``[num_places, width]`` table."""
+        weight: torch.Tensor = self.weight
+        return weight
+
+    def forward(self, places: torch.Tensor) -> torch.Tensor:
+        """Vectors of the place ids ``places`` ``[...]`` -> ``[..., width]``."""
+        return self.table[places]

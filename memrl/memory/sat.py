@@ -1,0 +1,333 @@
+"""Spatially-Aware Transformer memories (Cho, Yoon, Ahn, ICLR 2024).
+
+Memory entries carry where they were written (a place id, e.g. RoomBallet's room) as well as
+when. Two cores, both stacks of pre-LayerNorm layers like :class:`~memrl.memory.hcam.HCAMCore`:
+
+- :class:`SATFIFOCore` (``sat-fifo``): HCAM's chunked memory with a place embedding added to every
+  entry (in the chunk keys and inside the chunks), written chunk by chunk.
+- :class:`SATPMCore` (``sat-pm``): place-centric memory. A pool of ``capacity`` entries, one per
+  step, each tagged with its place and time; the hierarchical read goes over places first: a
+  place's group is its entries in time order, its key the mean of the group plus the place
+  embedding; the query keeps the ``top_k`` places and attends inside each, with a sinusoidal
+  encoding of each entry's time (step in the episode) and the place embedding added.
+
+When a memory is full, the eviction strategy (FIFO, LIFO, most- or least-visited-first-out, see
+:mod:`memrl.memory.eviction`) decides what goes. The strategy is part of the state, one id per
+batch entry (``state["strategy"]``, FIFO at first); the Adaptive Memory Allocator sets it per
+episode with :func:`set_strategy`. A reset keeps the strategy: set it at, or before, the first step
+of an episode. In SAT-FIFO eviction works on whole chunks, a chunk's place being the place where
+most of its steps were (ties: the lower id).
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import torch
+from torch import nn
+from torch.nn.functional import one_hot
+
+from memrl.memory.base import MemoryCore, State
+from memrl.memory.blocks import FeedForward
+from memrl.memory.encoding import PlaceEmbedding, sinusoid_encoding
+from memrl.memory.eviction import FIFO, choose_victim, count_visits, first_true, strategy_ids
+from memrl.memory.hcam import HCAMCore, HierarchicalMemoryAttention, _check_positive, take_chunks
+
+
+def set_strategy(
+    state: State, strategy: str | int | torch.Tensor, where: torch.Tensor | None = None
+) -> State:
+    """The state with new eviction strategies (for SAT cores).
+
+    Args:
+        state: A SAT core's state.
+        strategy: A name (``"fifo"``, ``"lifo"``, ``"mvfo"``, ``"lvfo"``), an id, or a ``[B]``
+            tensor of ids (e.g. ``AdaptiveMemoryAllocator.select``).
+        where: ``[B]`` bool: change only these batch entries (e.g. the episodes starting now).
+
+    Returns:
+        A new state dict (the other tensors are shared, not copied).
+    """
+    if "strategy" not in state:
+        raise ValueError("set_strategy needs the state of a SAT core (sat-fifo, sat-pm)")
+    current = state["strategy"]
+    ids = strategy_ids(strategy, current.shape[0]).to(current.device)
+    if where is not None:
+        ids = torch.where(where.to(torch.bool), ids, current)
+    return {**state, "strategy": ids}
+
+
+class SATFIFOCore(HCAMCore):
+    """SAT-FIFO: HCAM with a place embedding on every memory entry.
+
+    Place ids are stored with the entries (``accumulator_places``, ``chunk_places``) and their
+    embeddings added when reading, so a learned embedding is trained through the read. Chunks
+    are evicted by the batch entry's strategy (FIFO by default); ``forward_sequence`` is
+    batched over time while every strategy is FIFO and steps otherwise.
+
+    Args:
+        input_dim: Width of the input features.
+        width: Model width (the output width).
+        num_layers: Number of layers.
+        heads: Attention heads; must divide ``width``.
+        chunk_size: Steps per chunk.
+        top_k: Chunks read per query; at most ``capacity``.
+        capacity: Chunks kept per layer.
+        ff_multiplier: Feed-forward hidden width in multiples of ``width``.
+        num_places: Number of place ids (places are ``0 .. num_places - 1``).
+        learned_places: Learn the place embedding (initialised with the sinusoids) instead of
+            keeping the sinusoids fixed.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        width: int = 128,
+        num_layers: int = 4,
+        heads: int = 4,
+        chunk_size: int = 32,
+        top_k: int = 4,
+        capacity: int = 64,
+        ff_multiplier: int = 4,
+        num_places: int = 32,
+        learned_places: bool = False,
+    ) -> None:
+        _check_positive(num_places=num_places)
+        super().__init__(
+            input_dim,
+            width,
+            num_layers,
+            heads,
+            chunk_size,
+            top_k,
+            capacity,
+            ff_multiplier,
+        )
+        self.place_embedding = PlaceEmbedding(num_places, width, learned=learned_places)
+
+
+class SATPMLayer(nn.Module):
+    """One pre-LayerNorm layer: hierarchical read over places, then feed-forward."""
+
+    def __init__(self, width: int, heads: int, top_k: int, ff_hidden: int) -> None:
+        super().__init__()
+        self.norm_memory = nn.LayerNorm(width)
+        self.memory = HierarchicalMemoryAttention(width, heads, top_k)
+        self.norm_ff = nn.LayerNorm(width)
+        self.ff = FeedForward(width, ff_hidden)
+
+
+def group_by_place(
+    entry_place: torch.Tensor, entry_time: torch.Tensor, group_places: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The place-centric layout: each asked place's entries, in time order.
+
+    Args:
+        entry_place: ``[B, N]`` place of each entry.
+        entry_time: ``[B, N]`` write time of each entry, -1 for an empty slot.
+        group_places: ``[B, G]`` the places to group.
+
+    Returns:
+        ``index`` ``[B, G, N]`` (entry slots, the place's entries first, oldest first) and
+        ``mask`` ``[B, G, N]`` (True for the place's entries, False for the padding after them).
+    """
+    member = (entry_place[:, None] == group_places[..., None]) & (entry_time >= 0)[:, None]
+    never = torch.iinfo(torch.int64).max
+    order_key = torch.where(member, entry_time[:, None].expand_as(member), never)  # [B, G, N]
+    sorted_key, index = order_key.sort(dim=-1, stable=True)
+    return index, sorted_key != never
+
+
+class SATPMCore(MemoryCore):
+    """SAT-PM: a place-centric memory read hierarchically over places.
+
+    Every step writes one entry (the layer's normalised input, detached) before the layers read,
+    so a step sees itself in its place's group. When all ``capacity`` slots are taken, the
+    strategy picks the entry to drop (which may be the incoming one: then, under LIFO say, the
+    step reads a memory without itself). ``forward_sequence`` steps through the window.
+
+    State (``L`` layers, ``N = capacity``, ``W = width``, ``P = num_places``):
+    ``contents`` ``[B, L, N, W]``; ``entry_time`` ``[B, N]`` (step in the episode, -1 empty);
+    ``time_encoding`` ``[B, N, W]`` (the sinusoid of each entry's time, computed once when it
+    is written); ``entry_place`` ``[B, N]``; ``visits`` ``[B, P]``; ``last_place`` ``[B]``;
+    ``steps`` ``[B]`` (steps so far in the episode); ``strategy`` ``[B]``.
+
+    Args:
+        input_dim: Width of the input features.
+        width: Model width (the output width).
+        num_layers: Number of layers.
+        heads: Attention heads; must divide ``width``.
+        top_k: Places read per query; at most ``num_places``.
+        capacity: Entries kept (steps), shared by all places.
+        ff_multiplier: Feed-forward hidden width in multiples of ``width``.
+        num_places: Number of place ids.
+        learned_places: Learn the place embedding instead of keeping the sinusoids fixed.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        width: int = 128,
+        num_layers: int = 4,
+        heads: int = 4,
+        top_k: int = 4,
+        capacity: int = 256,
+        ff_multiplier: int = 4,
+        num_places: int = 32,
+        learned_places: bool = False,
+    ) -> None:
+        _check_positive(
+            width=width,
+            num_layers=num_layers,
+            heads=heads,
+            top_k=top_k,
+            capacity=capacity,
+            ff_multiplier=ff_multiplier,
+            num_places=num_places,
+        )
+        if width % heads:
+            raise ValueError(f"heads must divide width={width}, got heads={heads}")
+        if top_k > num_places:
+            raise ValueError(f"top_k must be 1..num_places={num_places}, got {top_k}")
+        super().__init__(input_dim, width)
+        self.width = width
+        self.num_layers = num_layers
+        self.top_k = top_k
+        self.capacity = capacity
+        self.num_places = num_places
+        self.input = nn.Linear(input_dim, width)
+        self.layers = nn.ModuleList(
+            SATPMLayer(width, heads, top_k, ff_multiplier * width) for _ in range(num_layers)
+        )
+        self.norm_out = nn.LayerNorm(width)
+        self.place_embedding = PlaceEmbedding(num_places, width, learned=learned_places)
+
+    def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:
+        """Empty memories for ``batch_size`` fresh episodes."""
+        b, n = batch_size, self.capacity
+
+        def ints(*shape: int, fill: int = 0) -> torch.Tensor:
+            return torch.full(shape, fill, dtype=torch.int64, device=device)
+
+        return {
+            "contents": torch.zeros(b, self.num_layers, n, self.width, device=device),
+            "entry_time": ints(b, n, fill=-1),
+            "time_encoding": torch.zeros(b, n, self.width, device=device),
+            "entry_place": ints(b, n),
+            "visits": ints(b, self.num_places),
+            "last_place": ints(b, fill=-1),
+            "steps": ints(b),
+            "strategy": ints(b, fill=FIFO),
+        }
+
+    def select_places(
+        self,
+        memory: HierarchicalMemoryAttention,
+        u: torch.Tensor,
+        contents: torch.Tensor,
+        entry_time: torch.Tensor,
+        entry_place: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The top level of the read: the ``top_k`` places for queries ``u`` ``[B, W]``.
+
+        A place's key is the mean of its entries ``[B, N, W]`` plus its embedding; by linearity
+        its logit is the mean of its entries' logits plus the embedding's logit. Places with no
+        entry are masked.
+
+        Returns:
+            ``weights`` ``[B, k]`` (softmax over the k kept logits) and ``places`` ``[B, k]``.
+        """
+        b = u.shape[0]
+        valid = entry_time >= 0  # [B, N]
+        q_top, entry_logits = memory.score(u[:, None], contents)  # [B, 1, W], [B, 1, N]
+        zeros = torch.zeros(b, self.num_places, device=u.device)
+        summed = zeros.scatter_add(1, entry_place, entry_logits[:, 0] * valid)  # [B, P]
+        counts = zeros.scatter_add(1, entry_place, valid.to(zeros.dtype))  # [B, P]
+        logits = summed / counts.clamp_min(1) + q_top[:, 0] @ self.place_embedding.table.T
+        return memory.select(logits, counts > 0)
+
+    def _read(
+        self,
+        memory: HierarchicalMemoryAttention,
+        u: torch.Tensor,
+        contents: torch.Tensor,
+        entry_time: torch.Tensor,
+        entry_place: torch.Tensor,
+        time_encoding: torch.Tensor,
+    ) -> torch.Tensor:
+        """Query ``u`` ``[B, W]`` reads entries ``[B, N, W]`` grouped by place -> ``[B, W]``.
+
+        ``time_encoding`` ``[B, N, W]`` is added to the entries, the place embedding to each
+        group.
+        """
+        weights, places = self.select_places(memory, u, contents, entry_time, entry_place)
+        index, entry_mask = group_by_place(entry_place, entry_time, places)  # [B, k, N]
+        entries = contents.detach() + time_encoding  # [B, N, W]
+        groups = take_chunks(entries, index) + self.place_embedding(places)[:, :, None]
+        out: torch.Tensor = memory.within(u, groups, weights, entry_mask)
+        return out
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        state: State,
+        reset: torch.Tensor,
+        places: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, State]:
+        """One step: ``x`` ``[B, input_dim]`` -> ``y`` ``[B, width]`` and the next state."""
+        b = x.shape[0]
+        if places is None:
+            raise ValueError("SATPMCore needs places (int64 place ids), got None")
+        places = places.to(torch.int64)
+        if places.shape != (b,):
+            raise ValueError(f"places must have shape ({b},), got {tuple(places.shape)}")
+        if bool(((places < 0) | (places >= self.num_places)).any()):
+            raise ValueError(
+                f"place ids must be in 0..{self.num_places - 1}, got {places.tolist()}"
+            )
+        reset = reset.to(torch.bool)
+        entry_time = state["entry_time"].masked_fill(reset[:, None], -1)
+        visits = state["visits"].masked_fill(reset[:, None], 0)
+        last_place = state["last_place"].masked_fill(reset, -1)
+        now = state["steps"].masked_fill(reset, 0)  # [B] this step's time in the episode
+        visits, last_place = count_visits(visits, last_place, places)
+
+        # Write, then drop one if over capacity: a free slot if any, else the strategy's victim.
+        free = entry_time < 0  # [B, N]
+        has_free = free.any(dim=1)
+        victim = choose_victim(
+            entry_time, state["entry_place"], visits, now, places, state["strategy"]
+        )
+        slot = torch.where(has_free, first_true(free), victim)  # [B]
+        write = has_free | (victim < self.capacity)
+        target = one_hot(slot.clamp_max(self.capacity - 1), self.capacity)
+        target = target.bool() & write[:, None]  # [B, N]
+        entry_time = torch.where(target, now[:, None], entry_time)
+        entry_place = torch.where(target, places[:, None], state["entry_place"])
+        time_encoding = torch.where(
+            target[..., None], sinusoid_encoding(now, self.width)[:, None], state["time_encoding"]
+        )  # [B, N, W]
+
+        h = self.input(x)  # [B, W]
+        contents = []
+        for i, layer in enumerate(cast(list[SATPMLayer], list(self.layers))):
+            u = layer.norm_memory(h)
+            layer_contents = torch.where(
+                target[..., None], u.detach()[:, None], state["contents"][:, i]
+            )  # [B, N, W]
+            h = h + self._read(
+                layer.memory, u, layer_contents, entry_time, entry_place, time_encoding
+            )
+            h = h + layer.ff(layer.norm_ff(h))
+            contents.append(layer_contents)
+        new_state = {
+            "contents": torch.stack(contents, dim=1),
+            "entry_time": entry_time,
+            "time_encoding": time_encoding,
+            "entry_place": entry_place,
+            "visits": visits,
+            "last_place": last_place,
+            "steps": now + 1,
+            "strategy": state["strategy"],
+        }
+        return self.norm_out(h), new_state

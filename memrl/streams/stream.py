@@ -1,0 +1,188 @@
+"""Streams: a task list, a schedule and a step budget per stage, and the named streams.
+
+``make_stream("CW20")`` is Continual World's CW20; keyword arguments replace a part of a named
+stream (``make_stream("CW10", steps_per_task=20_000)``), or build a new one
+(``make_stream(tasks=["push-v3", "reach-v3"], schedule={"kind": "cyclic", "cycles": 4})``).
+
+| name       | tasks                  | schedule                               | steps per stage |
+|------------|------------------------|----------------------------------------|-----------------|
+| `CW10`     | CW10                   | sequential                             | 1,000,000       |
+| `CW20`     | CW10                   | repeat, times=2                        | 1,000,000       |
+| `PowerLaw` | CW10                   | power_law, 200 stages, alpha=1, seed 0 | 100,000         |
+| `Cyclic`   | CW10                   | cyclic, 3 cycles, reshuffled, seed 0   | 1,000,000       |
+| `SCoLe`    | CW10                   | scole, 100 stages of 2 tasks, seed 0   | 200,000         |
+| `DMC6`     | dm_control fine-tuning | sequential                             | 1,000,000       |
+| `Recall`   | four memrl memory envs | cyclic, 3 cycles, reshuffled, seed 0   | 100,000         |
+
+``PowerLaw`` spends CW20's budget (20M steps) over 200 shorter stages. ``Recall`` is
+DelayedMatch-Easy, KeyToDoor, DelayedMatch and PassiveVisualMatch (all ``Discrete(4)`` actions;
+observations padded to 77 entries).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from memrl.streams.catalogue import Task, resolve_tasks
+from memrl.streams.schedules import Schedule, Timeline, make_schedule
+
+
+@dataclass(frozen=True, eq=False)
+class Stream:
+    """A task list, a schedule over it, and the environment steps of every stage.
+
+    Attributes:
+        name: The stream's name.
+        tasks: The distinct tasks (their order is the one-hot order).
+        schedule: The order of training.
+        steps_per_task: Environment steps of every stage.
+    """
+
+    name: str
+    tasks: tuple[Task, ...]
+    schedule: Schedule
+    steps_per_task: int
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        """Names of the distinct tasks, in one-hot order."""
+        return tuple(task.name for task in self.tasks)
+
+    @functools.cached_property
+    def timeline(self) -> Timeline:
+        """The stages laid out in stream steps."""
+        return self.schedule.timeline(self.task_names, self.steps_per_task)
+
+    def task(self, name: str) -> Task:
+        """The stream's task called ``name``.
+
+        Raises:
+            ValueError: ``name`` is not one of the stream's tasks.
+        """
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise ValueError(
+            f"task must be one of the stream's tasks {list(self.task_names)}, got {name!r}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stream as plain data (for run configs and reports)."""
+        return {
+            "name": self.name,
+            "tasks": list(self.task_names),
+            "schedule": self.schedule.to_dict(),
+            "steps_per_task": self.steps_per_task,
+        }
+
+    def __str__(self) -> str:
+        return f"stream {self.name}\n{self.timeline.format(max_stages=40)}"
+
+
+NAMED_STREAMS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "CW10": {"tasks": "CW10", "schedule": "sequential", "steps_per_task": 1_000_000},
+        "CW20": {
+            "tasks": "CW10",
+            "schedule": {"kind": "repeat", "times": 2},
+            "steps_per_task": 1_000_000,
+        },
+        "PowerLaw": {
+            "tasks": "CW10",
+            "schedule": {"kind": "power_law", "num_stages": 200, "alpha": 1.0, "seed": 0},
+            "steps_per_task": 100_000,
+        },
+        "Cyclic": {
+            "tasks": "CW10",
+            "schedule": {"kind": "cyclic", "cycles": 3, "reshuffle": True, "seed": 0},
+            "steps_per_task": 1_000_000,
+        },
+        "SCoLe": {
+            "tasks": "CW10",
+            "schedule": {"kind": "scole", "num_stages": 100, "tasks_per_stage": 2, "seed": 0},
+            "steps_per_task": 200_000,
+        },
+        "DMC6": {"tasks": "DMC-finetune", "schedule": "sequential", "steps_per_task": 1_000_000},
+        "Recall": {
+            "tasks": (
+                "memrl/DelayedMatch-Easy-v0",
+                "memrl/KeyToDoor-v0",
+                "memrl/DelayedMatch-v0",
+                "memrl/PassiveVisualMatch-v0",
+            ),
+            "schedule": {"kind": "cyclic", "cycles": 3, "reshuffle": True, "seed": 0},
+            "steps_per_task": 100_000,
+        },
+    }
+)
+"""The named streams: tasks, schedule and steps per stage of each."""
+
+
+def make_stream(
+    stream: str | Stream | None = "CW10",
+    *,
+    tasks: str | Task | Iterable[str | Task] | None = None,
+    schedule: str | Mapping[str, Any] | Schedule | None = None,
+    steps_per_task: int | None = None,
+) -> Stream:
+    """A named stream (or a given one), with any of its parts replaced.
+
+    Args:
+        stream: A name in ``NAMED_STREAMS``, a ``Stream``, or None to build one from the other
+            arguments (then ``tasks`` is required; the schedule defaults to ``sequential`` and
+            ``steps_per_task`` to 1,000,000).
+        tasks: Replacement tasks: a list name (``"CW10"``), a task name, or task names/``Task``s.
+        schedule: Replacement schedule: a kind, ``{"kind": ..., **parameters}`` or a ``Schedule``.
+        steps_per_task: Replacement steps per stage (an integer >= 1).
+
+    Returns:
+        The stream.
+
+    Raises:
+        ValueError: An unknown stream, task or schedule, or a bad ``steps_per_task``; the message
+            names the allowed values.
+    """
+    if isinstance(stream, Stream):
+        base: dict[str, Any] = {
+            "tasks": stream.tasks,
+            "schedule": stream.schedule,
+            "steps_per_task": stream.steps_per_task,
+        }
+        name = stream.name
+    elif stream is None:
+        if tasks is None:
+            raise ValueError("tasks must be given when stream is None")
+        base = {"tasks": tasks, "schedule": "sequential", "steps_per_task": 1_000_000}
+        name = "custom"
+    elif isinstance(stream, str) and stream in NAMED_STREAMS:
+        base = dict(NAMED_STREAMS[stream])
+        name = stream
+    else:
+        raise ValueError(f"stream must be one of {list(NAMED_STREAMS)} or a Stream, got {stream!r}")
+    changed = {
+        key: value
+        for key, value in (
+            ("tasks", tasks),
+            ("schedule", schedule),
+            ("steps_per_task", steps_per_task),
+        )
+        if value is not None
+    }
+    if changed and stream is not None:
+        name = f"{name} ({', '.join(sorted(changed))} changed)"
+    parts = {**base, **changed}
+    budget = parts["steps_per_task"]
+    if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget < 1:
+        raise ValueError(f"steps_per_task must be an integer >= 1, got {budget!r}")
+    return Stream(
+        name=name,
+        tasks=resolve_tasks(parts["tasks"]),
+        schedule=make_schedule(parts["schedule"]),
+        steps_per_task=int(budget),
+    )

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+
+from memrl.agents.ppo import PPOTrainer, Rollout, compute_advantages, load_policy
+from memrl.agents.ppo_config import PPOConfig
+
+RECALL = "memrl/DelayedMatch-v0"
+
+
+def _tiny(**overrides) -> PPOConfig:
+    values = dict(
+        env_id=RECALL,
+        env_kwargs={"delay": 2, "num_symbols": 2},
+        core="gru",
+        total_steps=4 * 16 * 3,
+        num_envs=4,
+        num_steps=16,
+        num_minibatches=2,
+        update_epochs=2,
+        checkpoint_every=1,
+        tensorboard=False,
+    )
+    values.update(overrides)
+    return PPOConfig(**values)
+
+
+def _rollout(rewards, terminated, truncated, valid, values, next_value) -> Rollout:
+    t = lambda x, dt=torch.float32: torch.tensor(x, dtype=dt).reshape(-1, 1)  # noqa: E731
+    return Rollout(
+        observations=None,
+        actions=t([0] * len(rewards), torch.long),
+        log_probs=t([0.0] * len(rewards)),
+        values=t(values),
+        rewards=t(rewards),
+        terminated=t(terminated, torch.bool),
+        truncated=t(truncated, torch.bool),
+        valid=t(valid, torch.bool),
+        resets=t([False] * len(rewards), torch.bool),
+        start_state={},
+        next_value=torch.tensor([next_value]),
+    )
+
+
+def test_gae_stops_at_termination_and_bootstraps_truncation():
+    gamma, lam = 0.9, 0.5
+    # steps: 0 ordinary, 1 terminated, 2 autoreset (invalid), 3 truncated, 4 autoreset, 5 ordinary
+    rollout = _rollout(
+        rewards=[0.0, 1.0, 0.0, 0.5, 0.0, 0.2],
+        terminated=[False, True, False, False, False, False],
+        truncated=[False, False, False, True, False, False],
+        valid=[True, True, False, True, False, True],
+        values=[0.1, 0.2, 0.3, 0.4, 0.6, 0.7],
+        next_value=0.8,
+    )
+    adv = compute_advantages(rollout, gamma, lam).flatten().tolist()
+    a5 = 0.2 + gamma * 0.8 - 0.7
+    a3 = 0.5 + gamma * 0.6 - 0.4  # bootstraps from the final observation's value (index 4)
+    a1 = 1.0 - 0.2  # terminated: no bootstrap
+    a0 = (0.0 + gamma * 0.2 - 0.1) + gamma * lam * a1
+    assert adv == pytest.approx([a0, a1, 0.0, a3, 0.0, a5])
+
+
+def test_training_writes_run_directory_and_is_deterministic(tmp_path):
+    first = PPOTrainer(_tiny(), tmp_path / "a", progress=False)
+    first.train()
+    second = PPOTrainer(_tiny(), tmp_path / "b", progress=False)
+    second.train()
+    for name in ("config.json", "metrics.csv", "checkpoints/latest.pt"):
+        assert (tmp_path / "a" / name).exists()
+    rows_a = list(csv.DictReader((tmp_path / "a" / "metrics.csv").open()))
+    rows_b = list(csv.DictReader((tmp_path / "b" / "metrics.csv").open()))
+    assert len(rows_a) == 3
+    drop = "charts/sps"
+    assert [{k: v for k, v in r.items() if k != drop} for r in rows_a] == [
+        {k: v for k, v in r.items() if k != drop} for r in rows_b
+    ]
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["core"] == "gru"
+
+
+def test_resume_continues_exactly(tmp_path):
+    whole = PPOTrainer(_tiny(), tmp_path / "whole", progress=False)
+    whole.train()
+    part = PPOTrainer(_tiny(total_steps=4 * 16), tmp_path / "part", progress=False)
+    part.train()
+    resumed = PPOTrainer(_tiny(), tmp_path / "part", resume=True, progress=False)
+    assert resumed.update == 1
+    resumed.train()
+    for (name, a), (_, b) in zip(
+        whole.policy.state_dict().items(), resumed.policy.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    rows = list(csv.DictReader((tmp_path / "part" / "metrics.csv").open()))
+    assert [int(r["global_step"]) for r in rows] == [64, 128, 192]
+
+
+def test_existing_run_directory_needs_resume(tmp_path):
+    PPOTrainer(_tiny(total_steps=64), tmp_path, progress=False).train()
+    with pytest.raises(FileExistsError, match="resume"):
+        PPOTrainer(_tiny(total_steps=64), tmp_path, progress=False)
+
+
+def test_resume_refuses_a_changed_config(tmp_path):
+    PPOTrainer(_tiny(total_steps=64), tmp_path, progress=False).train()
+    with pytest.raises(ValueError, match="learning_rate"):
+        PPOTrainer(_tiny(learning_rate=1e-3), tmp_path, resume=True, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("num_envs", 0), ("num_minibatches", 3), ("gamma", 1.5), ("env_id", "memrl/Nope-v0")],
+)
+def test_bad_config_is_a_clear_error(field, value):
+    with pytest.raises(ValueError, match=field if field != "env_id" else "unknown env id"):
+        _tiny(**{field: value}).validate()
+
+
+def test_predict_follows_sb3(tmp_path):
+    PPOTrainer(_tiny(total_steps=64), tmp_path, progress=False).train()
+    policy, config = load_policy(tmp_path)
+    env = gymnasium.make(RECALL, **config.env_kwargs)
+    obs, _ = env.reset(seed=0)
+    action, state = policy.predict(obs, episode_start=np.array([True]), deterministic=True)
+    assert env.action_space.contains(int(action))
+    batch = np.stack([obs, obs])
+    actions, state = policy.predict(batch, episode_start=np.array([True, True]))
+    assert actions.shape == (2,)
+
+
+def test_gru_agent_learns_one_step_recall(tmp_path):
+    config = _tiny(
+        env_kwargs={"delay": 0, "num_symbols": 2},
+        total_steps=16_384,
+        num_envs=16,
+        num_steps=32,
+        num_minibatches=4,
+        update_epochs=4,
+        checkpoint_every=1000,
+    )
+    metrics = PPOTrainer(config, tmp_path, progress=False).train()
+    assert metrics["charts/success_rate"] >= 0.9  # chance is 0.5
+
+
+def test_cli_train_smoke(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "memrl.cli", "train", "--env", RECALL, "--agent", "gru",
+         "--steps", "128", "--num-envs", "4", "--num-steps", "16", "--num-minibatches", "2",
+         "--out", str(tmp_path / "run"), "--no-progress", "--no-tensorboard",
+         "--env-kwargs", '{"delay": 2}'],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "trained gru" in out.stdout
+    assert (tmp_path / "run" / "checkpoints" / "latest.pt").exists()
+
+
+def test_sat_ama_allocates_per_episode_and_resumes(tmp_path):
+    config = _tiny(
+        env_id="memrl/RoomBallet-v0",
+        env_kwargs={},
+        core="sat-ama",
+        core_kwargs={"num_layers": 1, "width": 32, "heads": 2, "num_places": 9, "capacity": 18},
+        total_steps=4 * 16 * 2,
+    )
+    trainer = PPOTrainer(config, tmp_path, progress=False)
+    trainer.train()
+    assert trainer.allocator is not None
+    assert int(trainer.allocator.decisions) >= 4  # one decision per started episode
+    resumed = PPOTrainer(
+        _tiny(**{**config.__dict__, "total_steps": 4 * 16 * 3}),
+        tmp_path,
+        resume=True,
+        progress=False,
+    )
+    assert torch.equal(resumed.strategy, trainer.strategy)
+    resumed.train()

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from memrl.agents.ppo import PPOTrainer
+from memrl.agents.ppo_config import PPOConfig
+from memrl.cli import main
+from memrl.eval.evaluate import DELAYS, evaluate_run, evaluation_cases, run_episodes
+
+
+def _train(run_dir, env_id, **kwargs):
+    config = PPOConfig(
+        env_id=env_id, core="gru", total_steps=128, num_envs=4, num_steps=16,
+        num_minibatches=2, update_epochs=1, tensorboard=False, **kwargs,
+    )  # fmt: skip
+    PPOTrainer(config, run_dir, progress=False).train()
+
+
+def test_cases_follow_the_training_env():
+    kind, cases = evaluation_cases("memrl/BalletGrid-4-delay16-v0", {})
+    assert kind == "levels" and len(cases) == 6
+    assert all(c.env_id.startswith("memrl/BalletGrid-") for c in cases)
+    kind, cases = evaluation_cases("memrl/DelayedMatch-Medium-v0", {})
+    assert kind == "recall_vs_delay"
+    assert [c.env_kwargs for c in cases] == [{"num_symbols": 8, "delay": d} for d in DELAYS]
+    kind, cases = evaluation_cases("memrl/RoomBallet-v0", {})
+    assert kind == "question_types" and len(cases) == 4
+
+
+class _Oracle:
+    """Answers DelayedMatch's cue, read from the cue observation (a perfect memory)."""
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=False):
+        import numpy as np
+
+        cue = obs[:, :-3].argmax(1)
+        state = cue if state is None else np.where(episode_start, cue, state)
+        return state, state
+
+
+def test_run_episodes_counts_each_episode_once():
+    oracle = run_episodes(_Oracle(), "memrl/DelayedMatch-v0", {"delay": 5}, episodes=100)
+    assert oracle["success_rate"] == 1.0 and oracle["episodes"] == 100
+
+
+def test_eval_writes_recall_report(tmp_path):
+    _train(tmp_path, "memrl/DelayedMatch-v0", env_kwargs={"delay": 4})
+    assert main(["eval", str(tmp_path), "--episodes", "8"]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["kind"] == "recall_vs_delay"
+    assert [r["env_kwargs"]["delay"] for r in report["results"]] == list(DELAYS)
+    assert all(0.0 <= r["success_rate"] <= 1.0 for r in report["results"])
+    assert (tmp_path / "recall_vs_delay.png").stat().st_size > 1000
+    assert "| delay 16 |" in (tmp_path / "report.md").read_text()
+
+
+def test_eval_of_a_directory_without_a_run_is_a_clear_error(tmp_path, capsys):
+    assert main(["eval", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_eval_ballet_levels(tmp_path):
+    _train(tmp_path, "memrl/BalletGrid-2-delay16-v0")
+    report = evaluate_run(tmp_path, episodes=16)
+    assert [r["env_id"] for r in report["results"]][:3] == [
+        f"memrl/BalletGrid-{n}-delay16-v0" for n in (2, 4, 8)
+    ]

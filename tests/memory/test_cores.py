@@ -1,0 +1,252 @@
+"""The contract every memory core keeps (memrl.memory.base), checked on tiny configurations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from memrl.memory import CORES, core_options, detach_state, index_state, make_core, set_strategy
+from memrl.memory.eviction import STRATEGIES
+
+INPUT_DIM = 5  # as in conftest.py's tiny cores
+NUM_PLACES = 4
+ALL = sorted(CORES)
+SAT = ["sat-fifo", "sat-pm"]
+
+
+def _window(t_len: int, batch: int, seed: int, reset_rate: float = 0.1):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(t_len, batch, INPUT_DIM, generator=g)
+    resets = torch.rand(t_len, batch, generator=g) < reset_rate
+    places = torch.randint(0, NUM_PLACES, (t_len, batch), generator=g)
+    return x, resets, places
+
+
+def _step_through(core, x, state, resets, places):
+    outputs = []
+    for t in range(x.shape[0]):
+        y, state = core(x[t], state, resets[t], places[t])
+        outputs.append(y)
+    return torch.stack(outputs), state
+
+
+def test_the_factory_knows_every_core():
+    assert set(CORES) == {"none", "lstm", "gru", "transformer", "hcam", "sat-fifo", "sat-pm"}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_initial_state_is_batch_first_and_output_has_the_declared_width(name, tiny_core):
+    core = tiny_core(name)
+    state = core.initial_state(3)
+    for key, value in state.items():
+        assert value.shape[0] == 3, key
+    reset, places = torch.ones(3, dtype=torch.bool), torch.zeros(3, dtype=torch.int64)
+    y, next_state = core(torch.randn(3, INPUT_DIM), state, reset, places)
+    assert y.shape == (3, core.output_dim)
+    assert {k: v.shape for k, v in next_state.items()} == {k: v.shape for k, v in state.items()}
+
+
+def test_initial_state_shapes_of_the_attention_cores(tiny_core):
+    hcam = tiny_core("hcam").initial_state(2)
+    assert hcam["contents"].shape == (2, 2, 3, 3, 8)  # [B, L, M, C, W]
+    assert hcam["keys"].shape == (2, 2, 3, 8)
+    assert hcam["accumulator"].shape == (2, 2, 3, 8)
+    assert (hcam["chunk_time"] == -1).all()
+    pm = tiny_core("sat-pm").initial_state(2)
+    assert pm["contents"].shape == (2, 2, 6, 8)  # [B, L, N, W]
+    assert pm["visits"].shape == (2, NUM_PLACES)
+    xl = tiny_core("transformer").initial_state(2)
+    assert xl["keys"].shape == (2, 2, 5, 8)  # [B, L, window, W]
+    lstm = tiny_core("lstm").initial_state(2)
+    assert lstm["h"].shape == lstm["c"].shape == (2, 1, 8)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("warm_steps", [0, 7])
+def test_forward_sequence_equals_stepping_over_windows_with_resets(name, warm_steps, tiny_core):
+    core = tiny_core(name)
+    batch = 4
+    state = core.initial_state(batch)
+    if warm_steps:  # start the window mid-episode, mid-chunk, with a full memory
+        x0, r0, p0 = _window(warm_steps, batch, seed=1, reset_rate=0.0)
+        _, state = _step_through(core, x0, state, r0, p0)
+    x, resets, places = _window(29, batch, seed=2)
+    resets[0, 0] = True  # one entry starts an episode at the window's first step
+    resets[5:9, 2] = True  # and one resets several steps in a row
+    stepped, stepped_state = _step_through(core, x, state, resets, places)
+    sequence, sequence_state = core.forward_sequence(x, state, resets, places)
+    torch.testing.assert_close(sequence, stepped, atol=1e-5, rtol=0)
+    # The final states are equivalent: the next window gives the same outputs from either.
+    x2, resets2, places2 = _window(11, batch, seed=3)
+    after_step, _ = _step_through(core, x2, stepped_state, resets2, places2)
+    after_sequence, _ = core.forward_sequence(x2, sequence_state, resets2, places2)
+    torch.testing.assert_close(after_sequence, after_step, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", SAT)
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_forward_sequence_equals_stepping_for_every_strategy(name, strategy, tiny_core):
+    core = tiny_core(name)
+    state = set_strategy(core.initial_state(3), strategy)
+    x, resets, places = _window(25, 3, seed=4)
+    stepped, _ = _step_through(core, x, state, resets, places)
+    sequence, _ = core.forward_sequence(x, state, resets, places)
+    torch.testing.assert_close(sequence, stepped, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_reset_empties_memory(name, tiny_core):
+    """After a reset, outputs equal those of a fresh state, whatever came before."""
+    core = tiny_core(name)
+    batch = 3
+    x_before, _, p_before = _window(17, batch, seed=5, reset_rate=0.0)
+    fresh_state, no_resets = core.initial_state(batch), torch.zeros(17, batch)
+    _, used = _step_through(core, x_before * 5, fresh_state, no_resets, p_before)
+    x, _, places = _window(13, batch, seed=6, reset_rate=0.0)
+    resets = torch.zeros(13, batch, dtype=torch.bool)
+    resets[0] = True
+    after_reset, _ = _step_through(core, x, used, resets, places)
+    fresh, _ = _step_through(core, x, core.initial_state(batch), resets, places)
+    torch.testing.assert_close(after_reset, fresh, atol=1e-6, rtol=0)
+    # and the memory mattered: without the reset the outputs differ (except for `none`)
+    no_reset, _ = _step_through(core, x, used, torch.zeros(13, batch, dtype=torch.bool), places)
+    assert (name == "none") == torch.allclose(no_reset, fresh, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_reset_of_one_batch_entry_leaves_the_others_alone(name, tiny_core):
+    core = tiny_core(name)
+    x, _, places = _window(12, 2, seed=7, reset_rate=0.0)
+    resets = torch.zeros(12, 2, dtype=torch.bool)
+    together, _ = _step_through(core, x, core.initial_state(2), resets, places)
+    resets[6, 0] = True
+    one_reset, _ = _step_through(core, x, core.initial_state(2), resets, places)
+    torch.testing.assert_close(one_reset[:, 1], together[:, 1], atol=1e-6, rtol=0)
+    torch.testing.assert_close(one_reset[:6], together[:6], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_deterministic_under_manual_seed(name, tiny_core):
+    x, resets, places = _window(9, 2, seed=8)
+    a, _ = tiny_core(name, seed=3).forward_sequence(
+        x, tiny_core(name).initial_state(2), resets, places
+    )
+    b, _ = tiny_core(name, seed=3).forward_sequence(
+        x, tiny_core(name).initial_state(2), resets, places
+    )
+    assert torch.equal(a, b)
+    c, _ = tiny_core(name, seed=4).forward_sequence(
+        x, tiny_core(name).initial_state(2), resets, places
+    )
+    assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_gradients_reach_the_inputs_and_parameters_through_a_window(name, tiny_core):
+    core = tiny_core(name)
+    x, resets, places = _window(10, 2, seed=9)
+    x.requires_grad_(True)
+    y, state = core.forward_sequence(x, core.initial_state(2), resets, places)
+    y.square().sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in core.parameters() if p.requires_grad)
+    stored = detach_state(state)
+    assert all(not v.requires_grad for v in stored.values())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_states_of_batch_entries_can_be_split_and_joined(name, tiny_core):
+    from memrl.memory import concat_states
+
+    core = tiny_core(name)
+    x, resets, places = _window(8, 4, seed=10)
+    y, state = core.forward_sequence(x, core.initial_state(4), resets, places)
+    halves = [index_state(state, slice(0, 2)), index_state(state, slice(2, 4))]
+    joined = concat_states(halves)
+    x2, r2, p2 = _window(5, 4, seed=11)
+    a, _ = core.forward_sequence(x2, state, r2, p2)
+    b, _ = core.forward_sequence(x2, joined, r2, p2)
+    torch.testing.assert_close(a, b)
+    c, _ = core.forward_sequence(x2[:, 2:], halves[1], r2[:, 2:], p2[:, 2:])
+    torch.testing.assert_close(a[:, 2:], c, atol=1e-6, rtol=0)
+
+
+BAD_OPTIONS = [
+    ("none", {"width": 0}),
+    ("lstm", {"width": 0}),
+    ("gru", {"num_layers": 0}),
+    ("transformer", {"heads": 3}),
+    ("transformer", {"window": 0}),
+    ("hcam", {"chunk_size": 0}),
+    ("hcam", {"top_k": 65, "capacity": 64}),
+    ("hcam", {"width": 10, "heads": 4}),
+    ("hcam", {"num_layers": 0}),
+    ("hcam", {"chunk_size": 2.5}),
+    ("hcam", {"num_places": 4}),  # a place option on the place-free core
+    ("sat-fifo", {"num_places": 0}),
+    ("sat-pm", {"top_k": 5, "num_places": 4}),
+    ("sat-pm", {"chunk_size": 4}),
+    ("lstm", {"window": 4}),
+]
+
+
+@pytest.mark.parametrize(("name", "options"), BAD_OPTIONS)
+def test_bad_options_raise_value_error(name, options):
+    with pytest.raises(ValueError):
+        make_core(name, INPUT_DIM, **options)
+
+
+def test_bad_names_and_dims_raise_value_error_naming_the_allowed_ones():
+    with pytest.raises(ValueError, match="hcam"):
+        make_core("htm", INPUT_DIM)
+    with pytest.raises(ValueError, match="chunk_size"):
+        make_core("hcam", INPUT_DIM, chunk=4)
+    with pytest.raises(ValueError):
+        make_core("lstm", 0)
+    assert core_options("hcam")["top_k"] == 4
+
+
+@pytest.mark.parametrize("name", SAT)
+def test_place_aware_cores_check_their_places(name, tiny_core):
+    core = tiny_core(name)
+    state = core.initial_state(2)
+    x, reset = torch.randn(2, INPUT_DIM), torch.ones(2, dtype=torch.bool)
+    with pytest.raises(ValueError, match="places"):
+        core(x, state, reset, None)
+    with pytest.raises(ValueError, match="0..3"):
+        core(x, state, reset, torch.tensor([0, NUM_PLACES]))
+
+
+def test_set_strategy_per_batch_entry(tiny_core):
+    state = tiny_core("sat-pm").initial_state(3)
+    assert state["strategy"].tolist() == [0, 0, 0]
+    state = set_strategy(state, torch.tensor([1, 2, 3]))
+    state = set_strategy(state, "lvfo", where=torch.tensor([True, False, False]))
+    assert state["strategy"].tolist() == [3, 2, 3]
+    with pytest.raises(ValueError, match="fifo"):
+        set_strategy(state, "random")
+    with pytest.raises(ValueError):
+        set_strategy(tiny_core("hcam").initial_state(3), "fifo")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_forward_sequence_has_the_gradients_of_stepping(name, tiny_core):
+    core = tiny_core(name)
+    x0, r0, p0 = _window(7, 3, seed=12, reset_rate=0.0)
+    _, state = _step_through(core, x0, core.initial_state(3), r0, p0)
+    state = detach_state(state)
+    x, resets, places = _window(19, 3, seed=13)
+    weights = torch.randn(19, 3, core.output_dim, generator=torch.Generator().manual_seed(14))
+    grads = []
+    for form in ("step", "sequence"):
+        core.zero_grad()
+        xg = x.clone().requires_grad_(True)
+        if form == "step":
+            y, _ = _step_through(core, xg, state, resets, places)
+        else:
+            y, _ = core.forward_sequence(xg, state, resets, places)
+        (y * weights).sum().backward()
+        grads.append([xg.grad] + [p.grad for p in core.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1])
+    for stepped, sequence in zip(*grads, strict=True):
+        torch.testing.assert_close(sequence, stepped, atol=1e-4, rtol=1e-4)
