@@ -175,9 +175,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from memrl.agents.loading import load_agent
     from memrl.eval.evaluate import evaluate_run
 
-    report = evaluate_run(args.run_dir, episodes=args.episodes, seed=args.seed)
+    agent, info = load_agent(args.run_dir)
+    report = evaluate_run(agent, info, args.run_dir, episodes=args.episodes, seed=args.seed)
     for row in report["results"]:
         print(f"{row['label']:<28} success {row['success_rate']:.3f}")
     print(f"wrote {Path(args.run_dir) / 'report.md'} and report.json")
@@ -188,7 +190,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_run_demo(args: argparse.Namespace) -> int:
-    from memrl.eval.demo import run_demo
+    from memrl.demo import run_demo
 
     run_demo(out_dir=Path(args.out), episodes=args.episodes, seed=args.seed)
     return 0

@@ -40,18 +40,8 @@ from memrl.agents.policy import (
 )
 from memrl.agents.ppo_config import PPOConfig
 from memrl.agents.run_log import RunLog
+from memrl.envs.vector import make_vector_env
 from memrl.memory.base import State, detach_state, index_state
-
-
-def make_vector_env(
-    env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None
-) -> gymnasium.vector.VectorEnv:
-    """``num_envs`` copies of ``env_id``: the batched implementation if registered, else sync."""
-    spec = gymnasium.spec(env_id)
-    mode = "vector_entry_point" if spec.vector_entry_point else "sync"
-    return gymnasium.make_vec(
-        env_id, num_envs=num_envs, vectorization_mode=mode, **(env_kwargs or {})
-    )
 
 
 def build_policy(config: PPOConfig, envs: gymnasium.vector.VectorEnv) -> MemoryPolicy:

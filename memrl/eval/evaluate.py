@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from memrl.envs.vector import make_vector_env
+
 DELAYS = (16, 64, 256, 1024, 4096)
 BALLET_LEVELS = tuple((n, d) for d in (16, 48) for n in (2, 4, 8))
 QUESTION_IDS = {
@@ -74,8 +76,6 @@ def run_episodes(
     deterministic: bool = False,
 ) -> dict[str, float]:
     """Play ``episodes`` episodes with ``agent.predict``; success rate and mean return."""
-    from memrl.agents.ppo import make_vector_env
-
     envs = make_vector_env(env_id, min(num_envs, episodes), env_kwargs)
     n = envs.num_envs
     obs, _ = envs.reset(seed=seed)
@@ -106,37 +106,20 @@ def run_episodes(
     }
 
 
-def load_agent(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
-    """The trained agent of a run directory (memory PPO or SB3) and its config."""
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.exists():
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json)")
-    config = json.loads(config_path.read_text())
-    if str(config.get("agent", "")).startswith("sb3-"):
-        from memrl.agents.sb3_baselines import SB3Config, _algorithm
-
-        if config.get("frame_stack", 0) > 1:
-            raise ValueError("evaluating frame-stacked SB3 runs is not supported yet")
-        final = run_dir / "checkpoints" / "final.zip"
-        if not final.exists():
-            raise FileNotFoundError(f"no final model at {final}; the run has not finished")
-        sb3 = SB3Config(**{k: v for k, v in config.items() if k != "agent"})
-        model = _algorithm(sb3).load(final)
-        return model, {"agent": config["agent"], "env_id": sb3.env_id, "env_kwargs": {}}
-    from memrl.agents.ppo import load_policy
-
-    policy, ppo = load_policy(run_dir)
-    return policy, {"agent": ppo.core, "env_id": ppo.env_id, "env_kwargs": ppo.env_kwargs}
-
-
 def evaluate_run(
-    run_dir: str | Path, episodes: int = 200, seed: int = 10_000, deterministic: bool = False
+    agent: Any,
+    info: dict[str, Any],
+    run_dir: str | Path,
+    episodes: int = 200,
+    seed: int = 10_000,
+    deterministic: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate a run and write ``report.json``, ``report.md`` and plots into it.
+    """Evaluate a trained agent and write ``report.json``, ``report.md`` and plots into its run.
 
     Args:
-        run_dir: A directory written by ``memrl train``.
+        agent: Anything with SB3's ``predict`` (``memrl.agents.loading.load_agent`` loads it).
+        info: ``{"agent": name, "env_id": ..., "env_kwargs": ...}`` of the training run.
+        run_dir: The run's directory (written by ``memrl train``).
         episodes: Episodes per condition.
         seed: Seed of the evaluation episodes (distinct from training seeds by default).
         deterministic: Act greedily instead of sampling.
@@ -145,7 +128,6 @@ def evaluate_run(
         The report as a dict.
     """
     run_dir = Path(run_dir)
-    agent, info = load_agent(run_dir)
     kind, cases = evaluation_cases(info["env_id"], info["env_kwargs"])
     results = [
         {"label": case.label, "env_id": case.env_id, "env_kwargs": case.env_kwargs,

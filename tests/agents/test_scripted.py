@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from memrl.demo import chance_level, evaluate
 from memrl.envs import MEMORY
-from memrl.eval.demo import chance_level, evaluate
 
 # One env per family and variant; CuedReach (Meta-World) is covered in test_cued_reach.py.
 CASES = [

@@ -64,7 +64,10 @@ def test_eval_of_a_directory_without_a_run_is_a_clear_error(tmp_path, capsys):
 @pytest.mark.slow
 def test_eval_ballet_levels(tmp_path):
     _train(tmp_path, "memrl/BalletGrid-2-delay16-v0")
-    report = evaluate_run(tmp_path, episodes=16)
+    from memrl.agents.loading import load_agent
+
+    agent, info = load_agent(tmp_path)
+    report = evaluate_run(agent, info, tmp_path, episodes=16)
     assert [r["env_id"] for r in report["results"]][:3] == [
         f"memrl/BalletGrid-{n}-delay16-v0" for n in (2, 4, 8)
     ]

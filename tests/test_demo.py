@@ -4,7 +4,7 @@ import json
 
 from PIL import Image
 
-from memrl.eval.demo import run_demo
+from memrl.demo import run_demo
 
 
 def test_demo_writes_its_table_json_and_gif(tmp_path, capsys):

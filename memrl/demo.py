@@ -1,5 +1,7 @@
 """``memrl run demo``: what memory is worth on every memory env, and a Ballet episode as a GIF.
 
+A job: like ``cli`` it may import every sub-package, and nothing imports it.
+
 For each registered env an oracle (told at reset what the episode will ask, or remembering every
 observation) and a memory-free policy (acting on the current observation only) play the same
 seeded episodes; their success rates are printed side by side with chance, and written to
