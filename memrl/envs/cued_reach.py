@@ -13,19 +13,21 @@ Meta-World and MuJoCo are imported when the first environment is built, not when
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import functools
 import operator
-import os
-import sys
-import weakref
 from typing import Any
 
 import gymnasium
 import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
+
+from memrl.envs.metaworld import (
+    EPISODE_LENGTH,
+    OffscreenRenderer,
+    make_protocol_env,
+    restore_state,
+    save_state,
+)
 
 TASKS: tuple[str, ...] = ("reach-v3", "push-v3", "pick-place-v3")
 """Meta-World v3 tasks the env accepts: one object, a goal position in ``obs[36:39]``."""
@@ -34,9 +36,6 @@ REWARD_TYPES: tuple[str, ...] = ("dense", "sparse")
 
 SUCCESS_CRITERIA: tuple[str, ...] = ("ever", "final")
 """``ever``: Meta-World's success at any step so far (Continual World); ``final``: at this step."""
-
-EPISODE_LENGTH = 200
-"""Continual World's episode length for Meta-World tasks (Meta-World's own limit is 500)."""
 
 GOAL = slice(36, 39)
 """Where the goal sits in Meta-World's observation."""
@@ -48,11 +47,6 @@ _OBJECT_LOW, _OBJECT_HIGH = (-0.7, 0.2, -0.1), (0.7, 1.0, 0.8)
 """Bounds for an object position: the table's retaining walls (x in +-0.69, y in 0.21..0.99)
 enclose the object; the arm cannot lift it above 0.8 m. Positions are clipped to them, which only
 matters if the simulation blows up (as Meta-World's own clip of the hand)."""
-
-_GL_BACKENDS: tuple[str, ...] = ("egl", "osmesa", "glfw")
-
-_CAMERA = {"lookat": (0.0, 0.75, 0.15), "distance": 1.35, "azimuth": 135.0, "elevation": -30.0}
-"""Free camera of the ``rgb_array`` render: the table seen from the front left, arm on the left."""
 
 _GOAL_RGBA = (0.1, 0.9, 0.1, 1.0)
 """Colour of the goal marker in the render while the goal is cued (Meta-World draws it red)."""
@@ -101,119 +95,6 @@ def check_arguments(
     for name, value in (("hold_during_cue", hold_during_cue), ("cue_flag", cue_flag)):
         if not isinstance(value, bool | np.bool_):
             raise ValueError(f"{name} must be True or False, got {value!r}")
-
-
-def _gl_backend() -> str:
-    """The OpenGL back-end for offscreen rendering.
-
-    ``MUJOCO_GL`` decides when set. Otherwise a machine with a display (or not running Linux) uses
-    GLFW, and a headless Linux machine uses EGL, which Mesa provides without a GPU. (Falling back
-    from one back-end to another within a process does not work: importing ``mujoco.egl`` fixes
-    PyOpenGL's platform for the process.)
-    """
-    chosen = os.environ.get("MUJOCO_GL", "").strip().lower()
-    if chosen:
-        if chosen not in _GL_BACKENDS:
-            raise ValueError(f"MUJOCO_GL must be one of {list(_GL_BACKENDS)}, got {chosen!r}")
-        return chosen
-    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return "glfw" if has_display or not sys.platform.startswith("linux") else "egl"
-
-
-def _make_gl_context(backend: str, width: int, height: int) -> Any:
-    """An OpenGL context of MuJoCo's ``backend`` (imports ``mujoco.<backend>`` on demand)."""
-    if backend == "egl":
-        from mujoco.egl import GLContext
-    elif backend == "osmesa":
-        from mujoco.osmesa import GLContext
-    else:
-        from mujoco.glfw import GLContext
-    return GLContext(width, height)
-
-
-def _close_if_alive(renderer_ref: weakref.ref[_OffscreenRenderer]) -> None:
-    renderer = renderer_ref()
-    if renderer is not None:
-        renderer.close()
-
-
-class _OffscreenRenderer:
-    """MuJoCo offscreen rendering into a uint8 image, with a GL context of its own.
-
-    Unlike Gymnasium's ``MujocoRenderer``, which makes its context current only when one renderer
-    holds several, this makes the context current before every frame, so several environments can
-    render in one process without drawing into each other's buffers. Contexts are freed by
-    ``close``, when the renderer is collected, or at interpreter exit (before EGL shuts down).
-    """
-
-    def __init__(self, model: Any, width: int, height: int) -> None:
-        import mujoco
-
-        self._mujoco = mujoco
-        self.backend = _gl_backend()
-        try:
-            self._gl = _make_gl_context(self.backend, width, height)
-            self._gl.make_current()
-            self._context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_150)
-        except Exception as error:
-            raise RuntimeError(
-                f"MuJoCo offscreen rendering with the {self.backend!r} OpenGL back-end failed "
-                f"({error!r}). On a headless Linux machine use EGL (Debian packages libegl1 and "
-                "libegl-mesa0; MUJOCO_GL=egl) or OSMesa (libosmesa6; MUJOCO_GL=osmesa)."
-            ) from error
-        mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
-        self._scene = mujoco.MjvScene(model, maxgeom=1000)
-        self._option = mujoco.MjvOption()
-        self._camera = mujoco.MjvCamera()
-        self._camera.type = mujoco.mjtCamera.mjCAMERA_FREE
-        self._camera.lookat[:] = _CAMERA["lookat"]
-        self._camera.distance = _CAMERA["distance"]
-        self._camera.azimuth = _CAMERA["azimuth"]
-        self._camera.elevation = _CAMERA["elevation"]
-        self._viewport = mujoco.MjrRect(0, 0, width, height)
-        self._pixels = np.empty((height, width, 3), dtype=np.uint8)
-        self._exit_hook = functools.partial(_close_if_alive, weakref.ref(self))
-        atexit.register(self._exit_hook)
-
-    def render(self, model: Any, data: Any) -> np.ndarray:
-        """The current frame, uint8 ``[height, width, 3]``, top row first."""
-        mujoco = self._mujoco
-        self._gl.make_current()
-        mujoco.mjv_updateScene(
-            model, data, self._option, None, self._camera, mujoco.mjtCatBit.mjCAT_ALL, self._scene
-        )
-        mujoco.mjr_render(self._viewport, self._scene, self._context)
-        mujoco.mjr_readPixels(self._pixels, None, self._viewport, self._context)
-        return np.flipud(self._pixels).copy()  # OpenGL's rows run bottom-up
-
-    def close(self) -> None:
-        """Free the MuJoCo and OpenGL contexts; calling it again is harmless."""
-        if getattr(self, "_gl", None) is None:
-            return
-        if hasattr(self, "_exit_hook"):
-            atexit.unregister(self._exit_hook)
-        try:
-            self._gl.make_current()
-            if hasattr(self, "_context"):
-                self._context.free()
-        finally:
-            self._gl.free()
-            self._gl = None
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):  # nothing useful to do while being collected
-            self.close()
-
-
-def _owns_memory(array: np.ndarray) -> bool:
-    """Whether ``array``'s memory belongs to numpy (not a view into MuJoCo's model or data)."""
-    base: Any = array
-    while isinstance(base, np.ndarray) and base.base is not None:
-        base = base.base
-    return isinstance(base, np.ndarray)
-
-
-_PLAIN_TYPES = (bool, int, float, str, type(None), np.generic)
 
 
 class CuedReachEnv(gymnasium.Env[np.ndarray, np.ndarray]):
@@ -379,7 +260,7 @@ class CuedReachEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         self._mw = self._make_metaworld_env()
         self.observation_space: spaces.Box = self._make_observation_space()
         self.action_space = spaces.Box(-1.0, 1.0, (4,), dtype=np.float32)
-        self._renderer: _OffscreenRenderer | None = None
+        self._renderer: OffscreenRenderer | None = None
         self._steps: int | None = None  # None until the first reset
         self._ever_success = False
         self._success_now = False
@@ -388,20 +269,7 @@ class CuedReachEnv(gymnasium.Env[np.ndarray, np.ndarray]):
 
     def _make_metaworld_env(self) -> Any:
         """A fresh Meta-World env set up for the Continual World reset protocol."""
-        from metaworld.env_dict import ALL_V3_ENVIRONMENTS
-
-        env = ALL_V3_ENVIRONMENTS[self.task](
-            reward_function_version="v2", width=self.width, height=self.height
-        )
-        # Observe the goal (we hide it ourselves): Meta-World's step clips the observation to
-        # `sawyer_observation_space`, whose goal bounds are 0 when partially observable.
-        env._partially_observable = False
-        del env.sawyer_observation_space  # cached property: recompute for full observability
-        env._set_task_called = True  # no Task object: positions come from the generator below
-        env._freeze_rand_vec = False
-        env.seeded_rand_vec = True  # draw from env.np_random, not numpy's global generator
-        env.max_path_length = sys.maxsize  # we truncate; Meta-World raises past its own limit
-        return env
+        return make_protocol_env(self.task, width=self.width, height=self.height)
 
     def _make_observation_space(self) -> spaces.Box:
         goal_space = self._mw.goal_space
@@ -526,7 +394,7 @@ class CuedReachEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     def _render_rgb(self) -> np.ndarray:
         model, data = self._mw.model, self._mw.data
         if self._renderer is None:
-            self._renderer = _OffscreenRenderer(model, self.width, self.height)
+            self._renderer = OffscreenRenderer(model, self.width, self.height)
         goal_site = model.site("goal")
         saved_rgba = goal_site.rgba.copy()
         # Draw the goal only while the agent sees it: a pixel-based agent must remember it too.
@@ -548,52 +416,19 @@ class CuedReachEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     def __getstate__(self) -> dict[str, Any]:
         """Everything needed to continue the episode exactly, without MuJoCo or GL objects.
 
-        The Meta-World env is saved as its plain attributes (step counter, frame stack, goal,
-        reward bookkeeping), the random vector that placed puck and goal, and MuJoCo's full
-        integration state (``mj_getState`` with ``mjSTATE_INTEGRATION``: time, qpos, qvel, act,
-        warm start, controls, mocap poses). The generator is ours and pickles with us.
+        The Meta-World env travels as :func:`memrl.envs.metaworld.save_state`; the generator is
+        ours and pickles with us.
         """
-        import mujoco
-
         state = self.__dict__.copy()
         mw = state.pop("_mw")
         state["_renderer"] = None
-        plain: dict[str, Any] = {}
-        for name, value in vars(mw).items():
-            if isinstance(value, _PLAIN_TYPES):
-                plain[name] = value
-            elif isinstance(value, np.ndarray) and _owns_memory(value):
-                plain[name] = value.copy()
-        spec = mujoco.mjtState.mjSTATE_INTEGRATION
-        physics = np.empty(mujoco.mj_stateSize(mw.model, spec), dtype=np.float64)
-        mujoco.mj_getState(mw.model, mw.data, physics, spec)
-        state["_metaworld_state"] = {
-            "attributes": plain,
-            "rand_vec": None if mw._last_rand_vec is None else mw._last_rand_vec.copy(),
-            "physics": physics,
-        }
+        state["_metaworld_state"] = save_state(mw) if self._steps is not None else None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Rebuild the Meta-World env and put it back where it was."""
-        import mujoco
-
         saved = state.pop("_metaworld_state")
         self.__dict__.update(state)
-        mw = self._make_metaworld_env()
-        self._mw = mw
-        if self._steps is None:
-            return  # never reset: a fresh env is the same env
-        mw.np_random = self.np_random
-        # Replay the reset with the episode's random vector frozen: this redoes whatever the task
-        # writes into the MuJoCo model (the goal site) and its per-episode attributes.
-        mw._freeze_rand_vec = True
-        mw._last_rand_vec = saved["rand_vec"]
-        mw.reset()
-        mw.__dict__.update(saved["attributes"])  # step counter, frame stack, ... (and unfreeze)
-        spec = mujoco.mjtState.mjSTATE_INTEGRATION
-        mujoco.mj_setState(mw.model, mw.data, saved["physics"], spec)
-        mujoco.mj_forward(mw.model, mw.data)  # positions, contacts, sites for observations
-        # mj_forward overwrote the solver's warm start with its own solution; put the saved one
-        # back, so that the next step starts from exactly the same numbers.
-        mujoco.mj_setState(mw.model, mw.data, saved["physics"], spec)
+        self._mw = self._make_metaworld_env()
+        if saved is not None:  # never reset: a fresh env is the same env
+            restore_state(self._mw, saved, self.np_random)

@@ -18,7 +18,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
-from memrl.envs.cued_reach import _gl_backend, _OffscreenRenderer
+from memrl.envs.metaworld import OffscreenRenderer, gl_backend
 
 EPISODE_LENGTH = 1000
 """Control steps per episode in every dm_control suite task."""
@@ -28,7 +28,7 @@ def _load(domain: str, task: str, seed: int | None) -> Any:
     """``dm_control.suite.load`` with the same OpenGL back-end as memrl's Meta-World renders."""
     # dm_control picks its OpenGL back-end when first imported; without MUJOCO_GL it tries GLFW
     # first and warns on a headless machine. Agree with memrl's own choice instead.
-    os.environ.setdefault("MUJOCO_GL", _gl_backend())
+    os.environ.setdefault("MUJOCO_GL", gl_backend())
     from dm_control import suite
 
     if (domain, task) not in suite.ALL_TASKS:
@@ -143,7 +143,7 @@ class DMControlTaskEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             np.broadcast_to(action_spec.maximum, action_spec.shape).astype(np.float32),
             dtype=np.float32,
         )
-        self._renderer: _OffscreenRenderer | None = None
+        self._renderer: OffscreenRenderer | None = None
         self._steps: int | None = None
         self._over = False
         self._return = 0.0
@@ -197,7 +197,7 @@ class DMControlTaskEnv(gymnasium.Env[np.ndarray, np.ndarray]):
 
         physics = self._env.physics
         if self._renderer is None:
-            self._renderer = _OffscreenRenderer(physics.model.ptr, self.width, self.height)
+            self._renderer = OffscreenRenderer(physics.model.ptr, self.width, self.height)
             camera = self._renderer._camera  # the renderer's free camera: use the model's instead
             camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
             camera.fixedcamid = self.camera_id

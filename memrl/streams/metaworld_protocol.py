@@ -26,7 +26,6 @@ Meta-World and MuJoCo are imported when an environment is built, not when this m
 from __future__ import annotations
 
 import operator
-import sys
 from typing import Any
 
 import gymnasium
@@ -34,113 +33,13 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
-from memrl.envs.cued_reach import _OffscreenRenderer
-
-EPISODE_LENGTH = 200
-"""Continual World's episode length for Meta-World tasks (Meta-World's own limit is 500)."""
-
-_PLAIN_TYPES = (bool, int, float, str, type(None), np.generic)
-
-
-def make_protocol_env(task: str, *, width: int = 480, height: int = 480) -> Any:
-    """A raw Meta-World v3 env set up for the Continual World reset protocol.
-
-    Goal observable, no ``Task`` object (positions come from the generator), positions
-    re-sampled at every reset from ``env.np_random`` (assign a generator to it before resetting;
-    ``env.seed(s)`` does), and no 500-step limit (the caller truncates).
-
-    Args:
-        task: A Meta-World v3 task name (``metaworld.env_dict.ALL_V3_ENVIRONMENTS``).
-        width: Width of Meta-World's own renderer.
-        height: Height of Meta-World's own renderer.
-
-    Returns:
-        The ``SawyerXYZEnv`` instance.
-
-    Raises:
-        ValueError: ``task`` is not a Meta-World v3 task.
-    """
-    from metaworld.env_dict import ALL_V3_ENVIRONMENTS
-
-    if task not in ALL_V3_ENVIRONMENTS:
-        allowed = list(ALL_V3_ENVIRONMENTS)
-        raise ValueError(f"task must be one of the Meta-World v3 tasks {allowed}, got {task!r}")
-    env = ALL_V3_ENVIRONMENTS[task](reward_function_version="v2", width=width, height=height)
-    # Goal observable, as MT benchmarks and Continual World: Meta-World's step clips the
-    # observation to `sawyer_observation_space`, whose goal bounds are 0 when partially observable.
-    env._partially_observable = False
-    del env.sawyer_observation_space  # cached property: recompute for full observability
-    env._set_task_called = True  # no Task object: positions come from the generator
-    env._freeze_rand_vec = False  # re-sample positions at every reset...
-    env.seeded_rand_vec = True  # ...from env.np_random, not numpy's global generator
-    env.max_path_length = sys.maxsize  # the caller truncates; Meta-World raises past its limit
-    return env
-
-
-def _owns_memory(array: np.ndarray) -> bool:
-    """Whether ``array``'s memory belongs to numpy (not a view into MuJoCo's model or data)."""
-    base: Any = array
-    while isinstance(base, np.ndarray) and base.base is not None:
-        base = base.base
-    return isinstance(base, np.ndarray)
-
-
-def save_state(env: Any) -> dict[str, Any]:
-    """Everything needed to put a protocol Meta-World env back exactly where it is.
-
-    The env's plain attributes (step counter, frame stack, goal, reward bookkeeping, protocol
-    flags), the random vector that placed objects and goal, and MuJoCo's full integration state
-    (``mj_getState`` with ``mjSTATE_INTEGRATION``: time, qpos, qvel, act, warm start, controls,
-    mocap poses). The generator is not included: it belongs to the caller.
-
-    Args:
-        env: A ``SawyerXYZEnv`` built by :func:`make_protocol_env` and reset at least once.
-
-    Returns:
-        A picklable dict for :func:`restore_state`.
-    """
-    import mujoco
-
-    plain: dict[str, Any] = {}
-    for name, value in vars(env).items():
-        if isinstance(value, _PLAIN_TYPES):
-            plain[name] = value
-        elif isinstance(value, np.ndarray) and _owns_memory(value):
-            plain[name] = value.copy()
-    spec = mujoco.mjtState.mjSTATE_INTEGRATION
-    physics = np.empty(mujoco.mj_stateSize(env.model, spec), dtype=np.float64)
-    mujoco.mj_getState(env.model, env.data, physics, spec)
-    rand_vec = env._last_rand_vec
-    return {
-        "attributes": plain,
-        "rand_vec": None if rand_vec is None else np.array(rand_vec, copy=True),
-        "physics": physics,
-    }
-
-
-def restore_state(env: Any, state: dict[str, Any], np_random: np.random.Generator) -> None:
-    """Put a freshly built protocol env back into a state saved by :func:`save_state`.
-
-    Args:
-        env: A new ``SawyerXYZEnv`` from :func:`make_protocol_env` for the same task.
-        state: What :func:`save_state` returned.
-        np_random: The generator the env draws positions from (assigned to ``env.np_random``).
-    """
-    import mujoco
-
-    env.np_random = np_random
-    # Replay the reset with the episode's random vector frozen: this redoes whatever the task
-    # writes into the MuJoCo model (goal sites) and its per-episode attributes.
-    env._freeze_rand_vec = True
-    env._last_rand_vec = state["rand_vec"]
-    env.reset()
-    env.__dict__.update(state["attributes"])  # step counter, frame stack, ... (and unfreeze)
-    spec = mujoco.mjtState.mjSTATE_INTEGRATION
-    mujoco.mj_setState(env.model, env.data, state["physics"], spec)
-    mujoco.mj_forward(env.model, env.data)  # positions, contacts, sites for observations
-    # mj_forward overwrote the solver's warm start with its own solution; put the saved one back,
-    # so that the next step starts from exactly the same numbers.
-    mujoco.mj_setState(env.model, env.data, state["physics"], spec)
+from memrl.envs.metaworld import (
+    EPISODE_LENGTH,
+    OffscreenRenderer,
+    make_protocol_env,
+    restore_state,
+    save_state,
+)
 
 
 class MetaWorldTaskEnv(gymnasium.Env[np.ndarray, np.ndarray]):
@@ -248,7 +147,7 @@ class MetaWorldTaskEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         space = self._mw.sawyer_observation_space
         self.observation_space: spaces.Box = spaces.Box(space.low, space.high, dtype=np.float64)
         self.action_space = spaces.Box(-1.0, 1.0, (4,), dtype=np.float32)
-        self._renderer: _OffscreenRenderer | None = None
+        self._renderer: OffscreenRenderer | None = None
         self._steps: int | None = None  # None until the first reset
         self._ever_success = False
 
@@ -311,7 +210,7 @@ class MetaWorldTaskEnv(gymnasium.Env[np.ndarray, np.ndarray]):
                 f"success {'yes' if self._ever_success else 'no'}"
             )
         if self._renderer is None:
-            self._renderer = _OffscreenRenderer(self._mw.model, self.width, self.height)
+            self._renderer = OffscreenRenderer(self._mw.model, self.width, self.height)
         return self._renderer.render(self._mw.model, self._mw.data)
 
     def close(self) -> None:
