@@ -145,6 +145,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from memrl.config_args import dataclass_from_arguments
 
     progress = not args.no_progress
+    if args.stream:
+        return _train_continual(args, progress)
+    if not args.env:
+        print(
+            "error: memrl train needs --env ID (or --stream NAME for continual SAC)",
+            file=sys.stderr,
+        )
+        return 2
     if args.agent in SB3_AGENTS:
         from memrl.agents.sb3_baselines import SB3Config, train_sb3
 
@@ -178,11 +186,43 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from memrl.agents.loading import load_agent
     from memrl.eval.evaluate import evaluate_run
 
+    config_path = Path(args.run_dir) / "config.json"
+    if config_path.exists() and "stream" in json.loads(config_path.read_text()):
+        from memrl.agents.continual.evaluation import evaluate_continual
+
+        report = evaluate_continual(args.run_dir)
+        print(json.dumps({k: v for k, v in report.items() if k != "runs"}, indent=2)[:2000])
+        print(f"wrote {Path(args.run_dir) / 'report.md'} and report.json")
+        return 0
     agent, info = load_agent(args.run_dir)
     report = evaluate_run(agent, info, args.run_dir, episodes=args.episodes, seed=args.seed)
     for row in report["results"]:
         print(f"{row['label']:<28} success {row['success_rate']:.3f}")
     print(f"wrote {Path(args.run_dir) / 'report.md'} and report.json")
+    return 0
+
+
+def _train_continual(args: argparse.Namespace, progress: bool) -> int:
+    from memrl.agents.continual.config import ContinualConfig
+    from memrl.agents.continual.trainer import train_continual
+
+    values = {
+        "stream": args.stream,
+        "method": args.method,
+        "seed": args.seed,
+        **({"tasks": args.tasks} if args.tasks else {}),
+        **({"steps_per_task": args.steps_per_task} if args.steps_per_task else {}),
+        **(args.continual_kwargs or {}),
+    }
+    unknown = sorted(set(values) - set(ContinualConfig.__dataclass_fields__))
+    if unknown:
+        raise ValueError(
+            f"unknown continual option(s) {unknown}; allowed: "
+            f"{sorted(ContinualConfig.__dataclass_fields__)}"
+        )
+    config = ContinualConfig(**values)
+    result = train_continual(config, args.out, resume=args.resume, progress=progress)
+    print(f"trained continual SAC ({config.method}) on {config.stream} -> {args.out}: {result}")
     return 0
 
 
@@ -222,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
         "gets config.json, metrics.csv, TensorBoard events (tb/) and checkpoints/; --resume "
         "continues a killed run from its last checkpoint.",
     )
-    p.add_argument("--env", type=_env_id, required=True, metavar="ID", help="env id")
+    p.add_argument("--env", type=_env_id, metavar="ID", help="env id (memory agents, SB3)")
     p.add_argument(
         "--agent", choices=MEMORY_AGENTS + SB3_AGENTS, default="lstm", help="agent (default lstm)"
     )
@@ -233,6 +273,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
         "--frame-stack", type=int, default=0, help="sb3-ppo only: stack this many observations"
+    )
+    continual = p.add_argument_group(
+        "continual SAC options (with --stream; the Continual World recipe)"
+    )
+    continual.add_argument(
+        "--stream", metavar="NAME", help="task stream: CW10, CW20, PowerLaw, Cyclic, DMC6"
+    )
+    continual.add_argument(
+        "--method",
+        choices=("finetune", "l2", "ewc", "packnet", "replay", "multitask"),
+        default="finetune",
+        help="continual-learning method (default finetune)",
+    )
+    continual.add_argument(
+        "--steps-per-task", type=_positive_int, default=None, help="env steps per stage"
+    )
+    continual.add_argument(
+        "--tasks", metavar="A,B,...", help="replace the stream's tasks (Meta-World v3 names)"
+    )
+    continual.add_argument(
+        "--continual-kwargs",
+        type=json.loads,
+        metavar="JSON",
+        help="any other ContinualConfig field, e.g. '{\"eval_every\": 10000}'",
     )
     from memrl.agents.ppo_config import PPOConfig
     from memrl.config_args import add_dataclass_arguments

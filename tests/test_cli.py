@@ -77,3 +77,29 @@ def test_play_reads_actions_from_stdin():
     ).stdout
     assert "unknown action 'bogus'" in out
     assert out.count("action>") >= 3
+
+
+def test_train_stream_and_eval_continual(tmp_path, capsys):
+    run = tmp_path / "cw"
+    kwargs = (
+        '{"eval_every": 100, "eval_episodes": 1, "start_steps": 50, "update_after": 50, '
+        '"tensorboard": false, "hidden_size": 32}'
+    )
+    code = main(["train", "--stream", "CW10", "--tasks", "reach-v3,button-press-v3",
+                 "--steps-per-task", "200", "--method", "l2", "--out", str(run),
+                 "--no-progress", "--continual-kwargs", kwargs])  # fmt: skip
+    assert code == 0
+    assert main(["eval", str(run)]) == 0
+    assert "average performance" in (run / "report.md").read_text()
+
+
+def test_train_needs_an_env_or_a_stream(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "x")]) == 2
+    assert "--env" in capsys.readouterr().err
+
+
+def test_unknown_continual_option_is_a_clear_error(tmp_path, capsys):
+    code = main(["train", "--stream", "CW10", "--out", str(tmp_path / "x"),
+                 "--continual-kwargs", '{"bogus": 1}'])  # fmt: skip
+    assert code == 2
+    assert "bogus" in capsys.readouterr().err

@@ -1,0 +1,174 @@
+"""The configuration of a continual-SAC run (torch-free, so ``memrl --help`` stays fast).
+
+Defaults are Continual World's (Wołczyk et al. 2021, ``awarelab/continual_world``: ``run_cl.py``
+and ``input_args.py``, and the method coefficients of ``examples/paper_cl_experiments.sh``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from memrl.streams import Stream
+
+METHODS: tuple[str, ...] = ("finetune", "l2", "ewc", "packnet", "replay", "multitask")
+"""The continual-learning methods, in Continual World's table order."""
+
+
+@dataclass
+class ContinualConfig:
+    """Configuration of a continual-SAC run (each field is a ``memrl train`` option)."""
+
+    stream: str = "CW10"
+    """Named task stream: CW10, CW20, PowerLaw, Cyclic, DMC6 (memrl.streams.NAMED_STREAMS); its
+    stages must each train one task and its tasks must have Box actions."""
+    tasks: str = ""
+    """Comma-separated task names that replace the stream's tasks, e.g.
+    "reach-v3,button-press-v3,drawer-close-v3"; empty: the stream's own."""
+    schedule: dict[str, Any] = field(default_factory=dict)
+    """Replacement schedule, {"kind": ..., **parameters}, e.g. {"kind": "repeat", "times": 2};
+    empty: the stream's own. scole (several tasks per stage) is not supported."""
+    steps_per_task: int = 0
+    """Env steps per stage (Continual World: 1,000,000); 0: the stream's own."""
+    method: str = "finetune"
+    """Continual-learning method: finetune, l2, ewc, packnet, replay (reservoir "perfect memory"),
+    multitask (upper bound: all tasks interleaved episode by episode for the whole budget)."""
+    seed: int = 0
+    """Seed of the networks, the exploration, the replay sampling and the env."""
+    eval_every: int = 20_000
+    """Evaluate every task of the stream every this many env steps (and at the end)."""
+    eval_episodes: int = 10
+    """Episodes per task and evaluation (Continual World: 10)."""
+    eval_deterministic: bool = False
+    """Evaluate the mean action instead of sampling. Continual World's tables use stochastic
+    evaluation (its test/stochastic/<task>/success logs), hence the default."""
+    hidden_size: int = 256
+    """Width of every hidden layer of the actor and the critics."""
+    num_layers: int = 4
+    """Hidden layers: Dense -> LayerNorm -> tanh, then Dense -> leaky-ReLU."""
+    multi_head: bool = True
+    """One output head per task, selected by the task one-hot (task-incremental)."""
+    hide_task_id: bool = True
+    """Feed the networks the observation without the task one-hot (Continual World's default; the
+    one-hot then only selects the head and the entropy coefficient)."""
+    learning_rate: float = 1e-3
+    """Adam learning rate of the actor, the critics and the entropy coefficients."""
+    batch_size: int = 128
+    """Transitions per gradient step (replay: replay_batch_size instead)."""
+    gamma: float = 0.99
+    """Discount."""
+    polyak: float = 0.995
+    """Target critics: target <- polyak * target + (1 - polyak) * critic after every step."""
+    buffer_size: int = 1_000_000
+    """Replay capacity (FIFO, cleared at every task change)."""
+    start_steps: int = 10_000
+    """Uniform-random actions for the first this many steps of every task."""
+    update_after: int = 1_000
+    """First gradient step after this many steps of every task."""
+    update_every: int = 50
+    """Every this many env steps, this many gradient steps."""
+    target_output_std: float = 0.089
+    """Entropy tuning targets this standard deviation per action dimension (Continual World:
+    0.089, i.e. a target entropy of about -1 per dimension)."""
+    reset_optimizer: bool = True
+    """Fresh Adam state at every task change."""
+    regularize_critic: bool = False
+    """l2/ewc/packnet also protect the critics (Continual World: actor only)."""
+    l2_coef: float = 1e5
+    """l2: weight of the penalty sum_i (theta_i - theta*_i)^2."""
+    ewc_coef: float = 1e4
+    """ewc: weight of the penalty sum_i F_i (theta_i - theta*_i)^2."""
+    ewc_fisher_batches: int = 10
+    """ewc: batches of the previous task's replay that estimate the Fisher diagonal."""
+    ewc_fisher_batch_size: int = 256
+    """ewc: transitions per Fisher batch."""
+    packnet_retrain_steps: int = -1
+    """packnet: gradient steps that retrain the kept weights after each pruning; -1: a tenth of
+    steps_per_task (Continual World: 100,000 for 1M steps per task)."""
+    packnet_clipnorm: float = 2e-5
+    """packnet: clip each gradient to this global norm (Continual World's PackNet runs); 0: none."""
+    replay_batch_size: int = 512
+    """replay: transitions per gradient step (Continual World's perfect memory: 512)."""
+    replay_buffer_size: int = 0
+    """replay: reservoir capacity; 0: the whole stream (perfect memory)."""
+    checkpoint_every: int = 20_000
+    """Save a checkpoint every this many env steps (and at the end)."""
+    log_every: int = 1_000
+    """Log training metrics every this many env steps."""
+    tensorboard: bool = True
+    """Also write TensorBoard events."""
+    threads: int = 1
+    """torch threads (1 is the fastest for batch-128 updates on this 2-core machine; 0: leave
+    torch's default)."""
+
+    def task_list(self) -> list[str]:
+        """The replacement task names (empty: the stream's own)."""
+        return [name.strip() for name in self.tasks.split(",") if name.strip()]
+
+    def build_stream(self) -> Stream:
+        """The stream this run trains on.
+
+        Raises:
+            ValueError: An unknown stream, task or schedule; the message names the allowed ones.
+        """
+        from memrl.streams import NAMED_STREAMS, make_stream
+
+        if self.stream not in NAMED_STREAMS:
+            raise ValueError(f"stream must be one of {list(NAMED_STREAMS)}, got {self.stream!r}")
+        stream = make_stream(
+            self.stream,
+            tasks=self.task_list() or None,
+            schedule=dict(self.schedule) or None,
+            steps_per_task=self.steps_per_task or None,
+        )
+        if self.task_list():  # name a custom task list by its tasks
+            stream = dataclasses.replace(stream, name=" > ".join(self.task_list()))
+        return stream
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming any bad field and what is allowed."""
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
+        positive = (
+            "eval_every", "eval_episodes", "hidden_size", "num_layers", "batch_size",
+            "buffer_size", "update_every", "ewc_fisher_batches", "ewc_fisher_batch_size",
+            "replay_batch_size", "checkpoint_every", "log_every",
+        )  # fmt: skip
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        non_negative = ("steps_per_task", "seed", "start_steps", "update_after",
+                        "replay_buffer_size", "threads")  # fmt: skip
+        for name in non_negative:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if self.packnet_retrain_steps < -1:
+            raise ValueError(
+                f"packnet_retrain_steps must be -1 (a tenth of steps_per_task) or >= 0, "
+                f"got {self.packnet_retrain_steps}"
+            )
+        for name in ("gamma", "polyak"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("learning_rate", "target_output_std"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("l2_coef", "ewc_coef", "packnet_clipnorm"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        stream = self.build_stream()
+        if any(len(stage.task_ids) != 1 for stage in stream.timeline.stages):
+            raise ValueError(
+                f"schedule must train one task per stage (sequential, repeat, cyclic, power_law), "
+                f"got {stream.schedule.kind}: several tasks per stage have no Continual World "
+                "windows"
+            )
+        if self.eval_every > stream.steps_per_task:
+            raise ValueError(
+                f"eval_every must be <= steps_per_task ({stream.steps_per_task}) so that every "
+                f"task's window holds an evaluation, got {self.eval_every}"
+            )

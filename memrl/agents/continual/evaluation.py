@@ -1,0 +1,347 @@
+"""A continual run's evaluation log, and the Continual World report made from it.
+
+``evaluations.json`` in a run directory is the log (:class:`EvaluationLog`): the success rate and
+mean return of every task of the stream at every evaluation, the env steps at which the
+evaluations happened, and the stream's windows. It is exactly the layout of
+:class:`memrl.eval.metrics.EvaluationHistory` (``log.history()`` builds one): one column per
+distinct task of the stream, ``schedule`` = the column trained in each window (stage), and the
+window convention of Continual World (an evaluation made exactly at a task switch belongs to the
+task that has just finished, because the trainer evaluates after the last step of the task).
+
+- :func:`evaluate_continual` (``memrl eval RUN_DIR``): P, F, FT of one run, the success curves
+  with the task boundaries, the retention heatmap; ``report.md``, ``report.json`` and PNGs.
+- :func:`evaluate_continual_runs`: the same over several runs (seeds), one row per method, with
+  Continual World's 90% bootstrap intervals over seeds.
+
+Forward transfer needs single-task reference curves (:mod:`memrl.agents.continual.reference`);
+without them FT is reported as unavailable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from memrl.eval.metrics import ContinualWorldMetrics, EvaluationHistory, continual_world_metrics
+from memrl.eval.retention import RetentionMatrix
+
+LOG_FILE = "evaluations.json"
+"""Name of the evaluation log in a run directory."""
+METRIC_NAMES = {
+    "performance": "average performance",
+    "forgetting": "forgetting",
+    "forward_transfer": "forward transfer",
+}
+"""Column titles of the metrics in reports."""
+
+
+@dataclass
+class EvaluationLog:
+    """Every evaluation of one continual run (``evaluations.json``).
+
+    Attributes:
+        task_names: The stream's distinct tasks (columns, in one-hot order).
+        steps_per_task: Env steps per window (stage).
+        schedule: Column trained in each window of the stream (all windows, reached or not).
+        method: The continual-learning method.
+        stream: The stream's name.
+        seed: The run's seed.
+        eval_episodes: Episodes per task and evaluation.
+        deterministic: Whether the evaluations acted with the mean action.
+        steps: Env steps of training before each evaluation.
+        success: ``[evaluations][tasks]`` success rates.
+        returns: ``[evaluations][tasks]`` mean episode returns.
+    """
+
+    task_names: tuple[str, ...]
+    steps_per_task: int
+    schedule: tuple[int, ...]
+    method: str
+    stream: str
+    seed: int
+    eval_episodes: int
+    deterministic: bool
+    steps: list[int] = field(default_factory=list)
+    success: list[list[float]] = field(default_factory=list)
+    returns: list[list[float]] = field(default_factory=list)
+
+    def append(self, step: int, success: Sequence[float], returns: Sequence[float]) -> None:
+        """Record one evaluation made after ``step`` env steps."""
+        if self.steps and step <= self.steps[-1]:
+            raise ValueError(f"evaluation steps must increase: {step} after {self.steps[-1]}")
+        self.steps.append(int(step))
+        self.success.append([float(s) for s in success])
+        self.returns.append([float(r) for r in returns])
+
+    @property
+    def windows_reached(self) -> int:
+        """Windows that hold at least one evaluation (``ceil(last step / steps_per_task)``)."""
+        return math.ceil(self.steps[-1] / self.steps_per_task) if self.steps else 0
+
+    @property
+    def finished(self) -> bool:
+        """Whether the log reaches the end of the stream."""
+        return bool(self.steps) and self.steps[-1] == len(self.schedule) * self.steps_per_task
+
+    def history(self) -> EvaluationHistory:
+        """The log as an ``EvaluationHistory`` (the windows reached so far).
+
+        Raises:
+            ValueError: The log holds no evaluation yet.
+        """
+        if not self.steps:
+            raise ValueError("the evaluation log is empty: no evaluation has been made yet")
+        return EvaluationHistory(
+            steps=np.asarray(self.steps),
+            success=np.asarray(self.success),
+            task_names=self.task_names,
+            steps_per_task=self.steps_per_task,
+            schedule=self.schedule[: self.windows_reached],
+        )
+
+    def retention(self) -> RetentionMatrix:
+        """Success on every task after every window reached: the last evaluation in the window."""
+        steps = np.asarray(self.steps)
+        rows, labels, trained = [], [], []
+        for window in range(self.windows_reached):
+            inside = np.flatnonzero(
+                (steps > window * self.steps_per_task)
+                & (steps <= (window + 1) * self.steps_per_task)
+            )
+            if inside.size == 0:
+                continue
+            task = self.task_names[self.schedule[window]]
+            rows.append(self.success[int(inside[-1])])
+            labels.append(f"{window}: {task}")
+            trained.append(() if self.method == "multitask" else (task,))
+        return RetentionMatrix(np.asarray(rows), self.task_names, tuple(labels), (), tuple(trained))
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The log as plain data."""
+        data = asdict(self)
+        data["task_names"] = list(self.task_names)
+        data["schedule"] = list(self.schedule)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvaluationLog:
+        """The log from :meth:`to_dict`'s data."""
+        values = dict(data)
+        values["task_names"] = tuple(values["task_names"])
+        values["schedule"] = tuple(int(c) for c in values["schedule"])
+        return cls(**values)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the log as JSON, atomically (a temporary file, then a rename)."""
+        path = Path(path)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> EvaluationLog:
+        """Read a log from a JSON file or from a run directory.
+
+        Raises:
+            FileNotFoundError: No log there.
+        """
+        path = Path(path)
+        if path.is_dir():
+            path = path / LOG_FILE
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no evaluation log at {path}; is this a continual run directory "
+                "(memrl train --stream ...) that has evaluated at least once?"
+            )
+        return cls.from_dict(json.loads(path.read_text()))
+
+
+def load_evaluation_history(run_dir: str | Path) -> EvaluationHistory:
+    """The ``EvaluationHistory`` of a continual run directory (for ``memrl.eval.metrics``)."""
+    return EvaluationLog.load(run_dir).history()
+
+
+# -- reports -----------------------------------------------------------------------------------
+
+
+def _resolve_reference(
+    reference: str | Path | Mapping[str, ArrayLike] | None, logs: Sequence[EvaluationLog]
+) -> tuple[dict[str, np.ndarray] | None, str]:
+    """Reference curves for the logs' tasks, and a note saying where they came from."""
+    from memrl.agents.continual.reference import default_reference_path, load_reference_curves
+
+    budget = logs[0].steps_per_task
+    if reference is None:
+        path = default_reference_path(budget)
+        if not path.exists():
+            return None, f"no reference curves ({path} does not exist): forward transfer omitted"
+        reference = path
+    if isinstance(reference, str | Path):
+        curves = load_reference_curves(reference, steps_per_task=budget)
+        source = str(reference)
+    else:
+        curves = {name: np.asarray(value, dtype=np.float64) for name, value in reference.items()}
+        source = "given reference curves"
+    needed = {name for log in logs for name in log.history().window_names}
+    missing = sorted(needed - set(curves))
+    if missing:
+        return None, f"{source} lacks tasks {missing}: forward transfer omitted"
+    runs = min(np.atleast_2d(curves[name]).shape[0] for name in needed)
+    trimmed = {name: np.atleast_2d(curves[name])[:runs] for name in needed}
+    return trimmed, f"reference curves: {source} ({runs} runs per task)"
+
+
+def _metrics_row(metrics: ContinualWorldMetrics, method: str) -> dict[str, Any]:
+    """The report row of a method: P, and F and FT where they mean something."""
+    per_window = method != "multitask"
+    return {
+        METRIC_NAMES["performance"]: metrics.performance,
+        METRIC_NAMES["forgetting"]: metrics.forgetting if per_window else None,
+        METRIC_NAMES["forward_transfer"]: metrics.forward_transfer if per_window else None,
+    }
+
+
+def _metrics(
+    histories: Sequence[EvaluationHistory], reference: Mapping[str, np.ndarray] | None
+) -> tuple[ContinualWorldMetrics, str | None]:
+    """Continual World's metrics; without FT (and a note) when the references do not allow it."""
+    if reference is not None:
+        try:
+            return continual_world_metrics(histories, reference), None
+        except ValueError as error:
+            return continual_world_metrics(histories), f"forward transfer omitted: {error}"
+    return continual_world_metrics(histories), None
+
+
+def evaluate_continual(
+    run_dir: str | Path, reference: str | Path | Mapping[str, ArrayLike] | None = None
+) -> dict[str, Any]:
+    """Continual World's metrics of one run, written as ``report.md``, ``report.json`` and plots.
+
+    Args:
+        run_dir: A continual run directory (``memrl train --stream ...``); a run still in progress
+            is evaluated on the windows it has reached.
+        reference: Single-task reference curves for forward transfer: a JSON file written by
+            :func:`memrl.agents.continual.reference.save_reference_curves`, a mapping task ->
+            ``[runs, evaluations]`` success, or None for
+            ``assets/reference_curves/sac-<steps_per_task>.json`` when it exists.
+
+    Returns:
+        The report (``report.json``'s content).
+    """
+    return evaluate_continual_runs([run_dir], reference=reference, out_dir=run_dir)
+
+
+def evaluate_continual_runs(
+    run_dirs: Sequence[str | Path],
+    reference: str | Path | Mapping[str, ArrayLike] | None = None,
+    out_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Continual World's table over several runs: one row per method, 90% CIs over seeds.
+
+    Runs of one method must share the stream, the budget and the evaluation steps (seeds differ);
+    every method is evaluated on the windows all of its runs have reached.
+
+    Args:
+        run_dirs: Continual run directories (any mix of methods and seeds).
+        reference: As in :func:`evaluate_continual`.
+        out_dir: Where ``report.md``, ``report.json`` and the plots go (default: the runs' common
+            parent directory).
+
+    Returns:
+        The report (``report.json``'s content), with ``details["table"]`` a Markdown table of
+        P, F and FT per method.
+    """
+    from memrl.eval.plots import plot_retention_heatmap, plot_success_curves
+    from memrl.eval.report import write_report
+
+    if not run_dirs:
+        raise ValueError("run_dirs must name at least one run directory")
+    logs = [EvaluationLog.load(run_dir) for run_dir in run_dirs]
+    out = Path(out_dir) if out_dir is not None else Path(os.path.commonpath(
+        [Path(d).resolve().parent for d in run_dirs]))  # fmt: skip
+    by_method: dict[str, list[EvaluationLog]] = {}
+    dirs_by_method: dict[str, list[str]] = {}
+    for run_dir, log in zip(run_dirs, logs, strict=True):
+        by_method.setdefault(log.method, []).append(log)
+        dirs_by_method.setdefault(log.method, []).append(str(run_dir))
+    curves, reference_note = _resolve_reference(reference, logs)
+    rows: dict[str, dict[str, Any]] = {}
+    details: dict[str, Any] = {"reference": reference_note, "methods": {}}
+    plots: dict[str, Path] = {}
+    single = len(logs) == 1
+    for method, method_logs in by_method.items():
+        windows = min(log.windows_reached for log in method_logs)
+        histories = [_cut(log, windows) for log in method_logs]
+        metrics, note = _metrics(histories, curves)
+        rows[method] = _metrics_row(metrics, method)
+        details["methods"][method] = {
+            **metrics.to_dict(),
+            "runs": dirs_by_method[method],
+            "seeds": [log.seed for log in method_logs],
+            "windows_reached": windows,
+            "windows": len(method_logs[0].schedule),
+            "note": note,
+        }
+        suffix = "" if single else f"_{method}"
+        plots[f"success curves ({method})"] = plot_success_curves(
+            histories, out / f"success_curves{suffix}.png", title=f"{method}: success per task"
+        )
+        plots[f"retention ({method}, seed {method_logs[0].seed})"] = plot_retention_heatmap(
+            method_logs[0].retention(), out / f"retention{suffix}.png",
+            title=f"{method}: success after each task",
+        )  # fmt: skip
+    details["table"] = results_table(rows)
+    first = logs[0]
+    title = (
+        f"Continual SAC on {first.stream}: {', '.join(by_method)}"
+        f" ({len(logs)} run{'s' if len(logs) > 1 else ''})"
+    )
+    _, json_path = write_report(out, rows, plots, title=title, details=details)
+    report: dict[str, Any] = json.loads(json_path.read_text())
+    return report
+
+
+def _cut(log: EvaluationLog, windows: int) -> EvaluationHistory:
+    """``log``'s history restricted to its first ``windows`` windows."""
+    history = log.history()
+    keep = history.steps <= windows * log.steps_per_task
+    return EvaluationHistory(
+        steps=history.steps[keep],
+        success=history.success[keep],
+        task_names=history.task_names,
+        steps_per_task=history.steps_per_task,
+        schedule=history.schedule[:windows],
+    )
+
+
+def results_table(rows: Mapping[str, Mapping[str, Any]], precision: int = 2) -> str:
+    """A Markdown table of P, F and FT per method, ``mean [lower, upper]`` (``-``: n/a)."""
+    columns = list(METRIC_NAMES.values())
+    lines = ["| method | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for method, values in rows.items():
+        cells = []
+        for column in columns:
+            value = values.get(column)
+            if value is None:
+                cells.append("-")
+            elif hasattr(value, "lower"):
+                cells.append(
+                    f"{value.mean:.{precision}f} [{value.lower:.{precision}f}, "
+                    f"{value.upper:.{precision}f}]"
+                )
+            else:
+                cells.append(f"{float(value):.{precision}f}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

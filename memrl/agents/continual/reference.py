@@ -1,0 +1,170 @@
+"""Single-task reference curves: SAC trained from scratch on each task, for forward transfer.
+
+Continual World's forward transfer compares a task's success curve in the stream with the curve
+of the same SAC trained on that task alone, from scratch, with the same budget and evaluation
+schedule (its ``run_single.py``). :func:`train_reference_curves` runs those single-task trainings
+(``train_continual`` on a one-task stream, so the recipe is identical) and
+:func:`save_reference_curves` stores the curves as JSON::
+
+    {"steps_per_task": 100000, "eval_every": 10000, "eval_episodes": 10,
+     "seeds": [0, 1, 2], "curves": {"reach-v3": [[0.1, 0.6, ...], ...], ...}, ...}
+
+A reference curve depends on the task and the budget, not on the stream, so the files are named by
+budget: ``assets/reference_curves/sac-<steps_per_task>.json`` is where
+:func:`~memrl.agents.continual.evaluation.evaluate_continual` looks by default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from memrl.agents.continual.config import ContinualConfig
+from memrl.agents.continual.evaluation import LOG_FILE, EvaluationLog
+
+
+def default_reference_path(steps_per_task: int) -> Path:
+    """``assets/reference_curves/sac-<steps_per_task>.json`` next to the installed package."""
+    import memrl
+
+    root = Path(memrl.__file__).resolve().parents[1]
+    return root / "assets" / "reference_curves" / f"sac-{steps_per_task}.json"
+
+
+def save_reference_curves(
+    path: str | Path,
+    curves: Mapping[str, ArrayLike],
+    *,
+    steps_per_task: int,
+    eval_every: int,
+    eval_episodes: int,
+    seeds: Sequence[int],
+    **details: Any,
+) -> Path:
+    """Write reference curves (task -> ``[runs, evaluations]`` success) as JSON.
+
+    Args:
+        path: The JSON file (its directory is created).
+        curves: Success of each task's single-task runs at each evaluation.
+        steps_per_task: The budget of each run.
+        eval_every: Env steps between evaluations.
+        eval_episodes: Episodes per evaluation.
+        seeds: The runs' seeds.
+        **details: Anything else to record (command, machine, date).
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "steps_per_task": int(steps_per_task),
+        "eval_every": int(eval_every),
+        "eval_episodes": int(eval_episodes),
+        "seeds": [int(s) for s in seeds],
+        "curves": {
+            name: np.atleast_2d(np.asarray(c, float)).tolist() for name, c in curves.items()
+        },
+        **details,
+    }
+    path.write_text(json.dumps(document, indent=1) + "\n")
+    return path
+
+
+def load_reference_curves(
+    path: str | Path, steps_per_task: int | None = None
+) -> dict[str, np.ndarray]:
+    """Task -> ``[runs, evaluations]`` success from a reference file.
+
+    Args:
+        path: A file written by :func:`save_reference_curves`.
+        steps_per_task: If given, the budget the curves must have been trained with.
+
+    Raises:
+        ValueError: The file's budget differs from ``steps_per_task``.
+    """
+    document = json.loads(Path(path).read_text())
+    if steps_per_task is not None and document["steps_per_task"] != steps_per_task:
+        raise ValueError(
+            f"reference curves in {path} were trained for {document['steps_per_task']} steps per "
+            f"task, the runs for {steps_per_task}: forward transfer needs the same budget"
+        )
+    return {name: np.asarray(c, dtype=np.float64) for name, c in document["curves"].items()}
+
+
+def reference_from_runs(run_dirs: Sequence[str | Path]) -> dict[str, np.ndarray]:
+    """Task -> ``[runs, evaluations]`` from finished single-task run directories.
+
+    Every task keeps as many runs as the task with the fewest (Continual World's bootstrap
+    resamples reference runs of all tasks jointly).
+    """
+    by_task: dict[str, list[list[float]]] = {}
+    for run_dir in run_dirs:
+        log = EvaluationLog.load(run_dir)
+        if len(log.task_names) != 1:
+            raise ValueError(f"{run_dir} is not a single-task run (tasks {log.task_names})")
+        if not log.finished:
+            raise ValueError(f"{run_dir} has not finished: its reference curve is incomplete")
+        by_task.setdefault(log.task_names[0], []).append([row[0] for row in log.success])
+    runs = min(len(curves) for curves in by_task.values())
+    return {name: np.asarray(curves[:runs]) for name, curves in by_task.items()}
+
+
+def reference_config(base: ContinualConfig, task: str, seed: int) -> ContinualConfig:
+    """``base`` reduced to a single-task run of ``task`` (plain SAC, one stage)."""
+    return dataclasses.replace(
+        base, tasks=task, schedule={"kind": "sequential"}, method="finetune", seed=seed
+    )
+
+
+def train_reference_curves(
+    tasks: Sequence[str],
+    base: ContinualConfig,
+    out_dir: str | Path,
+    seeds: Sequence[int] = (0, 1, 2),
+    progress: bool = True,
+) -> Path:
+    """Train single-task SAC on every task and seed, and save the curves.
+
+    Runs go to ``out_dir/<task>/seed<k>`` (a run that exists is resumed, a finished one skipped);
+    the curves to ``out_dir/reference_curves.json``.
+
+    Args:
+        tasks: Task names.
+        base: The recipe (budget, evaluation schedule, SAC hyper-parameters) of the continual runs
+            the curves are for; its stream, method and seed are replaced.
+        out_dir: Directory for the runs and the curves.
+        seeds: One run per seed and task.
+        progress: Show progress bars.
+
+    Returns:
+        The path of the curves' JSON file.
+    """
+    from memrl.agents.continual.trainer import train_continual
+
+    out = Path(out_dir)
+    run_dirs = []
+    for task in tasks:
+        for seed in seeds:
+            run_dir = out / task / f"seed{seed}"
+            run_dirs.append(run_dir)
+            config = reference_config(base, task, seed)
+            if (run_dir / LOG_FILE).exists() and EvaluationLog.load(run_dir).finished:
+                continue
+            train_continual(config, run_dir, resume=run_dir.exists(), progress=progress)
+    steps = base.build_stream().steps_per_task
+    return save_reference_curves(
+        out / "reference_curves.json",
+        reference_from_runs(run_dirs),
+        steps_per_task=steps,
+        eval_every=base.eval_every,
+        eval_episodes=base.eval_episodes,
+        seeds=seeds,
+        deterministic=base.eval_deterministic,
+    )

@@ -1,0 +1,180 @@
+"""The trainer on a tiny two-task Meta-World stream: resets, evaluation log, resume, config errors.
+
+Each run is 2 x 300 env steps with 16-unit nets and one evaluation episode per task (a few seconds).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from memrl.agents.continual import (
+    METHODS,
+    ContinualConfig,
+    EvaluationLog,
+    evaluate_continual,
+    evaluate_continual_runs,
+    load_continual_agent,
+    load_evaluation_history,
+    save_reference_curves,
+    train_continual,
+)
+from memrl.agents.continual.trainer import ContinualTrainer
+from memrl.eval.metrics import EvaluationHistory, continual_world_metrics
+
+from .conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def finetune_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("finetune")
+    train_continual(tiny_config(), run_dir, progress=False)
+    return run_dir
+
+
+def test_replay_and_optimisers_are_reset_at_the_task_switch(tmp_path):
+    trainer = ContinualTrainer(tiny_config(), tmp_path, progress=False)
+    trainer.train(stop_at=300)  # the whole first task
+    assert len(trainer.buffer) == 300
+    assert trainer.agent.actor_optimizer.state  # Adam has moments
+    first_actor = trainer.agent.actor_optimizer
+    trainer.step()  # the first step of task 1
+    assert trainer.segment_index == 1
+    assert len(trainer.buffer) == 1  # only the new task's transition
+    assert trainer.buffer.observations[0, -2:].tolist() == [0.0, 1.0]  # task 1's one-hot
+    assert trainer.agent.actor_optimizer is not first_actor
+    for optimizer in trainer.agent.optimizers.values():
+        assert not optimizer.state  # fresh Adam
+    trainer.close()
+
+
+def test_replay_method_keeps_its_buffer_across_the_switch(tmp_path):
+    trainer = ContinualTrainer(tiny_config(method="replay"), tmp_path, progress=False)
+    trainer.train(stop_at=301)
+    assert len(trainer.buffer) == 301 and trainer.buffer.capacity == 600  # the whole stream
+    trainer.close()
+
+
+def test_the_evaluation_log_has_evaluation_historys_layout(finetune_run):
+    log = EvaluationLog.load(finetune_run)
+    assert log.steps == [150, 300, 450, 600] and log.finished
+    assert log.task_names == ("reach-v3", "button-press-v3") and log.schedule == (0, 1)
+    history = load_evaluation_history(finetune_run)
+    assert isinstance(history, EvaluationHistory)
+    # The evaluation exactly at the switch (step 300) belongs to the task that just finished.
+    np.testing.assert_array_equal(history.window_success(0), np.asarray(log.success)[:2, 0])
+    np.testing.assert_array_equal(history.window_success(1), np.asarray(log.success)[2:, 1])
+    metrics = continual_world_metrics([history, history])
+    assert 0 <= metrics.performance.mean <= 1
+    with (finetune_run / "metrics.csv").open() as f:
+        header = next(csv.reader(f))
+    for task in log.task_names:
+        assert f"eval/{task}/success" in header and f"retention/{task}" in header
+    assert {"charts/sps", "losses/critic_loss", "charts/episodic_return"} <= set(header)
+    config = json.loads((finetune_run / "config.json").read_text())
+    assert config["agent"] == "continual-sac" and config["method"] == "finetune"
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, finetune_run):
+    config = tiny_config()
+    interrupted = ContinualTrainer(config, tmp_path / "run", progress=False)
+    interrupted.train(stop_at=450)  # a checkpoint is written at step 450
+    interrupted.train(stop_at=520)  # work after the checkpoint, lost when the run is "killed"
+    interrupted.close()
+    resumed = ContinualTrainer(config, tmp_path / "run", resume=True, progress=False)
+    assert resumed.global_step == 450
+    resumed.train()
+    resumed.close()
+
+    reference, _ = load_continual_agent(finetune_run)
+    agent, _ = load_continual_agent(tmp_path / "run")
+    for name, module in agent.modules().items():
+        for (key, value), other in zip(
+            module.state_dict().items(),
+            reference.modules()[name].state_dict().values(),
+            strict=True,
+        ):
+            assert torch.equal(value, other), f"{name}.{key} differs"
+    assert torch.equal(agent.log_alpha, reference.log_alpha)
+    assert EvaluationLog.load(tmp_path / "run") == EvaluationLog.load(finetune_run)
+    with (tmp_path / "run" / "metrics.csv").open() as f:
+        steps = [int(row["global_step"]) for row in csv.DictReader(f)]
+    assert steps == sorted(steps) and steps.count(500) == 1  # rows after the checkpoint dropped
+
+
+def test_a_run_directory_is_not_overwritten(finetune_run):
+    with pytest.raises(FileExistsError, match="resume"):
+        ContinualTrainer(tiny_config(), finetune_run, progress=False)
+    with pytest.raises(ValueError, match="config differs in \\['seed'\\]"):
+        ContinualTrainer(tiny_config(seed=1), finetune_run, resume=True, progress=False)
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "finetune"])
+def test_every_method_trains_through_the_stream(tmp_path, method):
+    summary = train_continual(tiny_config(method=method), tmp_path, progress=False)
+    assert summary["finished"] == 1.0 and summary["global_step"] == 600
+    log = EvaluationLog.load(tmp_path)
+    assert log.method == method and log.finished
+    report = evaluate_continual(tmp_path)
+    row = report["metrics"][method]
+    assert row["average performance"]["mean"] is not None
+    if method == "multitask":
+        assert row["forgetting"] is None  # no window belongs to a task
+
+
+def test_report_and_forward_transfer_over_seeds(tmp_path, finetune_run):
+    train_continual(tiny_config(seed=1), tmp_path / "seed1", progress=False)
+    reference = save_reference_curves(
+        tmp_path / "reference.json",
+        {"reach-v3": [[0.0, 0.5], [0.0, 0.0]], "button-press-v3": [[0.5, 0.5], [0.0, 0.5]]},
+        steps_per_task=300, eval_every=150, eval_episodes=1, seeds=[0, 1],
+    )  # fmt: skip
+    report = evaluate_continual_runs(
+        [finetune_run, tmp_path / "seed1"], reference=reference, out_dir=tmp_path / "report"
+    )
+    row = report["metrics"]["finetune"]
+    assert row["forward transfer"]["mean"] is not None
+    assert row["average performance"]["lower"] <= row["average performance"]["mean"]
+    assert "| finetune |" in report["details"]["table"]
+    for name in ("report.md", "report.json", "success_curves_finetune.png",
+                 "retention_finetune.png"):  # fmt: skip
+        assert (tmp_path / "report" / name).exists()
+    with pytest.raises(ValueError, match="trained for 999 steps per task, the runs for 300"):
+        evaluate_continual_runs(
+            [tmp_path / "seed1"],
+            reference=save_reference_curves(
+                tmp_path / "other.json", {"reach-v3": [[0.5]]}, steps_per_task=999,
+                eval_every=1, eval_episodes=1, seeds=[0],
+            ),
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"method": "agem"}, "method must be one of \\['finetune', 'l2', 'ewc', 'packnet'"),
+        ({"stream": "CW30"}, "stream must be one of \\['CW10', 'CW20'"),
+        ({"tasks": "reach-v3,nope-v3"}, "unknown task 'nope-v3'"),
+        ({"eval_every": 301}, "eval_every must be <= steps_per_task \\(300\\)"),
+        ({"schedule": {"kind": "scole", "num_stages": 4, "tasks_per_stage": 2}}, "one task per"),
+        ({"gamma": 1.5}, "gamma must be in \\[0, 1\\]"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"packnet_retrain_steps": -2}, "packnet_retrain_steps must be -1"),
+        ({"stream": "Recall", "tasks": ""}, "Box action space"),
+    ],
+)
+def test_bad_config_values_raise_naming_the_allowed_values(tmp_path, changes, message):
+    config = tiny_config(**changes)
+    with pytest.raises(ValueError, match=message):
+        ContinualTrainer(config, tmp_path, progress=False)
+
+
+def test_config_fields_all_have_help():
+    from memrl.config_args import field_docs
+
+    docs = field_docs(ContinualConfig)
+    assert set(docs) == set(ContinualConfig.__dataclass_fields__)
