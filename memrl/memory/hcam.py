@@ -252,8 +252,6 @@ class HCAMCore(MemoryCore):
             capacity=capacity,
             ff_multiplier=ff_multiplier,
         )
-        if width % heads:
-            raise ValueError(f"heads must divide width={width}, got heads={heads}")
         if top_k > capacity:
             raise ValueError(f"top_k must be 1..capacity={capacity}, got {top_k}")
         super().__init__(input_dim, width)

@@ -185,8 +185,6 @@ class SATPMCore(MemoryCore):
             ff_multiplier=ff_multiplier,
             num_places=num_places,
         )
-        if width % heads:
-            raise ValueError(f"heads must divide width={width}, got heads={heads}")
         if top_k > num_places:
             raise ValueError(f"top_k must be 1..num_places={num_places}, got {top_k}")
         super().__init__(input_dim, width)
