@@ -30,6 +30,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _existing_file(text: str) -> str:
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return text
+
+
 def _env_id(text: str) -> str:
     if text in ALL:
         return text
@@ -190,10 +203,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if config_path.exists() and "stream" in json.loads(config_path.read_text()):
         from memrl.agents.continual.evaluation import evaluate_continual
 
-        report = evaluate_continual(args.run_dir)
+        report = evaluate_continual(args.run_dir, reference=args.reference)
         print(json.dumps({k: v for k, v in report.items() if k != "runs"}, indent=2)[:2000])
         print(f"wrote {Path(args.run_dir) / 'report.md'} and report.json")
         return 0
+    if args.reference is not None:
+        raise ValueError("--reference applies to continual runs (trained with --stream) only")
     agent, info = load_agent(args.run_dir)
     report = evaluate_run(agent, info, args.run_dir, episodes=args.episodes, seed=args.seed)
     for row in report["results"]:
@@ -232,7 +247,9 @@ def _train_continual(args: argparse.Namespace, progress: bool) -> int:
 def _cmd_run_demo(args: argparse.Namespace) -> int:
     from memrl.demo import run_demo
 
-    run_demo(out_dir=Path(args.out), episodes=args.episodes, seed=args.seed)
+    run_demo(
+        out_dir=Path(args.out), episodes=args.episodes, seed=args.seed, train_steps=args.train_steps
+    )
     return 0
 
 
@@ -318,6 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by memrl train")
     p.add_argument("--episodes", type=_positive_int, default=200, help="episodes per condition")
     p.add_argument("--seed", type=int, default=10_000, help="seed of the evaluation episodes")
+    p.add_argument(
+        "--reference",
+        metavar="FILE",
+        type=_existing_file,
+        help="continual runs: single-task reference curves (JSON) for forward transfer "
+        "(default assets/reference_curves/sac-<steps_per_task>.json when it exists)",
+    )
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("bench", help="measure speed")
@@ -397,14 +421,22 @@ def build_parser() -> argparse.ArgumentParser:
     run = p.add_subparsers(dest="job", required=True, metavar="JOB")
     d = run.add_parser(
         "demo",
-        help="oracle vs memory-free success on every memory env, and a Ballet GIF",
+        help="oracle vs memory-free on every memory env; HCAM vs LSTM trained on recall",
         description="For every memory env, run an oracle that is told what to remember and a "
-        "memory-free policy, print their success rates side by side, and write a GIF of a "
-        "Ballet episode into --out.",
+        "memory-free policy and print their success rates side by side; then train an HCAM "
+        "agent and an LSTM agent with memory PPO on short-delay recall (DelayedMatch-Easy) and "
+        "compare them; write demo.json, training_curves.png and a Ballet GIF into --out. A "
+        "killed demo resumes its training runs when run again with the same --out.",
     )
     d.add_argument("--out", default="runs/demo", help="directory for the demo's files")
     d.add_argument("--episodes", type=_positive_int, default=200, help="episodes per policy")
     d.add_argument("--seed", type=int, default=0, help="seed")
+    d.add_argument(
+        "--train-steps",
+        type=_non_negative_int,
+        default=200_000,
+        help="env steps of training per agent (default 200000, a few minutes; 0 skips training)",
+    )
     d.set_defaults(func=_cmd_run_demo)
     return parser
 

@@ -87,16 +87,19 @@ def run_one(config: ContinualConfig, run_dir: str) -> str:
 
 
 def plan(args: argparse.Namespace, config: ContinualConfig) -> list[tuple[ContinualConfig, str]]:
-    """Every run of the study: (config, run directory), continual runs first."""
+    """Every run of the study, (config, run directory), seed by seed.
+
+    Each seed's block holds every method and (unless given) every task's single-task reference,
+    so an interrupted study has whole seeds to report rather than whole methods.
+    """
     out = Path(args.out)
-    runs = [
-        (dataclasses.replace(config, method=method, seed=seed), str(out / method / f"seed{seed}"))
-        for method in args.methods
-        for seed in args.seeds
-    ]
-    if not args.reference:
-        for task in config.task_list():
-            for seed in args.seeds:
+    runs = []
+    for seed in args.seeds:
+        for method in args.methods:
+            run_config = dataclasses.replace(config, method=method, seed=seed)
+            runs.append((run_config, str(out / method / f"seed{seed}")))
+        if not args.reference:
+            for task in config.task_list():
                 run_dir = out / "reference" / task / f"seed{seed}"
                 runs.append((reference_config(config, task, seed), str(run_dir)))
     return runs
@@ -198,7 +201,7 @@ def main() -> None:
         reference = train_reference_curves(
             config.task_list(), config, Path(args.out) / "reference", args.seeds, progress=False
         )
-    continual_runs = [run_dir for _, run_dir in runs[: len(args.methods) * len(args.seeds)]]
+    continual_runs = [run_dir for _, run_dir in runs if "/reference/" not in run_dir]
     report = evaluate_continual_runs(continual_runs, reference=reference, out_dir=args.out)
     wall = (time.perf_counter() - start) / 3600
     section = results_section(args, report, wall)

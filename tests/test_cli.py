@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from memrl.agents.continual.reference import save_reference_curves
 from memrl.cli import main
 from memrl.envs import ALL
 
@@ -90,7 +91,19 @@ def test_train_stream_and_eval_continual(tmp_path, capsys):
                  "--no-progress", "--continual-kwargs", kwargs])  # fmt: skip
     assert code == 0
     assert main(["eval", str(run)]) == 0
+    report = json.loads((run / "report.json").read_text())
+    assert "forward transfer omitted" in report["details"]["reference"]
     assert "average performance" in (run / "report.md").read_text()
+
+    # With single-task reference curves, forward transfer is computed from them.
+    reference = save_reference_curves(
+        tmp_path / "ref.json",
+        {"reach-v3": [[0.0, 0.0]], "button-press-v3": [[0.0, 0.0]]},
+        steps_per_task=200, eval_every=100, eval_episodes=1, seeds=[0],
+    )  # fmt: skip
+    assert main(["eval", str(run), "--reference", str(reference)]) == 0
+    report = json.loads((run / "report.json").read_text())
+    assert report["details"]["reference"].startswith(f"reference curves: {reference}")
 
 
 def test_train_needs_an_env_or_a_stream(tmp_path, capsys):
@@ -103,3 +116,13 @@ def test_unknown_continual_option_is_a_clear_error(tmp_path, capsys):
                  "--continual-kwargs", '{"bogus": 1}'])  # fmt: skip
     assert code == 2
     assert "bogus" in capsys.readouterr().err
+
+
+def test_eval_reference_must_exist_and_suit_a_continual_run(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", str(tmp_path), "--reference", str(tmp_path / "nope.json")])
+    assert exit_info.value.code == 2
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "ref.json").write_text("{}")
+    assert main(["eval", str(tmp_path), "--reference", str(tmp_path / "ref.json")]) == 2
+    assert "continual runs (trained with --stream) only" in capsys.readouterr().err

@@ -4,15 +4,34 @@ import json
 
 from PIL import Image
 
-from memrl.demo import run_demo
+from memrl.demo import RECALL_ENV, run_demo, train_recall_agents
 
 
 def test_demo_writes_its_table_json_and_gif(tmp_path, capsys):
-    rows = run_demo(tmp_path, episodes=20, seed=0, env_ids=["memrl/BalletGrid-2-delay16-v0"])
+    rows = run_demo(
+        tmp_path, episodes=20, seed=0, env_ids=["memrl/BalletGrid-2-delay16-v0"], train_steps=0
+    )
     assert [r.id for r in rows] == ["memrl/BalletGrid-2-delay16-v0"]
     out = capsys.readouterr().out
     assert "memrl/BalletGrid-2-delay16-v0" in out and "oracle" in out
     report = json.loads((tmp_path / "demo.json").read_text())
     assert report["rows"][0]["oracle"] == 1.0
+    assert report["trained"] == []
     with Image.open(tmp_path / "ballet.gif") as gif:
         assert gif.n_frames > 64  # the whole watch phase and the walk
+
+
+def test_demo_trains_hcam_and_lstm_and_resumes(tmp_path):
+    rows = train_recall_agents(tmp_path, steps=4096, seed=0, episodes=16)
+    assert [r.agent for r in rows] == ["hcam", "lstm"]
+    for row in rows:
+        assert row.steps == 4096
+        assert 0.0 <= row.eval_success <= 1.0 and row.eval_episodes == 16
+        config = json.loads((tmp_path / row.agent / "config.json").read_text())
+        assert (config["env_id"], config["core"]) == (RECALL_ENV, row.agent)
+        assert (tmp_path / row.agent / "checkpoints" / "latest.pt").exists()
+    assert (tmp_path / "training_curves.png").exists()
+    # Run again: the finished runs are loaded from their checkpoints, not trained again.
+    again = train_recall_agents(tmp_path, steps=4096, seed=0, episodes=16)
+    assert [r.steps for r in again] == [4096, 4096]
+    assert [r.eval_success for r in again] == [r.eval_success for r in rows]

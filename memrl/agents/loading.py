@@ -8,7 +8,12 @@ from typing import Any
 
 
 def load_agent(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
-    """The trained agent of a run directory (memory PPO or SB3) and its config."""
+    """The trained agent of a run directory (memory PPO or SB3) and what it was trained on.
+
+    A ``sat-ama`` agent comes wrapped in :class:`~memrl.agents.allocated.AllocatedPolicy` (its
+    allocator picks each episode's strategy), and the info holds ``allocator_choices``: the
+    strategy it picks for each question type.
+    """
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not config_path.exists():
@@ -28,4 +33,13 @@ def load_agent(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     from memrl.agents.ppo import load_policy
 
     policy, ppo = load_policy(run_dir)
-    return policy, {"agent": ppo.core, "env_id": ppo.env_id, "env_kwargs": ppo.env_kwargs}
+    info = {"agent": ppo.core, "env_id": ppo.env_id, "env_kwargs": ppo.env_kwargs}
+    if ppo.core == "sat-ama":
+        from memrl.agents.allocated import load_allocated_policy
+        from memrl.envs.room_ballet import QUESTION_TYPES
+
+        agent = load_allocated_policy(run_dir, policy)
+        picks = agent.choices(len(QUESTION_TYPES))
+        info["allocator_choices"] = dict(zip(QUESTION_TYPES, picks, strict=True))
+        return agent, info
+    return policy, info

@@ -73,3 +73,22 @@ class RunLog:
             writer = csv.DictWriter(f, fieldnames=self._columns)
             writer.writeheader()
             writer.writerows(rows)
+
+
+def read_metric(run_dir: str | Path, key: str) -> tuple[list[int], list[float]]:
+    """``(global_step, value)`` of every row of a run's ``metrics.csv`` where ``key`` is logged.
+
+    Raises:
+        FileNotFoundError: The run has no ``metrics.csv``.
+    """
+    path = Path(run_dir) / "metrics.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} has no metrics.csv (not a memrl training run?)")
+    steps: list[int] = []
+    values: list[float] = []
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get(key, "") != "":
+                steps.append(int(float(row["global_step"])))
+                values.append(float(row[key]))
+    return steps, values

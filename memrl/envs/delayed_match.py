@@ -29,22 +29,42 @@ CELL_PIXELS = 16
 """Side of one symbol slot in the ``rgb_array`` render."""
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def delay_bounds(delay: Any) -> tuple[int, int]:
+    """``(low, high)`` of a ``delay`` argument: an integer, or a ``[low, high]`` pair.
+
+    Raises:
+        ValueError: naming the bad value and the allowed forms.
+    """
+    allowed = "an integer >= 0 or a [low, high] pair of integers with 0 <= low <= high"
+    if _is_int(delay):
+        low = high = int(delay)
+    elif isinstance(delay, list | tuple) and len(delay) == 2 and all(_is_int(d) for d in delay):
+        low, high = int(delay[0]), int(delay[1])
+    else:
+        raise ValueError(f"delay must be {allowed}, got {delay!r}")
+    if not 0 <= low <= high:
+        raise ValueError(f"delay must be {allowed}, got {delay!r}")
+    return low, high
+
+
 def check_arguments(num_symbols: Any, delay: Any, distractors: Any) -> None:
     """Raise ``ValueError`` naming the bad value and the allowed ones.
 
     Args:
         num_symbols: Size of the symbol set; an integer >= 2.
-        delay: Number of steps between the cue and the query; an integer >= 0.
+        delay: Steps between the cue and the query: an integer >= 0, or a ``[low, high]`` pair
+            from which every episode draws its delay uniformly.
         distractors: Whether the delay steps show random symbols; a bool.
     """
-    if isinstance(num_symbols, bool) or not isinstance(num_symbols, int | np.integer):
+    if not _is_int(num_symbols):
         raise ValueError(f"num_symbols must be an integer >= 2, got {num_symbols!r}")
     if num_symbols < 2:
         raise ValueError(f"num_symbols must be an integer >= 2, got {num_symbols}")
-    if isinstance(delay, bool) or not isinstance(delay, int | np.integer):
-        raise ValueError(f"delay must be an integer >= 0, got {delay!r}")
-    if delay < 0:
-        raise ValueError(f"delay must be an integer >= 0, got {delay}")
+    delay_bounds(delay)
     if not isinstance(distractors, bool | np.bool_):
         raise ValueError(f"distractors must be True or False, got {distractors!r}")
 
@@ -78,21 +98,31 @@ def observation_table(num_symbols: int) -> np.ndarray:
 
 
 def draw_episode(
-    rng: np.random.Generator, num_symbols: int, delay: int, distractors: bool
+    rng: np.random.Generator, num_symbols: int, delay: tuple[int, int], distractors: bool
 ) -> tuple[int, np.ndarray]:
     """Draw one episode: the cue, then the view code of every delay step.
 
-    Distractors are drawn uniformly from *all* symbols, the cue included: excluding the cue would
-    leak it (after enough steps, the one symbol never shown as a distractor is the cue).
+    With ``low < high`` the episode's delay is drawn first, uniformly from ``low .. high``; a fixed
+    delay (``low == high``) draws nothing for it. Distractors are drawn uniformly from *all*
+    symbols, the cue included: excluding the cue would leak it (after enough steps, the one symbol
+    never shown as a distractor is the cue).
+
+    Args:
+        rng: The episode's generator.
+        num_symbols: Size of the symbol set.
+        delay: ``(low, high)`` bounds of the delay (see :func:`delay_bounds`).
+        distractors: Whether delay steps show random symbols.
 
     Returns:
-        ``(cue, delay_views)`` with ``delay_views`` an int64 array ``[delay]``.
+        ``(cue, delay_views)`` with ``delay_views`` an int64 array whose length is the delay.
     """
+    low, high = delay
+    length = low if low == high else int(rng.integers(low, high + 1))
     cue = int(rng.integers(num_symbols))
     if distractors:
-        delay_views = num_symbols + rng.integers(num_symbols, size=delay)
+        delay_views = num_symbols + rng.integers(num_symbols, size=length)
     else:
-        delay_views = np.full(delay, 2 * num_symbols, dtype=np.int64)
+        delay_views = np.full(length, 2 * num_symbols, dtype=np.int64)
     return cue, delay_views
 
 
@@ -186,7 +216,10 @@ class DelayedMatchEnv(gymnasium.Env[np.ndarray, np.int64]):
 
     - `num_symbols` (int >= 2, default 4): number of symbols; chance is `1 / num_symbols`.
     - `delay` (int >= 0, default 32): steps between the cue and the query. Works for any delay
-      (recall-vs-delay curves run 10..4096 and beyond); a reset draws `delay` symbols.
+      (recall-vs-delay curves run 10..4096 and beyond); a reset draws `delay` symbols. A
+      `[low, high]` pair makes every episode draw its delay uniformly from `low .. high` (a
+      training mixture, so that a memory learns to recall both recent and distant cues); the
+      episode's delay is in `info["memory"]["delay"]`.
     - `distractors` (bool, default True): show random symbols during the delay (else a blank
       delay observation).
     - `render_mode` (`"rgb_array"`, `"ansi"` or None): `rgb_array` draws a row of symbol slots
@@ -219,14 +252,16 @@ class DelayedMatchEnv(gymnasium.Env[np.ndarray, np.int64]):
     def __init__(
         self,
         num_symbols: int = 4,
-        delay: int = 32,
+        delay: int | tuple[int, int] | list[int] = 32,
         distractors: bool = True,
         render_mode: str | None = None,
     ) -> None:
         check_arguments(num_symbols, delay, distractors)
         check_render_mode(render_mode, self.metadata["render_modes"])
         self.num_symbols = int(num_symbols)
-        self.delay = int(delay)
+        self.delay_range = delay_bounds(delay)
+        self.delay = self.delay_range[0]
+        """Delay of the current episode (the fixed delay, or the last one drawn from a range)."""
         self.distractors = bool(distractors)
         self.render_mode = render_mode
         self.observation_space = spaces.Box(0.0, 1.0, (self.num_symbols + 3,), np.float32)
@@ -244,8 +279,9 @@ class DelayedMatchEnv(gymnasium.Env[np.ndarray, np.int64]):
         """Start an episode: draw the cue and the distractors; return the cue observation."""
         super().reset(seed=seed)
         self._cue, delay_views = draw_episode(
-            self.np_random, self.num_symbols, self.delay, self.distractors
+            self.np_random, self.num_symbols, self.delay_range, self.distractors
         )
+        self.delay = len(delay_views)
         # View code of each observation in the episode: cue, delay steps, query.
         self._views = [self._cue, *delay_views.tolist(), self._query_view]
         self._step = 0

@@ -16,6 +16,7 @@ from memrl.envs.batched import BatchedEnv
 from memrl.envs.delayed_match import (
     check_arguments,
     decode_view,
+    delay_bounds,
     draw_episode,
     observation_table,
     render_ansi,
@@ -29,7 +30,8 @@ class BatchedDelayedMatchEnv(BatchedEnv):
     Args:
         num_envs: Number of sub-environments.
         num_symbols: Number of symbols (>= 2).
-        delay: Steps between the cue and the query (>= 0).
+        delay: Steps between the cue and the query (>= 0), or a ``[low, high]`` pair from which
+            each episode draws its delay uniformly.
         distractors: Whether delay steps show random symbols.
         max_episode_steps: Optional extra time limit (the registered ids use None).
         render_mode: ``"rgb_array"``, ``"ansi"`` or None.
@@ -39,14 +41,14 @@ class BatchedDelayedMatchEnv(BatchedEnv):
         self,
         num_envs: int = 1,
         num_symbols: int = 4,
-        delay: int = 32,
+        delay: int | tuple[int, int] | list[int] = 32,
         distractors: bool = True,
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
     ) -> None:
         check_arguments(num_symbols, delay, distractors)
         self.num_symbols = int(num_symbols)
-        self.delay = int(delay)
+        self.delay_range = delay_bounds(delay)
         self.distractors = bool(distractors)
         super().__init__(
             num_envs,
@@ -60,17 +62,25 @@ class BatchedDelayedMatchEnv(BatchedEnv):
         self._arange = np.arange(self.num_envs)
         self._step_count = np.zeros(self.num_envs, dtype=np.int64)
         self._cue = np.zeros(self.num_envs, dtype=np.int64)
-        # View code of every observation of each episode: cue, delay steps, query.
-        self._views = np.full((self.num_envs, self.delay + 2), self._query_view, dtype=np.int64)
+        self.delay = np.full(self.num_envs, self.delay_range[0], dtype=np.int64)
+        """Delay of each sub-environment's current episode."""
+        # View code of every observation of each episode: cue, delay steps, query (padded with
+        # the query view beyond a shorter episode's end).
+        self._views = np.full(
+            (self.num_envs, self.delay_range[1] + 2), self._query_view, dtype=np.int64
+        )
 
     def _reset_envs(self, indices: np.ndarray) -> dict[str, Any]:
         for i in indices.tolist():
             cue, delay_views = draw_episode(
-                self.rngs[i], self.num_symbols, self.delay, self.distractors
+                self.rngs[i], self.num_symbols, self.delay_range, self.distractors
             )
+            delay = len(delay_views)
             self._cue[i] = cue
+            self.delay[i] = delay
             self._views[i, 0] = cue
-            self._views[i, 1 : self.delay + 1] = delay_views
+            self._views[i, 1 : delay + 1] = delay_views
+            self._views[i, delay + 1 :] = self._query_view
         self._step_count[indices] = 0
         mask = np.zeros(self.num_envs, dtype=bool)
         mask[indices] = True
@@ -100,10 +110,11 @@ class BatchedDelayedMatchEnv(BatchedEnv):
 
     def _render_env(self, index: int) -> np.ndarray | str:
         step = int(self._step_count[index])
-        view = int(self._views[index, min(step, self.delay + 1)])
+        delay = int(self.delay[index])
+        view = int(self._views[index, min(step, delay + 1)])
         phase, symbol = decode_view(view, self.num_symbols)
         if self.render_mode == "ansi":
-            return render_ansi(self.num_symbols, phase, symbol, step, self.delay)
+            return render_ansi(self.num_symbols, phase, symbol, step, delay)
         return render_rgb(self.num_symbols, phase, symbol)
 
     def _memory_info(self, mask: np.ndarray) -> dict[str, np.ndarray]:

@@ -78,7 +78,10 @@ def run_episodes(
     """Play ``episodes`` episodes with ``agent.predict``; success rate and mean return."""
     envs = make_vector_env(env_id, min(num_envs, episodes), env_kwargs)
     n = envs.num_envs
-    obs, _ = envs.reset(seed=seed)
+    obs, info = envs.reset(seed=seed)
+    observe = getattr(agent, "observe", None)  # agents that read the env's info (sat-ama)
+    if observe is not None:
+        observe(info)
     state = None
     starts = np.ones(n, dtype=bool)
     ignored = np.zeros(n, dtype=bool)  # the autoreset step after an episode's end
@@ -90,6 +93,8 @@ def run_episodes(
             obs, state=state, episode_start=starts, deterministic=deterministic
         )
         obs, reward, terminated, truncated, info = envs.step(actions)
+        if observe is not None:
+            observe(info)
         ended = (terminated | truncated) & ~ignored
         returns += np.where(ignored, 0.0, reward)
         for i in np.flatnonzero(ended):
@@ -169,5 +174,8 @@ def _markdown(report: dict[str, Any]) -> str:
     for r in report["results"]:
         lines.append(f"| {r['label']} | `{r['env_id']}` | {r['success_rate']:.3f} | "
                      f"{r['mean_return']:.3f} |")  # fmt: skip
+    if "allocator_choices" in report:
+        picks = ", ".join(f"{q}: {s}" for q, s in report["allocator_choices"].items())
+        lines += ["", f"Strategy the allocator picks per question type: {picks}."]
     lines += ["", *[f"![{p}]({p})" for p in report["plots"]]]
     return "\n".join(lines) + "\n"

@@ -302,3 +302,68 @@ def plot_recall_vs_delay(
     if title:
         ax.set_title(title, fontsize=10)
     return _save(figure, path)
+
+
+def trailing_mean(values: ArrayLike, window: int) -> NDArray[np.float64]:
+    """Mean of each value and the ``window - 1`` before it (fewer at the start)."""
+    y = np.asarray(values, dtype=np.float64)
+    cumulative = np.concatenate([[0.0], np.cumsum(y)])
+    end = np.arange(1, len(y) + 1)
+    width = np.minimum(end, window)
+    return (cumulative[end] - cumulative[end - width]) / width
+
+
+def plot_training_curves(
+    curves: Mapping[str, Sequence[tuple[ArrayLike, ArrayLike]]],
+    path: str | Path,
+    *,
+    chance: float | None = None,
+    smooth: int = 1,
+    title: str | None = None,
+    figsize: tuple[float, float] = (5.0, 3.5),
+    dpi: int = 100,
+) -> Path:
+    """Training success against env steps: one colour per agent, one thin line per seed.
+
+    Args:
+        curves: Agent name -> one ``(steps, success)`` pair per seed (e.g. the
+            ``global_step`` and ``charts/success_rate`` columns of a run's ``metrics.csv``).
+        path: Where to save the PNG.
+        chance: Success of guessing, drawn as a dashed line; None for none.
+        smooth: Width of a trailing moving average over logged points (1: raw).
+        title: Axes title.
+        figsize: Inches (width, height).
+        dpi: Pixels per inch.
+
+    Returns:
+        ``path``.
+    """
+    path = _png_path(path)
+    if not curves or any(len(runs) == 0 for runs in curves.values()):
+        raise ValueError("curves must hold at least one agent, each with at least one run")
+    if smooth < 1:
+        raise ValueError(f"smooth must be >= 1, got {smooth}")
+    if chance is not None and not 0 <= chance <= 1:
+        raise ValueError(f"chance must be in [0, 1], got {chance}")
+    _check_figure(figsize, dpi)
+    figure = _new_figure(figsize, dpi)
+    ax = figure.add_subplot()
+    for index, (name, runs) in enumerate(curves.items()):
+        colour = f"C{index % 10}"
+        for run, (steps, success) in enumerate(runs):
+            x = np.asarray(steps, dtype=np.float64)
+            y = np.asarray(success, dtype=np.float64)
+            if x.shape != y.shape or x.ndim != 1:
+                raise ValueError(f"{name}: steps and success must be 1-D of equal length")
+            if smooth > 1:
+                y = trailing_mean(y, smooth)
+            ax.plot(x, y, color=colour, linewidth=1, alpha=0.8, label=name if run == 0 else None)
+    if chance is not None:
+        ax.axhline(chance, color="0.5", linestyle="--", linewidth=1, label="chance")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("training success")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(figure, path)

@@ -30,7 +30,13 @@ from torch.nn.functional import one_hot
 from memrl.memory.base import MemoryCore, State
 from memrl.memory.blocks import FeedForward
 from memrl.memory.encoding import PlaceEmbedding, sinusoid_encoding
-from memrl.memory.eviction import FIFO, choose_victim, count_visits, first_true, strategy_ids
+from memrl.memory.eviction import (
+    STRATEGIES,
+    choose_victim,
+    count_visits,
+    first_true,
+    strategy_ids,
+)
 from memrl.memory.hcam import HCAMCore, HierarchicalMemoryAttention, _check_positive, take_chunks
 
 
@@ -162,6 +168,9 @@ class SATPMCore(MemoryCore):
         ff_multiplier: Feed-forward hidden width in multiples of ``width``.
         num_places: Number of place ids.
         learned_places: Learn the place embedding instead of keeping the sinusoids fixed.
+        strategy: The eviction strategy of fresh states (``"fifo"``, ``"lifo"``, ``"mvfo"``,
+            ``"lvfo"``): a fixed strategy, unless the allocator sets one per episode with
+            :func:`set_strategy`.
     """
 
     def __init__(
@@ -175,7 +184,10 @@ class SATPMCore(MemoryCore):
         ff_multiplier: int = 4,
         num_places: int = 32,
         learned_places: bool = False,
+        strategy: str = "fifo",
     ) -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
         _check_positive(
             width=width,
             num_layers=num_layers,
@@ -199,9 +211,10 @@ class SATPMCore(MemoryCore):
         )
         self.norm_out = nn.LayerNorm(width)
         self.place_embedding = PlaceEmbedding(num_places, width, learned=learned_places)
+        self.strategy = STRATEGIES.index(strategy)
 
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:
-        """Empty memories for ``batch_size`` fresh episodes."""
+        """Empty memories for ``batch_size`` fresh episodes (with the core's strategy)."""
         b, n = batch_size, self.capacity
 
         def ints(*shape: int, fill: int = 0) -> torch.Tensor:
@@ -215,7 +228,7 @@ class SATPMCore(MemoryCore):
             "visits": ints(b, self.num_places),
             "last_place": ints(b, fill=-1),
             "steps": ints(b),
-            "strategy": ints(b, fill=FIFO),
+            "strategy": ints(b, fill=self.strategy),
         }
 
     def select_places(

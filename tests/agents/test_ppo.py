@@ -181,3 +181,41 @@ def test_sat_ama_allocates_per_episode_and_resumes(tmp_path):
     )
     assert torch.equal(resumed.strategy, trainer.strategy)
     resumed.train()
+
+
+def test_sat_ama_evaluation_uses_the_allocators_greedy_choice(tmp_path):
+    from memrl.agents.allocated import AllocatedPolicy
+    from memrl.agents.loading import load_agent
+    from memrl.eval.evaluate import run_episodes
+
+    config = _tiny(
+        env_id="memrl/RoomBallet-v0",
+        env_kwargs={},
+        core="sat-ama",
+        core_kwargs={"num_layers": 1, "width": 32, "heads": 2, "num_places": 9, "capacity": 18},
+        total_steps=4 * 16,
+    )
+    PPOTrainer(config, tmp_path, progress=False).train()
+    agent, info = load_agent(tmp_path)
+    assert isinstance(agent, AllocatedPolicy)
+    assert set(info["allocator_choices"]) == {
+        "first_seen", "last_seen", "most_visited", "least_visited"
+    }  # fmt: skip
+    # Make the allocator prefer one strategy per question type: strategy id = question id.
+    last = agent.allocator.q_network[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+        agent.allocator.q_network[0].weight.zero_()
+        agent.allocator.q_network[0].bias.fill_(1.0)
+        last.bias[3] = 1.0  # every context -> lvfo
+    assert agent.choices(4) == ["lvfo"] * 4
+    envs = gymnasium.make_vec(
+        "memrl/RoomBallet-v0", num_envs=3, vectorization_mode="vector_entry_point"
+    )
+    obs, reset_info = envs.reset(seed=0)
+    agent.observe(reset_info)
+    _, state = agent.predict(obs, episode_start=np.ones(3, dtype=bool))
+    assert state["strategy"].tolist() == [3, 3, 3]
+    result = run_episodes(agent, "memrl/RoomBallet-FirstSeen-v0", {}, episodes=4, seed=1)
+    assert 0.0 <= result["success_rate"] <= 1.0

@@ -167,8 +167,11 @@ def _assert_info_equal(a: dict, b: dict) -> None:
         ({"num_symbols": 1}, "num_symbols must be an integer >= 2, got 1"),
         ({"num_symbols": 2.5}, "num_symbols must be an integer >= 2, got 2.5"),
         ({"num_symbols": True}, "num_symbols must be an integer >= 2, got True"),
-        ({"delay": -1}, "delay must be an integer >= 0, got -1"),
-        ({"delay": "10"}, "delay must be an integer >= 0, got '10'"),
+        ({"delay": -1}, r"delay must be an integer >= 0 or a \[low, high\] pair .*, got -1"),
+        ({"delay": "10"}, "delay must be an integer >= 0 .*, got '10'"),
+        ({"delay": [8, 4]}, r"delay must be .*0 <= low <= high, got \[8, 4\]"),
+        ({"delay": [1, 2, 3]}, r"delay must be .*, got \[1, 2, 3\]"),
+        ({"delay": [1.0, 2]}, r"delay must be .*, got \[1.0, 2\]"),
         ({"distractors": "yes"}, "distractors must be True or False, got 'yes'"),
         ({"render_mode": "human"}, "render_mode must be one of"),
     ],
@@ -190,3 +193,55 @@ def test_registered_tiers():
         assert (env.num_symbols, env.delay) == (num_symbols, delay)
         assert gymnasium.spec(env_id).max_episode_steps is None
     assert gymnasium.make(ENV_ID, delay=1024).unwrapped.delay == 1024
+
+
+def test_a_delay_range_draws_every_delay_and_episodes_last_delay_plus_two():
+    env = DelayedMatchEnv(num_symbols=3, delay=[2, 5])
+    seen = set()
+    for episode in range(200):
+        _, info = env.reset(seed=episode)
+        delay = info["memory"]["delay"]
+        assert env.delay == delay
+        steps, terminated = 0, False
+        while not terminated:
+            _, _, terminated, _, step_info = env.step(0)
+            steps += 1
+        assert steps == delay + 2
+        assert step_info["memory"]["delay"] == delay
+        seen.add(delay)
+    assert seen == {2, 3, 4, 5}
+
+
+def test_a_delay_range_batched_matches_sync_vector_env():
+    kwargs = {"num_symbols": 3, "delay": [0, 6]}
+    batched = _make_vec(4, **kwargs)
+    sync = gymnasium.make_vec(ENV_ID, num_envs=4, vectorization_mode="sync", **kwargs)
+    obs_b, info_b = batched.reset(seed=11)
+    obs_s, info_s = sync.reset(seed=11)
+    np.testing.assert_array_equal(obs_b, obs_s)
+    _assert_info_equal(info_b, info_s)
+    rng = np.random.default_rng(0)
+    ends = 0
+    for _ in range(60):  # episodes of different lengths end and reset at different steps
+        actions = rng.integers(3, size=4)
+        obs_b, rew_b, term_b, trunc_b, info_b = batched.step(actions)
+        obs_s, rew_s, term_s, trunc_s, info_s = sync.step(actions)
+        np.testing.assert_array_equal(obs_b, obs_s)
+        np.testing.assert_array_equal(rew_b, rew_s)
+        np.testing.assert_array_equal(term_b, term_s)
+        _assert_info_equal(info_b, info_s)
+        ends += int(term_s.sum())
+    assert ends > 20
+
+
+def test_a_fixed_delay_draws_as_before_a_range_was_possible():
+    """A fixed delay consumes no randomness for it: seeded episodes stay what they were."""
+    env = DelayedMatchEnv(num_symbols=4, delay=3)
+    rng = np.random.default_rng(5)
+    cue = int(rng.integers(4))
+    distractors = 4 + rng.integers(4, size=3)
+    obs, info = env.reset(seed=5)
+    assert info["memory"]["cue"] == cue and obs[cue] == 1.0
+    for k in range(3):
+        obs, *_ = env.step(0)
+        assert obs[distractors[k] - 4] == 1.0

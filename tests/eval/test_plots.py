@@ -15,6 +15,8 @@ from memrl.eval.plots import (
     plot_recall_vs_delay,
     plot_retention_heatmap,
     plot_success_curves,
+    plot_training_curves,
+    trailing_mean,
 )
 from memrl.eval.report import write_report
 from memrl.eval.retention import RetentionMatrix
@@ -81,6 +83,28 @@ def test_recall_vs_delay_with_and_without_bands(tmp_path):
     }
     out = plot_recall_vs_delay(curves, tmp_path / "recall.png", chance=0.25, dpi=DPI)
     assert_png(out, (5.0, 3.5))
+
+
+def test_trailing_mean_averages_the_window_before_each_point():
+    np.testing.assert_allclose(trailing_mean([1, 2, 3, 4, 5], 2), [1, 1.5, 2.5, 3.5, 4.5])
+    np.testing.assert_allclose(trailing_mean([3, 0, 3], 3), [3, 1.5, 2])
+    np.testing.assert_allclose(trailing_mean([0.2, 0.7], 1), [0.2, 0.7])
+
+
+def test_training_curves_several_seeds_per_agent(tmp_path):
+    steps = np.arange(1, 11) * 1000
+    curves = {
+        "hcam": [(steps, np.linspace(0.25, 1.0, 10)), (steps, np.linspace(0.25, 0.9, 10))],
+        "lstm": [(steps, np.full(10, 0.25))],
+    }
+    out = plot_training_curves(curves, tmp_path / "train.png", chance=0.25, smooth=3, dpi=DPI)
+    assert_png(out, (5.0, 3.5))
+    with pytest.raises(ValueError, match="equal length"):
+        plot_training_curves({"a": [([1, 2], [0.5])]}, tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="at least one run"):
+        plot_training_curves({"a": []}, tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="smooth must be >= 1"):
+        plot_training_curves(curves, tmp_path / "bad.png", smooth=0)
 
 
 def test_bad_plot_inputs_raise(tmp_path):

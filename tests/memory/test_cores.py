@@ -229,6 +229,14 @@ def test_set_strategy_per_batch_entry(tiny_core):
         set_strategy(tiny_core("hcam").initial_state(3), "fifo")
 
 
+def test_a_sat_pm_core_with_a_fixed_strategy_starts_every_episode_with_it():
+    options = {"width": 16, "num_layers": 1, "heads": 2, "capacity": 8, "num_places": 4}
+    core = make_core("sat-pm", 5, **options, strategy="mvfo")
+    assert core.initial_state(2)["strategy"].tolist() == [STRATEGIES.index("mvfo")] * 2
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        make_core("sat-pm", 5, **options, strategy="random")
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_forward_sequence_has_the_gradients_of_stepping(name, tiny_core):
     core = tiny_core(name)

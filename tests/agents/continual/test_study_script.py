@@ -26,6 +26,11 @@ def test_dry_run_prints_every_run_and_the_expected_cost(tmp_path):
     assert out.splitlines()[0].startswith("27 runs on reach-v3 > button-press-v3 > window-open-v3")
     assert "expected" in out and f"{tmp_path}/packnet/seed2" in out
     assert f"{tmp_path}/reference/window-open-v3/seed0" in out
+    runs = [line.split(":")[0].strip() for line in out.splitlines()[1:]]
+    assert runs[0] == f"{tmp_path}/finetune/seed0"
+    # Seed by seed: seed 0's methods and references all come before any seed-1 run.
+    assert all(run.endswith("seed0") for run in runs[:9])
+    assert runs[9] == f"{tmp_path}/finetune/seed1"
     assert not any(tmp_path.iterdir())  # nothing trained
 
 

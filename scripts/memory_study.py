@@ -1,0 +1,126 @@
+"""Memory agents compared on one env: train each (agent, seed) with `memrl train`, evaluate it with
+`memrl eval`, and aggregate the reports over seeds.
+
+What `memrl eval` measures depends on the env: every Ballet level of the trained observation type
+for Ballet/BalletGrid, accuracy per question type for RoomBallet, success otherwise. An agent is
+a preset name from PRESETS (an agent of `memrl train` and its core options), so fixed eviction
+strategies of SAT-PM can sit beside the allocator. Finished runs are skipped and killed ones
+resumed, so the script can be re-run after an interruption. The aggregate (mean and min-max over
+seeds per condition) goes to OUT/study.md, OUT/study.json and OUT/training_curves.png.
+
+    python scripts/memory_study.py --env memrl/BalletGrid-2-delay16-v0 \\
+        --agents hcam lstm transformer none --seeds 0 1 2 --steps 2000000 --out runs/ballet2
+    python scripts/memory_study.py --env memrl/RoomBallet-v0 --agents sat-pm sat-fifo hcam \\
+        sat-ama sat-pm-lifo sat-pm-mvfo sat-pm-lvfo --seeds 0 1 2 --out runs/rooms
+    python scripts/memory_study.py --env memrl/BalletGrid-2-delay16-v0 --dry-run   # the plan
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memrl.agents.run_log import read_metric
+from memrl.cli import main as memrl
+from memrl.eval.plots import plot_training_curves
+
+SMALL = {"num_layers": 2, "width": 64}
+"""2 layers of width 64: the attention cores at a size that trains fast on a CPU."""
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "hcam": ("hcam", SMALL),
+    "transformer": ("transformer", SMALL),
+    "lstm": ("lstm", {}),
+    "gru": ("gru", {}),
+    "none": ("none", {}),
+    "sat-fifo": ("sat-fifo", SMALL),
+    "sat-pm": ("sat-pm", SMALL),
+    "sat-ama": ("sat-ama", SMALL),
+    **{f"sat-pm-{s}": ("sat-pm", {**SMALL, "strategy": s}) for s in ("lifo", "mvfo", "lvfo")},
+}
+"""Agent name -> (the `memrl train --agent`, its `--core-kwargs`)."""
+
+
+def train_command(name: str, seed: int, args: argparse.Namespace, run_dir: Path) -> list[str]:
+    """The `memrl train` arguments of one run."""
+    agent, core_kwargs = PRESETS[name]
+    command = ["train", "--env", args.env, "--agent", agent, "--steps", str(args.steps),
+               "--seed", str(seed), "--out", str(run_dir), "--core-kwargs",
+               json.dumps(core_kwargs), "--no-tensorboard", "--threads", "1",
+               "--no-progress"]  # fmt: skip
+    if args.env_kwargs:
+        command += ["--env-kwargs", args.env_kwargs]
+    if (run_dir / "checkpoints" / "latest.pt").exists():
+        command.append("--resume")
+    return command
+
+
+def run_one(name: str, seed: int, args: argparse.Namespace) -> dict:
+    """Train (or resume, or skip) and evaluate one run; returns its report."""
+    run_dir = Path(args.out) / f"{name}-seed{seed}"
+    report = run_dir / "report.json"
+    if not report.exists():
+        if memrl(train_command(name, seed, args, run_dir)) != 0:
+            raise SystemExit(f"training {name} seed {seed} failed")
+        if memrl(["eval", str(run_dir), "--episodes", str(args.eval_episodes)]) != 0:
+            raise SystemExit(f"evaluating {name} seed {seed} failed")
+    return json.loads(report.read_text())
+
+
+def summary(reports: dict[str, list[dict]], args: argparse.Namespace) -> str:
+    """A Markdown table: one row per agent, one column per evaluated condition."""
+    labels = [r["label"] for r in next(iter(reports.values()))[0]["results"]]
+    lines = [
+        f"`{args.env}`, {args.steps:,} env steps per run, seeds {args.seeds}; success (mean over "
+        f"seeds, min-max) with {args.eval_episodes} episodes per condition.",
+        "",
+        "| agent | " + " | ".join(labels) + " |",
+        "|---|" + "---|" * len(labels),
+    ]
+    for name, runs in reports.items():
+        s = np.array([[r["success_rate"] for r in run["results"]] for run in runs])
+        cells = [f"{m:.2f} ({lo:.2f}-{hi:.2f})" for m, lo, hi in zip(s.mean(0), s.min(0), s.max(0),
+                                                                    strict=True)]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    choices = {name: [run.get("allocator_choices") for run in runs]
+               for name, runs in reports.items() if runs[0].get("allocator_choices")}  # fmt: skip
+    for name, per_seed in choices.items():
+        lines += ["", f"{name}: strategy picked per question type, per seed: {per_seed}"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--env", required=True, help="the env id to train on")
+    parser.add_argument("--env-kwargs", default=None, help="JSON keyword arguments of the env")
+    parser.add_argument("--agents", nargs="+", default=["hcam", "lstm"], choices=list(PRESETS))
+    parser.add_argument("--steps", type=int, default=2_000_000, help="training steps per run")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--eval-episodes", type=int, default=200, help="episodes per condition")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--dry-run", action="store_true", help="print the runs and stop")
+    args = parser.parse_args()
+
+    if args.dry_run:
+        for name in args.agents:
+            for seed in args.seeds:
+                run_dir = Path(args.out) / f"{name}-seed{seed}"
+                print("memrl " + " ".join(train_command(name, seed, args, run_dir)))
+        return
+    reports = {name: [run_one(name, seed, args) for seed in args.seeds] for name in args.agents}
+    out = Path(args.out)
+    curves = {name: [read_metric(out / f"{name}-seed{seed}", "charts/success_rate")
+                     for seed in args.seeds] for name in args.agents}  # fmt: skip
+    plot_training_curves(curves, out / "training_curves.png", smooth=20,
+                         title=f"training success on {args.env}")  # fmt: skip
+    (out / "study.json").write_text(json.dumps({"args": vars(args), "reports": reports}, indent=2))
+    text = summary(reports, args)
+    (out / "study.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

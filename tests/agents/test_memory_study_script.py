@@ -1,0 +1,44 @@
+"""scripts/memory_study.py: the plan, and a tiny study end to end (allocator and fixed strategy)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "memory_study.py"
+
+
+def _run(*arguments: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *arguments], capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_dry_run_prints_one_train_command_per_agent_and_seed(tmp_path):
+    out = _run("--env", "memrl/RoomBallet-v0", "--agents", "sat-ama", "sat-pm-lvfo",
+               "--seeds", "0", "1", "--out", str(tmp_path), "--dry-run")  # fmt: skip
+    lines = out.splitlines()
+    assert len(lines) == 4
+    assert "--agent sat-pm" in lines[2] and '"strategy": "lvfo"' in lines[2]
+    assert not any(tmp_path.iterdir())
+
+
+def test_tiny_room_ballet_study_end_to_end(tmp_path):
+    args = ("--env", "memrl/RoomBallet-v0", "--agents", "sat-ama", "sat-pm-lifo", "--seeds", "0",
+            "--steps", "2048", "--eval-episodes", "8", "--out", str(tmp_path))  # fmt: skip
+    out = _run(*args)
+    assert "| sat-ama |" in out and "| sat-pm-lifo |" in out
+    assert "first_seen" in out and "sat-ama: strategy picked per question type" in out
+    study = json.loads((tmp_path / "study.json").read_text())
+    lifo = study["reports"]["sat-pm-lifo"][0]
+    assert lifo["agent"] == "sat-pm" and len(lifo["results"]) == 4
+    config = json.loads((tmp_path / "sat-pm-lifo-seed0" / "config.json").read_text())
+    assert config["core_kwargs"]["strategy"] == "lifo"
+    assert (tmp_path / "training_curves.png").exists()
+    again = _run(*args)  # finished runs are not trained again
+    assert "trained" not in again
+    assert again == (tmp_path / "study.md").read_text() + "\n"
