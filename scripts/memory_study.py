@@ -30,13 +30,15 @@ from memrl.eval.plots import plot_training_curves
 
 SMALL = {"num_layers": 2, "width": 64}
 """2 layers of width 64: the attention cores at a size that trains fast on a CPU."""
+CHUNKED = {**SMALL, "chunk_size": 16}
+"""Chunked memories with chunks of 16 steps (a Ballet dance; the recall study's HCAM)."""
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "hcam": ("hcam", SMALL),
+    "hcam": ("hcam", CHUNKED),
     "transformer": ("transformer", SMALL),
     "lstm": ("lstm", {}),
     "gru": ("gru", {}),
     "none": ("none", {}),
-    "sat-fifo": ("sat-fifo", SMALL),
+    "sat-fifo": ("sat-fifo", CHUNKED),
     "sat-pm": ("sat-pm", SMALL),
     "sat-ama": ("sat-ama", SMALL),
     **{f"sat-pm-{s}": ("sat-pm", {**SMALL, "strategy": s}) for s in ("lifo", "mvfo", "lvfo")},
