@@ -4,9 +4,11 @@
 What `memrl eval` measures depends on the env: every Ballet level of the trained observation type
 for Ballet/BalletGrid, accuracy per question type for RoomBallet, success otherwise. An agent is
 a preset name from PRESETS (an agent of `memrl train` and its core options), so fixed eviction
-strategies of SAT-PM can sit beside the allocator. Finished runs are skipped and killed ones
-resumed, so the script can be re-run after an interruption. The aggregate (mean and min-max over
-seeds per condition) goes to OUT/study.md, OUT/study.json and OUT/training_curves.png.
+strategies of SAT-PM can sit beside the allocator. On RoomBallet every memory holds half of the
+observation phase (see `room_memory`), so that what to evict matters. Finished runs are skipped
+and killed ones resumed, so the script can be re-run after an interruption. The aggregate (mean
+and min-max over seeds per condition) goes to OUT/study.md, OUT/study.json and
+OUT/training_curves.png.
 
     python scripts/memory_study.py --env memrl/BalletGrid-2-delay16-v0 \\
         --agents hcam lstm transformer none --seeds 0 1 2 --steps 2000000 --out runs/ballet2
@@ -46,9 +48,33 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 """Agent name -> (the `memrl train --agent`, its `--core-kwargs`)."""
 
 
+def room_memory(env_id: str, core_kwargs: dict[str, Any], agent: str) -> dict[str, Any]:
+    """On RoomBallet, memories that hold half of the observation phase, as in SAT's Room Ballet.
+
+    Eviction strategies only matter when the memory is smaller than what was seen. SAT-PM keeps
+    that many steps; the chunked memories (HCAM, SAT-FIFO) keep that many steps in chunks of one
+    visit each. Other envs keep the preset unchanged.
+    """
+    if not env_id.startswith("memrl/RoomBallet"):
+        return core_kwargs
+    import gymnasium
+
+    spec = gymnasium.spec(env_id).kwargs
+    half = spec["num_events"] * spec["stay_steps"] // 2
+    num_places = spec["rooms"][0] * spec["rooms"][1]
+    if agent in ("sat-pm", "sat-ama"):
+        return {**core_kwargs, "capacity": half, "num_places": num_places}
+    if agent in ("hcam", "sat-fifo"):
+        chunk = spec["stay_steps"]
+        extra = {"num_places": num_places} if agent == "sat-fifo" else {}
+        return {**core_kwargs, "chunk_size": chunk, "capacity": half // chunk, **extra}
+    return core_kwargs
+
+
 def train_command(name: str, seed: int, args: argparse.Namespace, run_dir: Path) -> list[str]:
     """The `memrl train` arguments of one run."""
     agent, core_kwargs = PRESETS[name]
+    core_kwargs = room_memory(args.env, core_kwargs, agent)
     command = ["train", "--env", args.env, "--agent", agent, "--steps", str(args.steps),
                "--seed", str(seed), "--out", str(run_dir), "--core-kwargs",
                json.dumps(core_kwargs), "--no-tensorboard", "--threads", "1",

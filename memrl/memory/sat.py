@@ -278,24 +278,31 @@ class SATPMCore(MemoryCore):
         out: torch.Tensor = memory.within(u, groups, weights, entry_mask)
         return out
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        state: State,
-        reset: torch.Tensor,
-        places: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, State]:
-        """One step: ``x`` ``[B, input_dim]`` -> ``y`` ``[B, width]`` and the next state."""
-        b = x.shape[0]
+    def _check_places(self, places: torch.Tensor | None, shape: tuple[int, ...]) -> torch.Tensor:
         if places is None:
             raise ValueError("SATPMCore needs places (int64 place ids), got None")
         places = places.to(torch.int64)
-        if places.shape != (b,):
-            raise ValueError(f"places must have shape ({b},), got {tuple(places.shape)}")
+        if places.shape != shape:
+            raise ValueError(f"places must have shape {shape}, got {tuple(places.shape)}")
         if bool(((places < 0) | (places >= self.num_places)).any()):
             raise ValueError(
                 f"place ids must be in 0..{self.num_places - 1}, got {places.tolist()}"
             )
+        return places
+
+    def _write(
+        self, state: State, reset: torch.Tensor, places: torch.Tensor
+    ) -> tuple[State, torch.Tensor]:
+        """The bookkeeping of one step: the next state without its contents, and the written slot.
+
+        Which slot a step writes (or none: ``target`` all False) depends on times, places, visits
+        and the strategy only, never on what the network computes, so ``forward_sequence`` can
+        run it for a whole window before the layers read.
+
+        Returns:
+            The state's ``entry_time``, ``time_encoding``, ``entry_place``, ``visits``,
+            ``last_place``, ``steps`` and ``strategy`` after the step, and ``target`` ``[B, N]``.
+        """
         reset = reset.to(torch.bool)
         entry_time = state["entry_time"].masked_fill(reset[:, None], -1)
         visits = state["visits"].masked_fill(reset[:, None], 0)
@@ -318,21 +325,7 @@ class SATPMCore(MemoryCore):
         time_encoding = torch.where(
             target[..., None], sinusoid_encoding(now, self.width)[:, None], state["time_encoding"]
         )  # [B, N, W]
-
-        h = self.input(x)  # [B, W]
-        contents = []
-        for i, layer in enumerate(cast(list[SATPMLayer], list(self.layers))):
-            u = layer.norm_memory(h)
-            layer_contents = torch.where(
-                target[..., None], u.detach()[:, None], state["contents"][:, i]
-            )  # [B, N, W]
-            h = h + self._read(
-                layer.memory, u, layer_contents, entry_time, entry_place, time_encoding
-            )
-            h = h + layer.ff(layer.norm_ff(h))
-            contents.append(layer_contents)
-        new_state = {
-            "contents": torch.stack(contents, dim=1),
+        written = {
             "entry_time": entry_time,
             "time_encoding": time_encoding,
             "entry_place": entry_place,
@@ -341,4 +334,80 @@ class SATPMCore(MemoryCore):
             "steps": now + 1,
             "strategy": state["strategy"],
         }
+        return written, target
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        state: State,
+        reset: torch.Tensor,
+        places: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, State]:
+        """One step: ``x`` ``[B, input_dim]`` -> ``y`` ``[B, width]`` and the next state."""
+        places = self._check_places(places, (x.shape[0],))
+        new_state, target = self._write(state, reset, places)
+        entry_time, entry_place = new_state["entry_time"], new_state["entry_place"]
+        h = self.input(x)  # [B, W]
+        contents = []
+        for i, layer in enumerate(cast(list[SATPMLayer], list(self.layers))):
+            u = layer.norm_memory(h)
+            layer_contents = torch.where(
+                target[..., None], u.detach()[:, None], state["contents"][:, i]
+            )  # [B, N, W]
+            h = h + self._read(
+                layer.memory, u, layer_contents, entry_time, entry_place,
+                new_state["time_encoding"],
+            )  # fmt: skip
+            h = h + layer.ff(layer.norm_ff(h))
+            contents.append(layer_contents)
+        new_state["contents"] = torch.stack(contents, dim=1)
         return self.norm_out(h), new_state
+
+    def forward_sequence(
+        self,
+        x: torch.Tensor,
+        state: State,
+        resets: torch.Tensor,
+        places: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, State]:
+        """A window ``x`` ``[T, B, input_dim]`` -> ``y`` ``[T, B, width]``, equal to stepping.
+
+        First the bookkeeping runs step by step (integer work on ``[B, N]``, no autograd): for
+        every step and slot it records where the slot's entry comes from, a slot of the given
+        state (index ``n``) or a step of the window (index ``N + s``). Then each layer reads for
+        all ``T`` steps at once: its entries are gathered from the state's contents and the
+        window's (detached) inputs of that layer, which is what stepping would have stored.
+        """
+        t_len, b = resets.shape
+        n = self.capacity
+        places = self._check_places(places, (t_len, b))
+        source = torch.arange(n, device=x.device).expand(b, n)  # [B, N] where each slot's entry is
+        sources, times, entry_places = [], [], []
+        bookkeeping = {key: value for key, value in state.items() if key != "contents"}
+        with torch.no_grad():
+            for t in range(t_len):
+                bookkeeping, target = self._write(bookkeeping, resets[t], places[t])
+                source = torch.where(target, n + t, source)
+                sources.append(source)
+                times.append(bookkeeping["entry_time"])
+                entry_places.append(bookkeeping["entry_place"])
+        source_steps = torch.stack(sources, dim=1)  # [B, T, N]
+        entry_time = torch.stack(times, dim=1).reshape(b * t_len, n)
+        entry_place = torch.stack(entry_places, dim=1).reshape(b * t_len, n)
+        time_encoding = sinusoid_encoding(entry_time.clamp_min(0), self.width)  # [B*T, N, W]
+
+        h = self.input(x).transpose(0, 1)  # [B, T, W]
+        contents = []
+        for i, layer in enumerate(cast(list[SATPMLayer], list(self.layers))):
+            u = layer.norm_memory(h)  # [B, T, W]
+            layer_sources = torch.cat([state["contents"][:, i], u.detach()], dim=1)  # [B, N+T, W]
+            entries = take_chunks(layer_sources, source_steps)  # [B, T, N, W]
+            read = self._read(
+                layer.memory, u.reshape(b * t_len, -1), entries.reshape(b * t_len, n, -1),
+                entry_time, entry_place, time_encoding,
+            )  # fmt: skip
+            h = h + read.view(b, t_len, -1)
+            h = h + layer.ff(layer.norm_ff(h))
+            contents.append(entries[:, -1])
+        new_state = {**bookkeeping, "contents": torch.stack(contents, dim=1)}
+        return self.norm_out(h).transpose(0, 1), new_state

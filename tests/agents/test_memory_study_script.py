@@ -38,6 +38,7 @@ def test_tiny_room_ballet_study_end_to_end(tmp_path):
     assert lifo["agent"] == "sat-pm" and len(lifo["results"]) == 4
     config = json.loads((tmp_path / "sat-pm-lifo-seed0" / "config.json").read_text())
     assert config["core_kwargs"]["strategy"] == "lifo"
+    assert config["core_kwargs"]["capacity"] == 18  # half of RoomBallet's 36 watching steps
     assert (tmp_path / "training_curves.png").exists()
     again = _run(*args)  # finished runs are not trained again
     assert "trained" not in again
