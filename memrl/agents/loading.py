@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 def load_agent(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
@@ -22,14 +25,18 @@ def load_agent(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     if str(config.get("agent", "")).startswith("sb3-"):
         from memrl.agents.sb3_baselines import SB3Config, _algorithm
 
-        if config.get("frame_stack", 0) > 1:
-            raise ValueError("evaluating frame-stacked SB3 runs is not supported yet")
         final = run_dir / "checkpoints" / "final.zip"
         if not final.exists():
             raise FileNotFoundError(f"no final model at {final}; the run has not finished")
         sb3 = SB3Config(**{k: v for k, v in config.items() if k != "agent"})
         model = _algorithm(sb3).load(final)
-        return model, {"agent": config["agent"], "env_id": sb3.env_id, "env_kwargs": {}}
+        info = {"agent": config["agent"], "env_id": sb3.env_id, "env_kwargs": {}}
+        if sb3.frame_stack > 1:
+            import gymnasium
+
+            space = gymnasium.make(sb3.env_id).observation_space
+            return FrameStackedAgent(model, sb3.frame_stack, space), info
+        return model, info
     from memrl.agents.ppo import load_policy
 
     policy, ppo = load_policy(run_dir)
@@ -43,3 +50,46 @@ def load_agent(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
         info["allocator_choices"] = dict(zip(QUESTION_TYPES, picks, strict=True))
         return agent, info
     return policy, info
+
+
+class FrameStackedAgent:
+    """An SB3 model trained on ``VecFrameStack`` observations, stacking them itself.
+
+    It uses SB3's own ``StackedObservations`` (what ``VecFrameStack`` uses), so the model sees
+    exactly what it saw in training: the last ``n_stack`` observations, zeros before an
+    episode's first. The stack is the ``state`` of SB3's ``predict``.
+
+    Args:
+        model: The trained SB3 model.
+        n_stack: Observations per stack (the run's ``frame_stack``).
+        observation_space: The env's (unstacked) observation space.
+    """
+
+    def __init__(self, model: Any, n_stack: int, observation_space: Any) -> None:
+        self.model = model
+        self.n_stack = n_stack
+        self.observation_space = observation_space
+
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, Any]:
+        """SB3's ``predict`` on a batch; the returned state is the stack, pass it back."""
+        from stable_baselines3.common.vec_env.stacked_observations import StackedObservations
+
+        batch = len(
+            next(iter(observation.values())) if isinstance(observation, dict) else observation
+        )
+        if state is None:
+            state = StackedObservations(batch, self.n_stack, self.observation_space)
+            stacked = state.reset(observation)
+        else:
+            starts = np.zeros(batch, bool) if episode_start is None else np.asarray(episode_start)
+            with warnings.catch_warnings():  # acting needs no stacked terminal observation
+                warnings.filterwarnings("ignore", "VecFrameStack wrapping a VecEnv without")
+                stacked, _ = state.update(observation, starts, [{} for _ in range(batch)])
+        actions, _ = self.model.predict(stacked, deterministic=deterministic)
+        return actions, state
