@@ -67,3 +67,21 @@ class PlaceEmbedding(nn.Module):
     def forward(self, places: torch.Tensor) -> torch.Tensor:
         """Vectors of the place ids ``places`` ``[...]`` -> ``[..., width]``."""
         return self.table[places]
+
+
+def check_places(
+    places: torch.Tensor | None, shape: tuple[int, ...], num_places: int, core: str
+) -> torch.Tensor:
+    """``places`` as int64, after checking it is given, has ``shape`` and holds valid ids.
+
+    Raises:
+        ValueError: naming what was wrong and what is allowed.
+    """
+    if places is None:
+        raise ValueError(f"{core} needs places (int64 place ids), got None")
+    places = places.to(torch.int64)
+    if places.shape != shape:
+        raise ValueError(f"places must have shape {shape}, got {tuple(places.shape)}")
+    if bool(((places < 0) | (places >= num_places)).any()):
+        raise ValueError(f"place ids must be in 0..{num_places - 1}, got {places.tolist()}")
+    return places

@@ -51,7 +51,7 @@ from torch.nn.functional import linear, one_hot
 
 from memrl.memory.base import MemoryCore, State
 from memrl.memory.blocks import ChunkAttention, FeedForward
-from memrl.memory.encoding import PlaceEmbedding, sinusoid_encoding
+from memrl.memory.encoding import PlaceEmbedding, check_places, sinusoid_encoding
 from memrl.memory.eviction import FIFO, choose_victim, count_visits, first_true
 
 PENDING_CHUNKS = 4
@@ -321,15 +321,8 @@ class HCAMCore(MemoryCore):
     def _check_places(self, places: torch.Tensor | None, shape: tuple[int, ...]) -> torch.Tensor:
         if self.place_embedding is None:
             raise RuntimeError("only a place-aware core reads places")
-        if places is None:
-            raise ValueError(f"{type(self).__name__} needs places (int64 place ids), got None")
-        places = places.to(torch.int64)
-        if places.shape != shape:
-            raise ValueError(f"places must have shape {shape}, got {tuple(places.shape)}")
         num_places = self.place_embedding.num_places
-        if bool(((places < 0) | (places >= num_places)).any()):
-            raise ValueError(f"place ids must be in 0..{num_places - 1}, got {places.tolist()}")
-        return places
+        return check_places(places, shape, num_places, type(self).__name__)
 
     # -- reading ----------------------------------------------------------------------------------
 

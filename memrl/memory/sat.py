@@ -29,7 +29,7 @@ from torch.nn.functional import one_hot
 
 from memrl.memory.base import MemoryCore, State
 from memrl.memory.blocks import FeedForward
-from memrl.memory.encoding import PlaceEmbedding, sinusoid_encoding
+from memrl.memory.encoding import PlaceEmbedding, check_places, sinusoid_encoding
 from memrl.memory.eviction import (
     STRATEGIES,
     choose_victim,
@@ -278,18 +278,6 @@ class SATPMCore(MemoryCore):
         out: torch.Tensor = memory.within(u, groups, weights, entry_mask)
         return out
 
-    def _check_places(self, places: torch.Tensor | None, shape: tuple[int, ...]) -> torch.Tensor:
-        if places is None:
-            raise ValueError("SATPMCore needs places (int64 place ids), got None")
-        places = places.to(torch.int64)
-        if places.shape != shape:
-            raise ValueError(f"places must have shape {shape}, got {tuple(places.shape)}")
-        if bool(((places < 0) | (places >= self.num_places)).any()):
-            raise ValueError(
-                f"place ids must be in 0..{self.num_places - 1}, got {places.tolist()}"
-            )
-        return places
-
     def _write(
         self, state: State, reset: torch.Tensor, places: torch.Tensor
     ) -> tuple[State, torch.Tensor]:
@@ -344,7 +332,7 @@ class SATPMCore(MemoryCore):
         places: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, State]:
         """One step: ``x`` ``[B, input_dim]`` -> ``y`` ``[B, width]`` and the next state."""
-        places = self._check_places(places, (x.shape[0],))
+        places = check_places(places, (x.shape[0],), self.num_places, "SATPMCore")
         new_state, target = self._write(state, reset, places)
         entry_time, entry_place = new_state["entry_time"], new_state["entry_place"]
         h = self.input(x)  # [B, W]
@@ -380,7 +368,7 @@ class SATPMCore(MemoryCore):
         """
         t_len, b = resets.shape
         n = self.capacity
-        places = self._check_places(places, (t_len, b))
+        places = check_places(places, (t_len, b), self.num_places, "SATPMCore")
         source = torch.arange(n, device=x.device).expand(b, n)  # [B, N] where each slot's entry is
         sources, times, entry_places = [], [], []
         bookkeeping = {key: value for key, value in state.items() if key != "contents"}
