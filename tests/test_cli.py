@@ -93,7 +93,9 @@ def test_train_stream_and_eval_continual(tmp_path, capsys):
     assert main(["eval", str(run)]) == 0
     report = json.loads((run / "report.json").read_text())
     assert "forward transfer omitted" in report["details"]["reference"]
-    assert "average performance" in (run / "report.md").read_text()
+    markdown = (run / "report.md").read_text()
+    assert "average performance" in markdown
+    assert f"- {report['details']['reference']}" in markdown  # the reader sees why FT is "-"
 
     # With single-task reference curves, forward transfer is computed from them.
     reference = save_reference_curves(

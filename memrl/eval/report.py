@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ def write_report(
     *,
     title: str = "memrl report",
     details: Mapping[str, Any] | None = None,
+    notes: Sequence[str] = (),
     precision: int = 2,
 ) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.json`` into ``run_dir``.
@@ -83,6 +84,8 @@ def write_report(
         title: The report's heading.
         details: Anything JSON-serialisable to add to ``report.json`` (e.g. ``to_dict()`` of
             the metrics, the command, seeds, machine).
+        notes: Sentences for the reader of ``report.md``, printed under the table (e.g. why a
+            metric is missing).
         precision: Decimals in the Markdown table.
 
     Returns:
@@ -121,6 +124,8 @@ def write_report(
     for row, values in table.items():
         cells = [_cell(values.get(name), precision) for name in columns]
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    if notes:
+        lines += ["", *[f"- {note}" for note in notes]]
     for name, path in relative.items():
         lines += ["", f"## {name}", "", f"![{name}]({path})"]
     markdown_path = run_dir / "report.md"

@@ -308,7 +308,10 @@ def evaluate_continual_runs(
         f"Continual SAC on {first.stream}: {', '.join(by_method)}"
         f" ({len(logs)} run{'s' if len(logs) > 1 else ''})"
     )
-    _, json_path = write_report(out, rows, plots, title=title, details=details)
+    notes = [reference_note] + [
+        f"{method}: {info['note']}" for method, info in details["methods"].items() if info["note"]
+    ]
+    _, json_path = write_report(out, rows, plots, title=title, details=details, notes=notes)
     report: dict[str, Any] = json.loads(json_path.read_text())
     return report
 
