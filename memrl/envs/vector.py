@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gymnasium
@@ -12,13 +13,19 @@ def make_vector_env(
 ) -> gymnasium.vector.VectorEnv:
     """``num_envs`` copies of ``env_id``: the batched implementation if registered, else sync.
 
+    The sync vector env is built from ``functools.partial(gymnasium.make, ...)`` factories rather
+    than by ``gymnasium.make_vec``, whose factory is a local function: memory PPO pickles its
+    vector env into every checkpoint, which must work for any registered env, not only memrl's.
+
     Args:
         env_id: A registered Gymnasium id.
         num_envs: Number of sub-environments.
-        env_kwargs: Keyword arguments of the env (e.g. ``{"delay": 1024}``).
+        env_kwargs: Keyword arguments of the env (e.g. ``{"delay": 1024}`` for DelayedMatch).
     """
-    spec = gymnasium.spec(env_id)
-    mode = "vector_entry_point" if spec.vector_entry_point else "sync"
-    return gymnasium.make_vec(
-        env_id, num_envs=num_envs, vectorization_mode=mode, **(env_kwargs or {})
-    )
+    kwargs = dict(env_kwargs or {})
+    if gymnasium.spec(env_id).vector_entry_point:
+        return gymnasium.make_vec(
+            env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs
+        )
+    factory = functools.partial(gymnasium.make, env_id, **kwargs)
+    return gymnasium.vector.SyncVectorEnv([factory] * num_envs)

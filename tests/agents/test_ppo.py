@@ -219,3 +219,21 @@ def test_sat_ama_evaluation_uses_the_allocators_greedy_choice(tmp_path):
     assert state["strategy"].tolist() == [3, 3, 3]
     result = run_episodes(agent, "memrl/RoomBallet-FirstSeen-v0", {}, episodes=4, seed=1)
     assert 0.0 <= result["success_rate"] <= 1.0
+
+
+def test_resume_works_for_an_env_without_a_batched_implementation(tmp_path):
+    """Any registered env trains and resumes: the sync vector env must pickle into checkpoints."""
+    env_id = "test/DelayedMatchSyncOnly-v0"
+    if env_id not in gymnasium.registry:
+        gymnasium.register(env_id, entry_point="memrl.envs.delayed_match:DelayedMatchEnv")
+    assert gymnasium.spec(env_id).vector_entry_point is None
+    whole = PPOTrainer(_tiny(env_id=env_id), tmp_path / "whole", progress=False)
+    whole.train()
+    part = PPOTrainer(_tiny(env_id=env_id, total_steps=4 * 16), tmp_path / "part", progress=False)
+    part.train()
+    resumed = PPOTrainer(_tiny(env_id=env_id), tmp_path / "part", resume=True, progress=False)
+    resumed.train()
+    for (name, a), (_, b) in zip(
+        whole.policy.state_dict().items(), resumed.policy.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
