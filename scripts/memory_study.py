@@ -15,17 +15,20 @@ OUT/training_curves.png.
     python scripts/memory_study.py --env memrl/RoomBallet-v0 --agents sat-pm sat-fifo hcam \\
         sat-ama sat-pm-lifo sat-pm-mvfo sat-pm-lvfo --seeds 0 1 2 --out runs/rooms
     python scripts/memory_study.py --env memrl/BalletGrid-2-delay16-v0 --dry-run   # the plan
+    python scripts/memory_study.py ... --ppo '{"ent_coef": 0.001}'   # PPO settings for every run
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from memrl.agents.ppo_config import PPOConfig
 from memrl.agents.run_log import read_metric
 from memrl.cli import main as memrl
 from memrl.eval.plots import plot_training_curves
@@ -46,6 +49,10 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     **{f"sat-pm-{s}": ("sat-pm", {**SMALL, "strategy": s}) for s in ("lifo", "mvfo", "lvfo")},
 }
 """Agent name -> (the `memrl train --agent`, its `--core-kwargs`)."""
+PPO_FIELDS = {f.name for f in dataclasses.fields(PPOConfig)} - {
+    "env_id", "env_kwargs", "core", "core_kwargs", "total_steps", "seed", "threads", "tensorboard"
+}  # fmt: skip
+"""PPO settings a study may set for all its runs (`--ppo`); the rest are the study's own."""
 
 
 def room_memory(env_id: str, core_kwargs: dict[str, Any], agent: str) -> dict[str, Any]:
@@ -81,9 +88,21 @@ def train_command(name: str, seed: int, args: argparse.Namespace, run_dir: Path)
                "--no-progress"]  # fmt: skip
     if args.env_kwargs:
         command += ["--env-kwargs", args.env_kwargs]
+    for field, value in json.loads(args.ppo).items():
+        command += ppo_option(field, value)
     if (run_dir / "checkpoints" / "latest.pt").exists():
         command.append("--resume")
     return command
+
+
+def ppo_option(field: str, value: Any) -> list[str]:
+    """One memory-PPO setting as `memrl train` arguments, e.g. ("ent_coef", 0.001)."""
+    flag = "--" + field.replace("_", "-")
+    if field not in PPO_FIELDS:
+        raise SystemExit(f"--ppo: unknown PPO setting {field!r}; allowed: {sorted(PPO_FIELDS)}")
+    if isinstance(value, bool):
+        return [flag if value else "--no-" + flag[2:]]
+    return [flag, str(value)]
 
 
 def run_one(name: str, seed: int, args: argparse.Namespace) -> dict:
@@ -127,10 +146,20 @@ def main() -> None:
     parser.add_argument("--agents", nargs="+", default=["hcam", "lstm"], choices=list(PRESETS))
     parser.add_argument("--steps", type=int, default=2_000_000, help="training steps per run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--ppo", default="{}", metavar="JSON",
+        help='memory-PPO settings for every run, e.g. \'{"ent_coef": 0.001, "num_envs": 32}\'',
+    )  # fmt: skip
     parser.add_argument("--eval-episodes", type=int, default=200, help="episodes per condition")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--dry-run", action="store_true", help="print the runs and stop")
     args = parser.parse_args()
+    try:
+        ppo = json.loads(args.ppo)
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"--ppo must be a JSON object, got {args.ppo!r}: {error}") from error
+    if not isinstance(ppo, dict):
+        raise SystemExit(f"--ppo must be a JSON object, got {args.ppo!r}")
 
     if args.dry_run:
         for name in args.agents:

@@ -43,3 +43,18 @@ def test_tiny_room_ballet_study_end_to_end(tmp_path):
     again = _run(*args)  # finished runs are not trained again
     assert "trained" not in again
     assert again == (tmp_path / "study.md").read_text() + "\n"
+
+
+def test_ppo_settings_reach_every_train_command_and_typos_are_refused(tmp_path):
+    out = _run("--env", "memrl/BalletGrid-2-delay16-v0", "--agents", "hcam", "lstm", "--seeds",
+               "0", "--out", str(tmp_path), "--dry-run",
+               "--ppo", '{"ent_coef": 0.001, "num_envs": 32, "anneal_lr": false}')  # fmt: skip
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert all("--ent-coef 0.001 --num-envs 32 --no-anneal-lr" in line for line in lines)
+    bad = subprocess.run(
+        [sys.executable, str(SCRIPT), "--env", "memrl/BalletGrid-2-delay16-v0", "--out",
+         str(tmp_path), "--dry-run", "--ppo", '{"entcoef": 0.001}'],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "unknown PPO setting 'entcoef'" in bad.stderr
