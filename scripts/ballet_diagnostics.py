@@ -1,0 +1,190 @@
+"""Where Ballet's difficulty lies: BalletGrid with one part of the answer given away.
+
+Ballet asks three things of an agent at once: recognise each dance from the dancer's motion,
+remember who danced what until the instruction comes, and walk to that dancer. Each variant here
+gives one of them away in an extra observation, so that memory PPO's learning speed on what is
+left can be measured apart:
+
+- ``target``: from the choice phase on, ``target`` shows the slot (1-8) of the dancer to walk to.
+  Only navigation is left: no recognition, no memory.
+- ``dance``: while a dancer performs, ``dance`` shows the name of its dance (the instruction token
+  of that dance). Recognition is given away; remembering who danced what, and walking there, are
+  left.
+- ``none``: the unchanged task, for comparison.
+
+The variants wrap the single BalletGrid env and are registered under ``memrl-diag/`` ids for this
+script only; the runs are ordinary memory-PPO run directories (resumable: re-run the command).
+OUT/diagnostics.md gets, per run, the training success over the last 10% of its episodes and the
+first step at which the success of 20 consecutive updates averaged at least 0.9;
+OUT/training_curves.png the curves.
+
+    python scripts/ballet_diagnostics.py --variant target --agent none --steps 400000 \\
+        --ppo '{"ent_coef": 0.001}' --out runs/ballet_diag/target-none
+    python scripts/ballet_diagnostics.py --variant dance --agent hcam --steps 2000000 \\
+        --ppo '{"ent_coef": 0.001}' --out runs/ballet_diag/dance-hcam
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+import memrl  # noqa: F401  (registers the memrl/ ids)
+from memrl.agents.ppo import PPOTrainer
+from memrl.agents.ppo_config import PPOConfig
+from memrl.agents.run_log import read_metric
+from memrl.envs.ballet import DANCER_SLOTS, NUM_INSTRUCTIONS
+from memrl.envs.dances import DANCE_LENGTH
+from memrl.eval.plots import plot_training_curves
+
+VARIANTS = ("target", "dance", "none")
+CORES = ("hcam", "transformer", "lstm", "gru", "none")
+SMALL = {"num_layers": 2, "width": 64}
+CORE_KWARGS: dict[str, dict[str, Any]] = {
+    "hcam": {**SMALL, "chunk_size": 16},
+    "transformer": SMALL,
+    "lstm": {},
+    "gru": {},
+    "none": {},
+}
+"""The cores of scripts/memory_study.py's presets."""
+SOLVED = 0.9
+SMOOTH = 20
+
+
+class GiveAway(gymnasium.Wrapper):
+    """BalletGrid with one extra observation that gives part of the answer away (module doc).
+
+    Args:
+        env: A single BalletGrid env.
+        variant: One of ``VARIANTS``.
+    """
+
+    def __init__(self, env: gymnasium.Env, variant: str) -> None:
+        super().__init__(env)
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        self.variant = variant
+        extra = {
+            "target": {"target": spaces.Discrete(len(DANCER_SLOTS) + 1)},
+            "dance": {"dance": spaces.Discrete(NUM_INSTRUCTIONS)},
+            "none": {},
+        }[variant]
+        assert isinstance(env.observation_space, spaces.Dict)
+        self.observation_space = spaces.Dict({**env.observation_space.spaces, **extra})
+        self._t = 0
+        self._memory: dict[str, Any] = {}
+
+    def reset(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self._t = 0
+        self._memory = info["memory"]
+        return self._extend(obs), info
+
+    def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._t += 1
+        return self._extend(obs), float(reward), terminated, truncated, info
+
+    def _extend(self, obs: dict[str, Any]) -> dict[str, Any]:
+        if self.variant == "target":
+            slot = DANCER_SLOTS.index(tuple(int(v) for v in self._memory["target_slot"]))
+            return {**obs, "target": np.int64(slot + 1 if obs["instruction"] else 0)}
+        if self.variant == "dance":
+            return {**obs, "dance": np.int64(self._dance_on_stage())}
+        return obs
+
+    def _dance_on_stage(self) -> int:
+        """Instruction token of the dance performed at this step (0: nobody dances)."""
+        period = DANCE_LENGTH + int(self._memory["dance_delay"])
+        k, offset = divmod(self._t - 1, period)
+        if self._t < 1 or k >= int(self._memory["num_dancers"]) or offset >= DANCE_LENGTH:
+            return 0
+        return int(self._memory["dances"][k]) + 1
+
+
+def make_variant(variant: str, dancers: int = 2, delay: int = 16) -> gymnasium.Env:
+    """A BalletGrid level with one part of the answer given away."""
+    return GiveAway(gymnasium.make(f"memrl/BalletGrid-{dancers}-delay{delay}-v0"), variant)
+
+
+def _create(**kwargs: Any) -> gymnasium.Env:
+    return make_variant(**kwargs)
+
+
+def register(variant: str) -> str:
+    """Register the variant's id (once) and return it."""
+    env_id = f"memrl-diag/BalletGrid-{variant}-v0"
+    if env_id not in gymnasium.registry:
+        gymnasium.register(env_id, entry_point=_create, kwargs={"variant": variant})
+    return env_id
+
+
+def first_solved(steps: np.ndarray, success: np.ndarray) -> int | None:
+    """First step whose trailing mean over ``SMOOTH`` updates reaches ``SOLVED``."""
+    if len(success) < SMOOTH:
+        return None
+    means = np.convolve(success, np.ones(SMOOTH) / SMOOTH, mode="valid")
+    hits = np.flatnonzero(means >= SOLVED)
+    return int(steps[hits[0] + SMOOTH - 1]) if len(hits) else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--variant", required=True, choices=VARIANTS, help="what is given away")
+    parser.add_argument("--agent", default="hcam", choices=CORES, help="memory core")
+    parser.add_argument("--dancers", type=int, default=2, choices=(2, 4, 8))
+    parser.add_argument("--delay", type=int, default=16, choices=(16, 48))
+    parser.add_argument("--steps", type=int, default=1_000_000, help="training steps per run")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--ppo", default="{}", metavar="JSON",
+                        help='memory-PPO settings, e.g. \'{"ent_coef": 0.001}\'')  # fmt: skip
+    parser.add_argument("--out", required=True, help="output directory (one run per seed)")
+    args = parser.parse_args()
+    ppo = json.loads(args.ppo)
+    fields = {f.name for f in dataclasses.fields(PPOConfig)}
+    if not isinstance(ppo, dict) or not set(ppo) <= fields:
+        raise SystemExit(f"--ppo must be a JSON object of PPOConfig fields {sorted(fields)}")
+
+    env_id = register(args.variant)
+    out = Path(args.out)
+    rows, curves = [], []
+    for seed in args.seeds:
+        config = PPOConfig(env_id=env_id,
+                           env_kwargs={"dancers": args.dancers, "delay": args.delay},
+                           core=args.agent, core_kwargs=CORE_KWARGS[args.agent],
+                           total_steps=args.steps, seed=seed, threads=1, tensorboard=False,
+                           **ppo)  # fmt: skip
+        run_dir = out / f"seed{seed}"
+        resume = (run_dir / "checkpoints" / "latest.pt").exists()
+        PPOTrainer(config, run_dir, resume=resume, progress=False).train()
+        steps, success = map(np.asarray, read_metric(run_dir, "charts/success_rate"))
+        curves.append((steps, success))
+        tail = success[-max(1, len(success) // 10) :]
+        solved = first_solved(steps, success)
+        rows.append(f"| {seed} | {np.mean(tail):.2f} | {solved if solved else 'not reached'} |")
+    text = "\n".join([
+        f"BalletGrid, {args.dancers} dancers, delay {args.delay}, variant `{args.variant}`, agent "
+        f"`{args.agent}`, {args.steps:,} steps, PPO {ppo or 'defaults'}.",
+        "",
+        f"| seed | training success, last 10% | first step at >= {SOLVED} ({SMOOTH} updates) |",
+        "|---|---|---|",
+        *rows,
+    ])  # fmt: skip
+    (out / "diagnostics.md").write_text(text + "\n")
+    plot_training_curves({args.agent: curves}, out / "training_curves.png", smooth=SMOOTH,
+                         chance=1 / args.dancers,
+                         title=f"BalletGrid-{args.dancers}-delay{args.delay}, {args.variant} "
+                               "given away")  # fmt: skip
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""scripts/ballet_diagnostics.py: what each variant gives away, and when."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ballet_diagnostics.py"
+_spec = importlib.util.spec_from_file_location("ballet_diagnostics", SCRIPT)
+assert _spec and _spec.loader
+diagnostics = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(diagnostics)
+
+
+def _episode(variant: str, dancers: int, delay: int, seed: int) -> tuple[list[dict], dict]:
+    env = diagnostics.make_variant(variant, dancers, delay)
+    obs, info = env.reset(seed=seed)
+    observations = [obs]
+    for _ in range(info["memory"]["choice_step"] + 3):
+        obs, *_ = env.step(0)
+        observations.append(obs)
+    return observations, info["memory"]
+
+
+@pytest.mark.parametrize(("dancers", "delay"), [(2, 16), (4, 48)])
+def test_dance_variant_names_each_dance_exactly_while_it_is_performed(dancers, delay):
+    observations, memory = _episode("dance", dancers, delay, seed=3)
+    shown = np.array([int(o["dance"]) for o in observations])
+    expected = np.zeros_like(shown)
+    for k, dance in enumerate(memory["dances"]):
+        start = 1 + k * (16 + delay)
+        expected[start : start + 16] = dance + 1
+    assert np.array_equal(shown, expected)
+
+
+def test_target_variant_shows_the_target_slot_from_the_choice_step_on():
+    observations, memory = _episode("target", 4, 16, seed=5)
+    shown = [int(o["target"]) for o in observations]
+    choice = memory["choice_step"]
+    slot = diagnostics.DANCER_SLOTS.index(tuple(int(v) for v in memory["target_slot"])) + 1
+    assert shown[:choice] == [0] * choice
+    assert shown[choice:] == [slot] * (len(shown) - choice)
+
+
+def test_first_solved_needs_a_sustained_average():
+    steps = np.arange(1, 41) * 100
+    success = np.r_[np.zeros(10), np.ones(30)]
+    # the window ending at index 27 is the first with 18 ones among its 20 updates
+    assert diagnostics.first_solved(steps, success) == steps[27]
+    assert diagnostics.first_solved(steps, np.full(40, 0.5)) is None
