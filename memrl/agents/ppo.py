@@ -6,6 +6,12 @@ windows (``num_steps`` long) from those states with the core's sequence form. Th
 CleanRL's: collect a rollout, compute GAE advantages, run ``update_epochs`` epochs of minibatch
 updates (minibatches are groups of envs, each a whole window), log, evaluate, checkpoint.
 
+Objective: ``"rl"`` is PPO. ``"supervised"`` is the Spatially-Aware Transformer's protocol for
+question answering (Room Ballet): the same rollouts and windows, but the only loss is the
+cross-entropy between the action logits of each episode's last step and the right answer the env
+reports in ``info["answer"]``. In passive Room Ballet every other action is ignored, so this is
+SAT's sequence classification, with a 13-way label in place of a 1-bit reward.
+
 Autoreset: memrl's vector envs (and Gymnasium's) reset an env on the step *after* its episode
 ended, ignoring that step's action. Such steps are stored but masked out of every loss; the
 observation they carry is the episode's final one, which is what a truncated episode bootstraps
@@ -83,6 +89,7 @@ class Rollout:
     resets: torch.Tensor  # True on the first observation of an episode
     start_state: State
     next_value: torch.Tensor  # [N]: value of the observation after the last step
+    labels: torch.Tensor | None = None  # supervised objective: info["answer"] after each step
 
 
 def compute_advantages(rollout: Rollout, gamma: float, gae_lambda: float) -> torch.Tensor:
@@ -129,6 +136,11 @@ class PPOTrainer:
         _seed_everything(config.seed)
         self.envs = make_vector_env(config.env_id, config.num_envs, config.env_kwargs)
         self.policy = build_policy(config, self.envs)
+        if config.objective == "supervised" and not self.policy.discrete:
+            raise ValueError(
+                "objective 'supervised' trains the logits of a Discrete action space (the "
+                f"answers); {config.env_id} has {self.envs.single_action_space}"
+            )
         self.optimizer = torch.optim.Adam(
             self.policy.parameters(), lr=config.learning_rate, eps=1e-5
         )
@@ -202,7 +214,7 @@ class PPOTrainer:
         cfg = self.config
         start_state = detach_state(self.state)
         observations, actions, log_probs, values, rewards = [], [], [], [], []
-        terminated, truncated, valid, resets = [], [], [], []
+        terminated, truncated, valid, resets, labels = [], [], [], [], []
         for _ in range(cfg.num_steps):
             reset = self.reset_next
             if self.allocator is not None:
@@ -221,6 +233,8 @@ class PPOTrainer:
             truncated.append(torch.as_tensor(trunc))
             valid.append(self.valid_next)
             resets.append(reset)
+            if cfg.objective == "supervised":
+                labels.append(self._answers(info))
             self._record_episodes(np.asarray(reward), term | trunc, info, self.valid_next.numpy())
             if self.allocator is not None:
                 self._reward_allocator((term | trunc) & self.valid_next.numpy(), info)
@@ -246,7 +260,20 @@ class PPOTrainer:
             resets=torch.stack(resets),
             start_state=start_state,
             next_value=next_value,
+            labels=torch.stack(labels) if labels else None,
         )
+
+    def _answers(self, info: dict[str, Any]) -> torch.Tensor:
+        """The right answers the env reports (supervised objective), -1 where unknown."""
+        if "answer" not in info:
+            raise ValueError(
+                f"objective 'supervised' needs an env that reports info['answer'], the right "
+                f"answer of its question (RoomBallet does); {self.config.env_id} does not"
+            )
+        answers = np.asarray(info["answer"], dtype=np.int64)
+        if "_answer" in info:  # Gymnasium's sync vector env: entries an env did not report
+            answers = np.where(info["_answer"], answers, -1)
+        return torch.as_tensor(answers)
 
     def _record_episodes(
         self, reward: np.ndarray, ended: np.ndarray, info: dict[str, Any], valid: np.ndarray
@@ -263,11 +290,9 @@ class PPOTrainer:
     # -- update --------------------------------------------------------------------------------
 
     def train_on(self, rollout: Rollout) -> dict[str, float]:
-        """PPO epochs over the rollout; returns the losses and diagnostics."""
+        """Epochs of minibatch updates over the rollout; returns the losses and diagnostics."""
         cfg = self.config
         advantages = compute_advantages(rollout, cfg.gamma, cfg.gae_lambda)
-        returns = advantages + rollout.values
-        mask = rollout.valid.float()
         env_groups = np.array_split(np.arange(cfg.num_envs), cfg.num_minibatches)
         stats: dict[str, list[float]] = {}
         for _ in range(cfg.update_epochs):
@@ -279,44 +304,80 @@ class PPOTrainer:
                     rollout.resets[:, envs],
                     _places(index_observation(rollout.observations, (slice(None), envs))),
                 )
-                m = mask[:, envs]
-                count = m.sum().clamp(min=1.0)
-                adv = advantages[:, envs]
-                adv_mean = (adv * m).sum() / count
-                adv_std = (((adv - adv_mean) ** 2 * m).sum() / count).sqrt()
-                adv = (adv - adv_mean) / (adv_std + 1e-8)
-                log_prob = self.policy.log_prob(dist, rollout.actions[:, envs])
-                log_ratio = log_prob - rollout.log_probs[:, envs]
-                ratio = log_ratio.exp()
-                policy_loss = torch.max(
-                    -adv * ratio, -adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)
-                )
-                target, old_value = returns[:, envs], rollout.values[:, envs]
-                value_loss = (value - target) ** 2
-                if cfg.clip_value:
-                    clipped = old_value + (value - old_value).clamp(-cfg.clip_coef, cfg.clip_coef)
-                    value_loss = torch.max(value_loss, (clipped - target) ** 2)
-                entropy = self.policy.entropy(dist)
-                policy_loss = (policy_loss * m).sum() / count
-                value_loss = 0.5 * (value_loss * m).sum() / count
-                entropy_mean = (entropy * m).sum() / count
-                loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy_mean
+                if cfg.objective == "supervised":
+                    loss, diagnostics = self._answer_loss(dist, rollout, envs)
+                else:
+                    loss, diagnostics = self._ppo_loss(dist, value, rollout, advantages, envs)
                 self.optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
-                with torch.no_grad():
-                    approx_kl = (((ratio - 1) - log_ratio) * m).sum() / count
-                    clipfrac = (((ratio - 1).abs() > cfg.clip_coef).float() * m).sum() / count
-                for key, value_ in (
-                    ("losses/policy_loss", policy_loss),
-                    ("losses/value_loss", value_loss),
-                    ("losses/entropy", entropy_mean),
-                    ("losses/approx_kl", approx_kl),
-                    ("losses/clipfrac", clipfrac),
-                ):
+                for key, value_ in diagnostics.items():
                     stats.setdefault(key, []).append(float(value_.detach()))
         return {k: float(np.mean(v)) for k, v in stats.items()}
+
+    def _ppo_loss(
+        self,
+        dist: torch.distributions.Distribution,
+        value: torch.Tensor,
+        rollout: Rollout,
+        advantages: torch.Tensor,
+        envs: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """PPO's clipped policy loss, value loss and entropy bonus on the windows of ``envs``."""
+        cfg = self.config
+        m = rollout.valid[:, envs].float()
+        count = m.sum().clamp(min=1.0)
+        adv = advantages[:, envs]
+        adv_mean = (adv * m).sum() / count
+        adv_std = (((adv - adv_mean) ** 2 * m).sum() / count).sqrt()
+        adv = (adv - adv_mean) / (adv_std + 1e-8)
+        log_prob = self.policy.log_prob(dist, rollout.actions[:, envs])
+        log_ratio = log_prob - rollout.log_probs[:, envs]
+        ratio = log_ratio.exp()
+        policy_loss = torch.max(
+            -adv * ratio, -adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)
+        )
+        old_value = rollout.values[:, envs]
+        target = advantages[:, envs] + old_value
+        value_loss = (value - target) ** 2
+        if cfg.clip_value:
+            clipped = old_value + (value - old_value).clamp(-cfg.clip_coef, cfg.clip_coef)
+            value_loss = torch.max(value_loss, (clipped - target) ** 2)
+        entropy = self.policy.entropy(dist)
+        policy_loss = (policy_loss * m).sum() / count
+        value_loss = 0.5 * (value_loss * m).sum() / count
+        entropy_mean = (entropy * m).sum() / count
+        loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy_mean
+        with torch.no_grad():
+            approx_kl = (((ratio - 1) - log_ratio) * m).sum() / count
+            clipfrac = (((ratio - 1).abs() > cfg.clip_coef).float() * m).sum() / count
+        return loss, {
+            "losses/policy_loss": policy_loss,
+            "losses/value_loss": value_loss,
+            "losses/entropy": entropy_mean,
+            "losses/approx_kl": approx_kl,
+            "losses/clipfrac": clipfrac,
+        }
+
+    def _answer_loss(
+        self, dist: torch.distributions.Distribution, rollout: Rollout, envs: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Supervised objective: cross-entropy of each episode's last action against its answer.
+
+        The last step of an episode is the one whose action ended it (``terminated``); steps
+        whose answer is unknown (-1) and autoreset steps are left out.
+        """
+        assert rollout.labels is not None and isinstance(dist, torch.distributions.Categorical)
+        labels = rollout.labels[:, envs]
+        m = (rollout.terminated[:, envs] & rollout.valid[:, envs] & (labels >= 0)).float()
+        count = m.sum().clamp(min=1.0)
+        log_prob = dist.log_prob(labels.clamp(min=0))
+        loss = -(log_prob * m).sum() / count
+        with torch.no_grad():
+            correct = (dist.logits.argmax(-1) == labels).float()
+            accuracy = (correct * m).sum() / count
+        return loss, {"losses/answer_loss": loss, "losses/answer_accuracy": accuracy}
 
     # -- the loop ------------------------------------------------------------------------------
 

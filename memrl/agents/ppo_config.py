@@ -7,6 +7,9 @@ from typing import Any
 
 import gymnasium
 
+OBJECTIVES = ("rl", "supervised")
+"""Allowed values of ``PPOConfig.objective``."""
+
 
 @dataclass
 class PPOConfig:
@@ -21,6 +24,11 @@ class PPOConfig:
     eviction strategy SAT's Adaptive Memory Allocator picks per episode from its question type)."""
     core_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the core (e.g. chunk_size, top_k, capacity, num_layers)."""
+    objective: str = "rl"
+    """What trains the policy: "rl" (PPO on the env's rewards) or "supervised" (SAT's protocol for
+    question answering: cross-entropy between the action logits of every episode's last step and
+    the right answer the env reports in info["answer"], as on RoomBallet; no value, entropy or
+    clipping terms)."""
     total_steps: int = 200_000
     """Env steps to train for (summed over envs)."""
     seed: int = 0
@@ -78,6 +86,8 @@ class PPOConfig:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.learning_rate <= 0 or self.clip_coef <= 0:
             raise ValueError("learning_rate and clip_coef must be > 0")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.env_id not in gymnasium.registry:
             raise ValueError(f"unknown env id {self.env_id!r}; run `memrl list`")
 

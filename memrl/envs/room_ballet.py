@@ -472,8 +472,11 @@ class RoomBalletEnv(gymnasium.Env):
     ## Episode End
 
     The episode terminates after the answer, at step ``num_events * stay_steps + 1``; there is no
-    truncation. ``info["is_success"]`` is on every step, True only after a right answer; the
-    final step's info also repeats ``memory``.
+    truncation. ``info["is_success"]`` is on every step, True only after a right answer;
+    ``info["answer"]`` is on every step too: the index of the right answer, -1 while it is not
+    yet known (the active variant, before the query). It is the label of SAT's supervised
+    protocol (memory PPO's ``objective="supervised"``). The final step's info also repeats
+    ``memory``.
 
     ## Arguments
 
@@ -599,7 +602,7 @@ class RoomBalletEnv(gymnasium.Env):
         if t == self.query_time:
             success = int(action) == self._answer
             self._done = True
-            info = {"is_success": success, "memory": self._memory()}
+            info = {"is_success": success, "answer": self._answer, "memory": self._memory()}
             return self._observe(), float(success), True, False, info
         event = t // self.stay_steps
         if t % self.stay_steps == self.stay_steps - 1 and event + 1 < self.num_events:
@@ -609,7 +612,8 @@ class RoomBalletEnv(gymnasium.Env):
         self._t = t = t + 1
         if t == self.query_time and self.movement == "active":
             self._pose_question()
-        return self._observe(), 0.0, False, False, {"is_success": False}
+        answer = -1 if self._answer is None else self._answer
+        return self._observe(), 0.0, False, False, {"is_success": False, "answer": answer}
 
     def _observe(self) -> dict[str, Any]:
         t = self._t

@@ -41,11 +41,12 @@ class BatchedRoomBalletEnv(BatchedEnv):
     """Room Ballet, ``num_envs`` episodes stepped together; see ``RoomBalletEnv`` for the task.
 
     Equal to ``SyncVectorEnv`` over ``RoomBalletEnv`` seed by seed (observations, rewards,
-    terminations). The step info holds ``is_success`` (bool ``[num_envs]``) and
+    terminations). The step info holds ``is_success`` (bool ``[num_envs]``),
     ``question_type`` (int ``[num_envs]``, index into ``QUESTION_TYPES``, of each sub-environment's
-    current episode, so after an autoreset it is the new episode's); ``reset`` returns
-    ``question_type`` too. The full plan of an episode (``info["memory"]`` of the single env) is
-    available from :meth:`episode_memory`.
+    current episode, so after an autoreset it is the new episode's) and ``answer`` (int
+    ``[num_envs]``, the right answer of the current episode, -1 while not yet known); ``reset``
+    returns ``question_type`` too. The full plan of an episode (``info["memory"]`` of the single
+    env) is available from :meth:`episode_memory`.
 
     Args:
         num_envs: Number of sub-environments.
@@ -213,9 +214,16 @@ class BatchedRoomBalletEnv(BatchedEnv):
         }
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step every sub-environment; ``info["question_type"]`` is that of the current episodes."""
+        """Step every sub-environment.
+
+        ``info["question_type"]`` is that of the current episodes; ``info["answer"]`` their right
+        answers, -1 where not yet known (the active variant before the query), as in the single
+        env.
+        """
         observation, reward, terminated, truncated, info = super().step(actions)
         info["question_type"] = self._type[self._row]
+        known = self._t >= self.query_time if self.movement == "active" else True
+        info["answer"] = np.where(known, self._answer[self._row], -1)
         return observation, reward, terminated, truncated, info
 
     # -- inspection ------------------------------------------------------------------------------

@@ -116,7 +116,13 @@ def test_resume_refuses_a_changed_config(tmp_path):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("num_envs", 0), ("num_minibatches", 3), ("gamma", 1.5), ("env_id", "memrl/Nope-v0")],
+    [
+        ("num_envs", 0),
+        ("num_minibatches", 3),
+        ("gamma", 1.5),
+        ("env_id", "memrl/Nope-v0"),
+        ("objective", "bc"),
+    ],
 )
 def test_bad_config_is_a_clear_error(field, value):
     with pytest.raises(ValueError, match=field if field != "env_id" else "unknown env id"):
@@ -237,3 +243,21 @@ def test_resume_works_for_an_env_without_a_batched_implementation(tmp_path):
         whole.policy.state_dict().items(), resumed.policy.state_dict().items(), strict=True
     ):
         assert torch.equal(a, b), name
+
+
+def test_supervised_objective_learns_room_ballet_answers_where_rl_has_no_signal_yet(tmp_path):
+    """SAT's protocol: cross-entropy on the last step's logits against info['answer']."""
+    room = {"rooms": [1, 2], "num_events": 2, "stay_steps": 1}  # 3-step episodes
+    config = _tiny(env_id="memrl/RoomBallet-v0", env_kwargs=room, core="gru",
+                   objective="supervised", total_steps=16 * 128 * 12, num_envs=16,
+                   num_steps=128, num_minibatches=4, learning_rate=1e-3)  # fmt: skip
+    trainer = PPOTrainer(config, tmp_path, progress=False)
+    metrics = trainer.train()
+    assert metrics["losses/answer_accuracy"] >= 0.3  # chance is 1/13; RL is still there
+    assert "losses/value_loss" not in metrics
+
+
+def test_supervised_objective_needs_an_env_that_reports_answers(tmp_path):
+    config = _tiny(objective="supervised")  # DelayedMatch reports no info["answer"]
+    with pytest.raises(ValueError, match=r"reports info\['answer'\]"):
+        PPOTrainer(config, tmp_path, progress=False).train()

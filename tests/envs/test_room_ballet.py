@@ -122,6 +122,27 @@ def test_oracle_reading_the_plan_answers_right(question):
     assert np.mean(successes) >= 0.99
 
 
+@pytest.mark.parametrize("movement", ["passive", "active"])
+def test_step_info_reports_the_answer_once_known_in_single_and_batched_envs(movement):
+    single = gymnasium.make("memrl/RoomBallet-v0", movement=movement)
+    batched = gymnasium.make_vec("memrl/RoomBallet-v0", num_envs=1, movement=movement,
+                                 vectorization_mode="vector_entry_point")  # fmt: skip
+    single.reset(seed=7)
+    batched.reset(seed=7)
+    answers, terminated = [], False
+    while not terminated:
+        action = 1
+        _, _, terminated, _, info = single.step(action)
+        _, _, _, _, batched_info = batched.step(np.array([action]))
+        assert int(batched_info["answer"][0]) == info["answer"]
+        answers.append(info["answer"])
+    assert answers[-1] == info["memory"]["answer"] >= 0
+    if movement == "passive":  # known from the reset on
+        assert set(answers) == {answers[-1]}
+    else:  # known once the walk is over and the question posed
+        assert answers[0] == -1 and answers[-2] == answers[-1]
+
+
 def test_mixed_draws_every_type():
     types = [p["question_type"] for p in _episodes("memrl/RoomBallet-v0", 400)]
     counts = {q: types.count(q) for q in QUESTION_TYPES}
