@@ -7,9 +7,10 @@ left can be measured apart:
 
 - ``target``: from the choice phase on, ``target`` shows the slot (1-8) of the dancer to walk to.
   Only navigation is left: no recognition, no memory.
-- ``dance``: while a dancer performs, ``dance`` shows the name of its dance (the instruction token
-  of that dance). Recognition is given away; remembering who danced what, and walking there, are
-  left.
+- ``dance``: while a dancer performs, the instruction shows the name of its dance (the token the
+  choice phase will use to name it) instead of "watch". Recognition is given away, and so is
+  matching the instruction to what was seen (the same token, through the same embedding);
+  remembering who danced what, and walking there, are left.
 - ``none``: the unchanged task, for comparison.
 
 The variants wrap the single BalletGrid env and are registered under ``memrl-diag/`` ids for this
@@ -40,7 +41,7 @@ import memrl  # noqa: F401  (registers the memrl/ ids)
 from memrl.agents.ppo import PPOTrainer
 from memrl.agents.ppo_config import PPOConfig
 from memrl.agents.run_log import read_metric
-from memrl.envs.ballet import DANCER_SLOTS, NUM_INSTRUCTIONS
+from memrl.envs.ballet import DANCER_SLOTS
 from memrl.envs.dances import DANCE_LENGTH
 from memrl.eval.plots import plot_training_curves
 
@@ -72,11 +73,7 @@ class GiveAway(gymnasium.Wrapper):
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
         self.variant = variant
-        extra = {
-            "target": {"target": spaces.Discrete(len(DANCER_SLOTS) + 1)},
-            "dance": {"dance": spaces.Discrete(NUM_INSTRUCTIONS)},
-            "none": {},
-        }[variant]
+        extra = {"target": {"target": spaces.Discrete(len(DANCER_SLOTS) + 1)}}.get(variant, {})
         assert isinstance(env.observation_space, spaces.Dict)
         self.observation_space = spaces.Dict({**env.observation_space.spaces, **extra})
         self._t = 0
@@ -97,8 +94,8 @@ class GiveAway(gymnasium.Wrapper):
         if self.variant == "target":
             slot = DANCER_SLOTS.index(tuple(int(v) for v in self._memory["target_slot"]))
             return {**obs, "target": np.int64(slot + 1 if obs["instruction"] else 0)}
-        if self.variant == "dance":
-            return {**obs, "dance": np.int64(self._dance_on_stage())}
+        if self.variant == "dance" and not obs["instruction"]:
+            return {**obs, "instruction": np.int64(self._dance_on_stage())}
         return obs
 
     def _dance_on_stage(self) -> int:

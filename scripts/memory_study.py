@@ -120,15 +120,18 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> dict:
 def summary(reports: dict[str, list[dict]], args: argparse.Namespace) -> str:
     """A Markdown table: one row per agent, one column per evaluated condition."""
     labels = [r["label"] for r in next(iter(reports.values()))[0]["results"]]
+    mixture = args.env.startswith("memrl/RoomBallet")  # the types are drawn uniformly
     lines = [
         f"`{args.env}`, {args.steps:,} env steps per run, seeds {args.seeds}; success (mean over "
         f"seeds, min-max) with {args.eval_episodes} episodes per condition.",
         "",
-        "| agent | " + " | ".join(labels) + " |",
-        "|---|" + "---|" * len(labels),
+        "| agent | " + " | ".join(labels) + (" | mixture (mean) |" if mixture else " |"),
+        "|---|" + "---|" * (len(labels) + mixture),
     ]
     for name, runs in reports.items():
         s = np.array([[r["success_rate"] for r in run["results"]] for run in runs])
+        if mixture:
+            s = np.concatenate([s, s.mean(1, keepdims=True)], axis=1)
         cells = [f"{m:.2f} ({lo:.2f}-{hi:.2f})" for m, lo, hi in zip(s.mean(0), s.min(0), s.max(0),
                                                                     strict=True)]  # fmt: skip
         lines.append(f"| {name} | " + " | ".join(cells) + " |")

@@ -28,11 +28,12 @@ def _episode(variant: str, dancers: int, delay: int, seed: int) -> tuple[list[di
 @pytest.mark.parametrize(("dancers", "delay"), [(2, 16), (4, 48)])
 def test_dance_variant_names_each_dance_exactly_while_it_is_performed(dancers, delay):
     observations, memory = _episode("dance", dancers, delay, seed=3)
-    shown = np.array([int(o["dance"]) for o in observations])
+    shown = np.array([int(o["instruction"]) for o in observations])
     expected = np.zeros_like(shown)
     for k, dance in enumerate(memory["dances"]):
         start = 1 + k * (16 + delay)
         expected[start : start + 16] = dance + 1
+    expected[memory["choice_step"] :] = memory["target_dance_index"] + 1  # the real instruction
     assert np.array_equal(shown, expected)
 
 

@@ -32,6 +32,7 @@ def test_tiny_room_ballet_study_end_to_end(tmp_path):
             "--steps", "2048", "--eval-episodes", "8", "--out", str(tmp_path))  # fmt: skip
     out = _run(*args)
     assert "| sat-ama |" in out and "| sat-pm-lifo |" in out
+    assert "| mixture (mean) |" in out
     assert "first_seen" in out and "sat-ama: strategy picked per question type" in out
     study = json.loads((tmp_path / "study.json").read_text())
     lifo = study["reports"]["sat-pm-lifo"][0]
