@@ -55,33 +55,40 @@ PPO_FIELDS = {f.name for f in dataclasses.fields(PPOConfig)} - {
 """PPO settings a study may set for all its runs (`--ppo`); the rest are the study's own."""
 
 
-def room_memory(env_id: str, core_kwargs: dict[str, Any], agent: str) -> dict[str, Any]:
+def room_memory(
+    env_id: str, env_kwargs: dict[str, Any], core_kwargs: dict[str, Any], agent: str
+) -> dict[str, Any]:
     """On RoomBallet, memories that hold half of the observation phase, as in SAT's Room Ballet.
 
     Eviction strategies only matter when the memory is smaller than what was seen. SAT-PM keeps
     that many steps; the chunked memories (HCAM, SAT-FIFO) keep that many steps in chunks of one
-    visit each. Other envs keep the preset unchanged.
+    visit each; no core reads more places or chunks (``top_k``) than there are. Other envs keep
+    the preset unchanged.
     """
     if not env_id.startswith("memrl/RoomBallet"):
         return core_kwargs
     import gymnasium
 
-    spec = gymnasium.spec(env_id).kwargs
+    spec = {**gymnasium.spec(env_id).kwargs, **env_kwargs}
     half = spec["num_events"] * spec["stay_steps"] // 2
     num_places = spec["rooms"][0] * spec["rooms"][1]
+    top_k = core_kwargs.get("top_k", 4)  # the cores' default, at most what can be read
     if agent in ("sat-pm", "sat-ama"):
-        return {**core_kwargs, "capacity": half, "num_places": num_places}
+        top_k = min(top_k, num_places)
+        return {**core_kwargs, "capacity": half, "num_places": num_places, "top_k": top_k}
     if agent in ("hcam", "sat-fifo"):
         chunk = spec["stay_steps"]
+        chunks = half // chunk
         extra = {"num_places": num_places} if agent == "sat-fifo" else {}
-        return {**core_kwargs, "chunk_size": chunk, "capacity": half // chunk, **extra}
+        return {**core_kwargs, "chunk_size": chunk, "capacity": chunks,
+                "top_k": min(top_k, chunks), **extra}  # fmt: skip
     return core_kwargs
 
 
 def train_command(name: str, seed: int, args: argparse.Namespace, run_dir: Path) -> list[str]:
     """The `memrl train` arguments of one run."""
     agent, core_kwargs = PRESETS[name]
-    core_kwargs = room_memory(args.env, core_kwargs, agent)
+    core_kwargs = room_memory(args.env, json.loads(args.env_kwargs or "{}"), core_kwargs, agent)
     command = ["train", "--env", args.env, "--agent", agent, "--steps", str(args.steps),
                "--seed", str(seed), "--out", str(run_dir), "--core-kwargs",
                json.dumps(core_kwargs), "--no-tensorboard", "--threads", "1",

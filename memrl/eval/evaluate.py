@@ -5,7 +5,8 @@ What is measured depends on the env the agent trained on:
 - Ballet / BalletGrid: success on every paper level (2, 4, 8 dancers x delay 16, 48) of the same
   observation type, the trained level among them;
 - DelayedMatch: recall vs delay, success at delays 16 ... 4096 with the trained number of symbols;
-- RoomBallet: accuracy per question type (first seen, last seen, most visited, least visited);
+- RoomBallet: accuracy per question type (first seen, last seen, most visited, least visited) on
+  the trained configuration (rooms, visits, movement);
 - anything else: success on the training env.
 
 Episodes run in a batched env with the agent's ``predict`` (SB3's signature), memory carried
@@ -26,12 +27,6 @@ from memrl.envs.vector import make_vector_env
 
 DELAYS = (16, 64, 256, 1024, 4096)
 BALLET_LEVELS = tuple((n, d) for d in (16, 48) for n in (2, 4, 8))
-QUESTION_IDS = {
-    "first_seen": "memrl/RoomBallet-FirstSeen-v0",
-    "last_seen": "memrl/RoomBallet-LastSeen-v0",
-    "most_visited": "memrl/RoomBallet-MostVisited-v0",
-    "least_visited": "memrl/RoomBallet-LeastVisited-v0",
-}
 
 
 @dataclass
@@ -59,9 +54,12 @@ def evaluation_cases(env_id: str, env_kwargs: dict[str, Any]) -> tuple[str, list
             EvalCase(f"delay {d}", "memrl/DelayedMatch-v0", {"num_symbols": symbols, "delay": d})
             for d in DELAYS
         ]
-    if env_id.startswith("memrl/RoomBallet") and "Active" not in env_id and "Short" not in env_id:
+    if env_id.startswith("memrl/RoomBallet"):  # each type on the trained rooms, visits, movement
+        from memrl.envs.room_ballet import QUESTION_TYPES
+
         return "question_types", [
-            EvalCase(question, question_id, {}) for question, question_id in QUESTION_IDS.items()
+            EvalCase(question, env_id, {**env_kwargs, "question": question})
+            for question in QUESTION_TYPES
         ]
     return "success", [EvalCase(env_id, env_id, env_kwargs)]
 

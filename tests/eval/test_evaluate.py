@@ -27,6 +27,14 @@ def test_cases_follow_the_training_env():
     assert [c.env_kwargs for c in cases] == [{"num_symbols": 8, "delay": d} for d in DELAYS]
     kind, cases = evaluation_cases("memrl/RoomBallet-v0", {})
     assert kind == "question_types" and len(cases) == 4
+    small = {"rooms": [2, 2], "num_events": 6}  # the trained configuration is kept
+    kind, cases = evaluation_cases("memrl/RoomBallet-Active-v0", small)
+    assert kind == "question_types"
+    assert [c.env_kwargs for c in cases] == [
+        {**small, "question": q}
+        for q in ("first_seen", "last_seen", "most_visited", "least_visited")
+    ]
+    assert {c.env_id for c in cases} == {"memrl/RoomBallet-Active-v0"}
 
 
 class _Oracle:
