@@ -171,13 +171,17 @@ def main() -> None:
     if not isinstance(ppo, dict):
         raise SystemExit(f"--ppo must be a JSON object, got {args.ppo!r}")
 
+    # Seed by seed, so that an interrupted study has every agent of its first seeds.
+    plan = [(name, seed) for seed in args.seeds for name in args.agents]
     if args.dry_run:
-        for name in args.agents:
-            for seed in args.seeds:
-                run_dir = Path(args.out) / f"{name}-seed{seed}"
-                print("memrl " + " ".join(train_command(name, seed, args, run_dir)))
+        for name, seed in plan:
+            run_dir = Path(args.out) / f"{name}-seed{seed}"
+            print("memrl " + " ".join(train_command(name, seed, args, run_dir)))
         return
-    reports = {name: [run_one(name, seed, args) for seed in args.seeds] for name in args.agents}
+    by_seed: dict[int, dict[str, dict]] = {seed: {} for seed in args.seeds}
+    for name, seed in plan:
+        by_seed[seed][name] = run_one(name, seed, args)
+    reports = {name: [by_seed[seed][name] for seed in args.seeds] for name in args.agents}
     out = Path(args.out)
     curves = {name: [read_metric(out / f"{name}-seed{seed}", "charts/success_rate")
                      for seed in args.seeds] for name in args.agents}  # fmt: skip

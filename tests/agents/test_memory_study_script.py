@@ -22,8 +22,9 @@ def test_dry_run_prints_one_train_command_per_agent_and_seed(tmp_path):
     out = _run("--env", "memrl/RoomBallet-v0", "--agents", "sat-ama", "sat-pm-lvfo",
                "--seeds", "0", "1", "--out", str(tmp_path), "--dry-run")  # fmt: skip
     lines = out.splitlines()
-    assert len(lines) == 4
-    assert "--agent sat-pm" in lines[2] and '"strategy": "lvfo"' in lines[2]
+    assert len(lines) == 4  # seed by seed: every agent of seed 0 first
+    assert "--agent sat-pm" in lines[1] and '"strategy": "lvfo"' in lines[1]
+    assert "--seed 0" in lines[1] and "--seed 1" in lines[2]
     assert not any(tmp_path.iterdir())
 
 
