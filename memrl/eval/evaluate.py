@@ -163,8 +163,9 @@ def _markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Evaluation of `{report['run_dir']}`",
         "",
-        f"Agent `{report['agent']}` trained on `{report['env_id']}`; {report['episodes']} "
-        f"episodes per condition, seed {report['seed']}.",
+        f"Agent `{report['agent']}` trained on `{report['env_id']}`"
+        + (f" with `{json.dumps(report['env_kwargs'])}`" if report.get("env_kwargs") else "")
+        + f"; {report['episodes']} episodes per condition, seed {report['seed']}.",
         "",
         "| condition | env | success | mean return |",
         "|---|---|---|---|",

@@ -61,7 +61,9 @@ def test_eval_writes_recall_report(tmp_path):
     assert [r["env_kwargs"]["delay"] for r in report["results"]] == list(DELAYS)
     assert all(0.0 <= r["success_rate"] <= 1.0 for r in report["results"])
     assert (tmp_path / "recall_vs_delay.png").stat().st_size > 1000
-    assert "| delay 16 |" in (tmp_path / "report.md").read_text()
+    text = (tmp_path / "report.md").read_text()
+    assert "| delay 16 |" in text
+    assert 'trained on `memrl/DelayedMatch-v0` with `{"delay": 4}`' in text
 
 
 def test_eval_of_a_directory_without_a_run_is_a_clear_error(tmp_path, capsys):
