@@ -12,8 +12,10 @@ OUT/training_curves.png.
 
     python scripts/memory_study.py --env memrl/BalletGrid-2-delay16-v0 \\
         --agents hcam lstm transformer none --seeds 0 1 2 --steps 2000000 --out runs/ballet2
-    python scripts/memory_study.py --env memrl/RoomBallet-v0 --agents sat-pm sat-fifo hcam \\
-        sat-ama sat-pm-lifo sat-pm-mvfo sat-pm-lvfo --seeds 0 1 2 --out runs/rooms
+    python scripts/memory_study.py --env memrl/RoomBallet-v0 \\
+        --env-kwargs '{"rooms": [2, 2], "num_events": 6}' --agents sat-pm sat-fifo hcam \\
+        sat-ama sat-pm-lifo sat-pm-mvfo sat-pm-lvfo --seeds 0 1 2 --steps 800000 \\
+        --ppo '{"objective": "supervised", "learning_rate": 0.001}' --out runs/rooms_small
     python scripts/memory_study.py --env memrl/BalletGrid-2-delay16-v0 --dry-run   # the plan
     python scripts/memory_study.py ... --ppo '{"ent_coef": 0.001}'   # PPO settings for every run
 """
