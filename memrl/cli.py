@@ -203,6 +203,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if config_path.exists() and "stream" in json.loads(config_path.read_text()):
         from memrl.agents.continual.evaluation import evaluate_continual
 
+        if args.deterministic:
+            raise ValueError(
+                "--deterministic does not apply to continual runs: they are evaluated as they "
+                "were during training (ContinualConfig.eval_deterministic)"
+            )
+
         report = evaluate_continual(args.run_dir, reference=args.reference)
         print(json.dumps({k: v for k, v in report.items() if k != "runs"}, indent=2)[:2000])
         print(f"wrote {Path(args.run_dir) / 'report.md'} and report.json")
@@ -210,7 +216,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.reference is not None:
         raise ValueError("--reference applies to continual runs (trained with --stream) only")
     agent, info = load_agent(args.run_dir)
-    report = evaluate_run(agent, info, args.run_dir, episodes=args.episodes, seed=args.seed)
+    report = evaluate_run(agent, info, args.run_dir, episodes=args.episodes, seed=args.seed,
+                          deterministic=args.deterministic)  # fmt: skip
     for row in report["results"]:
         print(f"{row['label']:<28} success {row['success_rate']:.3f}")
     print(f"wrote {Path(args.run_dir) / 'report.md'} and report.json")
@@ -335,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by memrl train")
     p.add_argument("--episodes", type=_positive_int, default=200, help="episodes per condition")
     p.add_argument("--seed", type=int, default=10_000, help="seed of the evaluation episodes")
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="act greedily (the most likely action) instead of sampling; the measure of answer "
+        "accuracy for runs trained with --objective supervised",
+    )
     p.add_argument(
         "--reference",
         metavar="FILE",

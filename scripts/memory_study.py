@@ -15,7 +15,7 @@ OUT/training_curves.png.
     python scripts/memory_study.py --env memrl/RoomBallet-v0 \\
         --env-kwargs '{"rooms": [2, 2], "num_events": 6}' --agents sat-pm sat-fifo hcam \\
         sat-ama sat-pm-lifo sat-pm-mvfo sat-pm-lvfo --seeds 0 1 2 --steps 800000 \\
-        --ppo '{"objective": "supervised", "learning_rate": 0.001}' --out runs/rooms_small
+        --ppo '{"objective": "supervised", "learning_rate": 0.001}' --greedy --out runs/rooms_small
     python scripts/memory_study.py --env memrl/BalletGrid-2-delay16-v0 --dry-run   # the plan
     python scripts/memory_study.py ... --ppo '{"ent_coef": 0.001}'   # PPO settings for every run
 """
@@ -121,7 +121,8 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> dict:
     if not report.exists():
         if memrl(train_command(name, seed, args, run_dir)) != 0:
             raise SystemExit(f"training {name} seed {seed} failed")
-        if memrl(["eval", str(run_dir), "--episodes", str(args.eval_episodes)]) != 0:
+        greedy = ["--deterministic"] if args.greedy else []
+        if memrl(["eval", str(run_dir), "--episodes", str(args.eval_episodes), *greedy]) != 0:
             raise SystemExit(f"evaluating {name} seed {seed} failed")
     return json.loads(report.read_text())
 
@@ -131,8 +132,12 @@ def summary(reports: dict[str, list[dict]], args: argparse.Namespace) -> str:
     labels = [r["label"] for r in next(iter(reports.values()))[0]["results"]]
     mixture = args.env.startswith("memrl/RoomBallet")  # the types are drawn uniformly
     lines = [
-        f"`{args.env}`, {args.steps:,} env steps per run, seeds {args.seeds}; success (mean over "
-        f"seeds, min-max) with {args.eval_episodes} episodes per condition.",
+        f"`{args.env}`"
+        + (f" with `{args.env_kwargs}`" if args.env_kwargs else "")
+        + f", {args.steps:,} env steps per run, seeds {args.seeds}"
+        + (f", PPO settings `{args.ppo}`" if json.loads(args.ppo) else "")
+        + f"; success (mean over seeds, min-max) with {args.eval_episodes} episodes per "
+        + ("condition, greedy actions." if args.greedy else "condition, sampled actions."),
         "",
         "| agent | " + " | ".join(labels) + (" | mixture (mean) |" if mixture else " |"),
         "|---|" + "---|" * (len(labels) + mixture),
@@ -162,6 +167,9 @@ def main() -> None:
         "--ppo", default="{}", metavar="JSON",
         help='memory-PPO settings for every run, e.g. \'{"ent_coef": 0.001, "num_envs": 32}\'',
     )  # fmt: skip
+    parser.add_argument(
+        "--greedy", action="store_true", help="evaluate greedy actions (supervised runs' accuracy)"
+    )
     parser.add_argument("--eval-episodes", type=int, default=200, help="episodes per condition")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--dry-run", action="store_true", help="print the runs and stop")

@@ -139,7 +139,7 @@ def evaluate_run(
         for case in cases
     ]  # fmt: skip
     report = {"run_dir": str(run_dir), **info, "kind": kind, "episodes": episodes, "seed": seed,
-              "results": results}  # fmt: skip
+              "deterministic": deterministic, "results": results}  # fmt: skip
     plots = _plot(kind, results, info["agent"], run_dir)
     report["plots"] = [str(p.name) for p in plots]
     (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -165,7 +165,8 @@ def _markdown(report: dict[str, Any]) -> str:
         "",
         f"Agent `{report['agent']}` trained on `{report['env_id']}`"
         + (f" with `{json.dumps(report['env_kwargs'])}`" if report.get("env_kwargs") else "")
-        + f"; {report['episodes']} episodes per condition, seed {report['seed']}.",
+        + f"; {report['episodes']} episodes per condition, seed {report['seed']}, "
+        + ("greedy actions." if report.get("deterministic") else "sampled actions."),
         "",
         "| condition | env | success | mean return |",
         "|---|---|---|---|",

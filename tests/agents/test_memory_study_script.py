@@ -30,16 +30,19 @@ def test_dry_run_prints_one_train_command_per_agent_and_seed(tmp_path):
 
 def test_tiny_room_ballet_study_end_to_end(tmp_path):
     args = ("--env", "memrl/RoomBallet-v0", "--agents", "sat-ama", "sat-pm-lifo", "--seeds", "0",
-            "--steps", "2048", "--eval-episodes", "8", "--out", str(tmp_path))  # fmt: skip
+            "--steps", "2048", "--eval-episodes", "8", "--out", str(tmp_path),
+            "--ppo", '{"objective": "supervised"}', "--greedy")  # fmt: skip
     out = _run(*args)
     assert "| sat-ama |" in out and "| sat-pm-lifo |" in out
+    assert "greedy actions." in out and '`{"objective": "supervised"}`' in out
     assert "| mixture (mean) |" in out
     assert "first_seen" in out and "sat-ama: strategy picked per question type" in out
     study = json.loads((tmp_path / "study.json").read_text())
     lifo = study["reports"]["sat-pm-lifo"][0]
     assert lifo["agent"] == "sat-pm" and len(lifo["results"]) == 4
+    assert lifo["deterministic"] is True
     config = json.loads((tmp_path / "sat-pm-lifo-seed0" / "config.json").read_text())
-    assert config["core_kwargs"]["strategy"] == "lifo"
+    assert config["core_kwargs"]["strategy"] == "lifo" and config["objective"] == "supervised"
     assert config["core_kwargs"]["capacity"] == 18  # half of RoomBallet's 36 watching steps
     assert (tmp_path / "training_curves.png").exists()
     again = _run(*args)  # finished runs are not trained again

@@ -64,6 +64,26 @@ def test_eval_writes_recall_report(tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert "| delay 16 |" in text
     assert 'trained on `memrl/DelayedMatch-v0` with `{"delay": 4}`' in text
+    assert "sampled actions." in text and report["deterministic"] is False
+    assert main(["eval", str(tmp_path), "--episodes", "8", "--deterministic"]) == 0
+    assert json.loads((tmp_path / "report.json").read_text())["deterministic"] is True
+    assert "greedy actions." in (tmp_path / "report.md").read_text()
+
+
+class _GreedyOnlyOracle(_Oracle):
+    """Names the cue when asked to act greedily, and a wrong symbol otherwise."""
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=False):
+        action, state = super().predict(obs, state, episode_start, deterministic)
+        return (action if deterministic else (action + 1) % 4), state
+
+
+def test_deterministic_reaches_the_agents_predict():
+    greedy = run_episodes(_GreedyOnlyOracle(), "memrl/DelayedMatch-v0", {"delay": 5},
+                          episodes=20, deterministic=True)  # fmt: skip
+    sampled = run_episodes(_GreedyOnlyOracle(), "memrl/DelayedMatch-v0", {"delay": 5},
+                           episodes=20)  # fmt: skip
+    assert greedy["success_rate"] == 1.0 and sampled["success_rate"] == 0.0
 
 
 def test_eval_of_a_directory_without_a_run_is_a_clear_error(tmp_path, capsys):
@@ -81,3 +101,9 @@ def test_eval_ballet_levels(tmp_path):
     assert [r["env_id"] for r in report["results"]][:3] == [
         f"memrl/BalletGrid-{n}-delay16-v0" for n in (2, 4, 8)
     ]
+
+
+def test_deterministic_is_refused_for_continual_runs(tmp_path, capsys):
+    (tmp_path / "config.json").write_text(json.dumps({"stream": "CW10"}))
+    assert main(["eval", str(tmp_path), "--deterministic"]) == 2
+    assert "does not apply to continual runs" in capsys.readouterr().err
