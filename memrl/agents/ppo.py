@@ -10,7 +10,9 @@ Objective: ``"rl"`` is PPO. ``"supervised"`` is the Spatially-Aware Transformer'
 question answering (Room Ballet): the same rollouts and windows, but the only loss is the
 cross-entropy between the action logits of each episode's last step and the right answer the env
 reports in ``info["answer"]``. In passive Room Ballet every other action is ignored, so this is
-SAT's sequence classification, with a 13-way label in place of a 1-bit reward.
+SAT's sequence classification, with a 13-way label in place of a 1-bit reward. sat-ama's allocator
+is rewarded with the episode's success under ``"rl"`` and, as in SAT, with minus the answer's
+cross-entropy under ``"supervised"``.
 
 Autoreset: memrl's vector envs (and Gymnasium's) reset an env on the step *after* its episode
 ended, ignoring that step's action. Such steps are stored but masked out of every loss; the
@@ -196,14 +198,23 @@ class PPOTrainer:
             self.strategy[starting] = self.allocator.select(self.context[starting])
             self.state = set_strategy(self.state, self.strategy, where=starting)
 
-    def _reward_allocator(self, ended: np.ndarray, info: dict[str, Any]) -> None:
-        """Update the allocator with the outcome of the episodes that ended (reward: success)."""
+    def _reward_allocator(
+        self, ended: np.ndarray, info: dict[str, Any], outcome: torch.Tensor
+    ) -> None:
+        """Update the allocator with the outcome of the episodes that ended.
+
+        Args:
+            ended: ``[N]`` the episodes that ended on this step.
+            info: The step's info (its question types are the next episodes' contexts).
+            outcome: ``[N]`` the reward of each env's choice: success under the ``rl`` objective;
+                under ``supervised``, minus the answer's cross-entropy, SAT's "minus the
+                downstream prediction loss".
+        """
         assert self.allocator is not None
         done = torch.as_tensor(ended)
         if done.any():
-            success = torch.as_tensor(info["is_success"], dtype=torch.float32)[done]
             with torch.enable_grad():  # collect() runs without gradients
-                self.allocator.update(self.context[done], self.strategy[done], success)
+                self.allocator.update(self.context[done], self.strategy[done], outcome[done])
         self.context = torch.as_tensor(info["question_type"], dtype=torch.long)
 
     # -- collect -------------------------------------------------------------------------------
@@ -237,7 +248,11 @@ class PPOTrainer:
                 labels.append(self._answers(info))
             self._record_episodes(np.asarray(reward), term | trunc, info, self.valid_next.numpy())
             if self.allocator is not None:
-                self._reward_allocator((term | trunc) & self.valid_next.numpy(), info)
+                if cfg.objective == "supervised":
+                    outcome = dist.log_prob(labels[-1].clamp(min=0))  # minus the cross-entropy
+                else:
+                    outcome = torch.as_tensor(info["is_success"], dtype=torch.float32)
+                self._reward_allocator((term | trunc) & self.valid_next.numpy(), info, outcome)
             ended = torch.as_tensor(term | trunc)
             # The next step resets the envs that ended: its action is ignored, and the step after
             # it shows the first observation of a new episode.

@@ -261,3 +261,21 @@ def test_supervised_objective_needs_an_env_that_reports_answers(tmp_path):
     config = _tiny(objective="supervised")  # DelayedMatch reports no info["answer"]
     with pytest.raises(ValueError, match=r"reports info\['answer'\]"):
         PPOTrainer(config, tmp_path, progress=False).train()
+
+
+def test_supervised_sat_ama_rewards_the_allocator_with_minus_the_answer_loss(tmp_path):
+    """SAT's allocator reward: minus the prediction loss (negative), not the 0/1 success."""
+    config = _tiny(env_id="memrl/RoomBallet-v0", env_kwargs={"rooms": [2, 2], "num_events": 6},
+                   core="sat-ama", objective="supervised", num_envs=8, num_steps=32, seed=0,
+                   total_steps=8 * 32 * 3,
+                   core_kwargs={"num_layers": 1, "width": 32, "heads": 2, "num_places": 4,
+                                "capacity": 6})  # fmt: skip
+    trainer = PPOTrainer(config, tmp_path, progress=False)
+    assert trainer.allocator is not None
+    contexts = torch.arange(4)
+    before = trainer.allocator.q_values(contexts).detach()
+    trainer.train()
+    after = trainer.allocator.q_values(contexts).detach()
+    # ~50 episodes ended with rewards near -ln(13) = -2.56: the values fall well below zero
+    # (rewarded with the 0/1 success instead, their mean stays near 0: about -0.05 here)
+    assert before.mean() > 0 and after.mean() < -0.25
