@@ -99,7 +99,7 @@ def train_command(name: str, seed: int, args: argparse.Namespace, run_dir: Path)
         command += ["--env-kwargs", args.env_kwargs]
     for field, value in json.loads(args.ppo).items():
         command += ppo_option(field, value)
-    if (run_dir / "checkpoints" / "latest.pt").exists():
+    if run_dir.exists():  # resume: from the last checkpoint, or afresh if killed before one
         command.append("--resume")
     return command
 

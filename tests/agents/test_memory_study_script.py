@@ -63,3 +63,12 @@ def test_ppo_settings_reach_every_train_command_and_typos_are_refused(tmp_path):
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert bad.returncode != 0 and "unknown PPO setting 'entcoef'" in bad.stderr
+
+
+def test_a_started_run_is_resumed_even_without_a_checkpoint(tmp_path):
+    (tmp_path / "hcam-seed0").mkdir()  # killed before its first checkpoint
+    (tmp_path / "hcam-seed0" / "metrics.csv").write_text("global_step\n2048\n")
+    out = _run("--env", "memrl/BalletGrid-2-delay16-v0", "--agents", "hcam", "--seeds", "0", "1",
+               "--out", str(tmp_path), "--dry-run")  # fmt: skip
+    first, second = out.splitlines()
+    assert first.endswith("--resume") and "--resume" not in second

@@ -279,3 +279,20 @@ def test_supervised_sat_ama_rewards_the_allocator_with_minus_the_answer_loss(tmp
     # ~50 episodes ended with rewards near -ln(13) = -2.56: the values fall well below zero
     # (rewarded with the 0/1 success instead, their mean stays near 0: about -0.05 here)
     assert before.mean() > 0 and after.mean() < -0.25
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_afresh(tmp_path):
+    fresh = PPOTrainer(_tiny(), tmp_path / "fresh", progress=False)
+    fresh.train()
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / "metrics.csv").write_text("global_step,charts/sps\n64,1.0\n128,1.0\n")
+    resumed = PPOTrainer(_tiny(), killed, resume=True, progress=False)
+    assert resumed.update == 0
+    resumed.train()
+    for (name, a), (_, b) in zip(
+        fresh.policy.state_dict().items(), resumed.policy.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    rows = list(csv.DictReader((killed / "metrics.csv").open()))
+    assert [int(r["global_step"]) for r in rows] == [64, 128, 192]
