@@ -307,7 +307,11 @@ class PPOTrainer:
     def train_on(self, rollout: Rollout) -> dict[str, float]:
         """Epochs of minibatch updates over the rollout; returns the losses and diagnostics."""
         cfg = self.config
-        advantages = compute_advantages(rollout, cfg.gamma, cfg.gae_lambda)
+        advantages = (
+            None
+            if cfg.objective == "supervised"
+            else compute_advantages(rollout, cfg.gamma, cfg.gae_lambda)
+        )
         env_groups = np.array_split(np.arange(cfg.num_envs), cfg.num_minibatches)
         stats: dict[str, list[float]] = {}
         for _ in range(cfg.update_epochs):
@@ -319,7 +323,7 @@ class PPOTrainer:
                     rollout.resets[:, envs],
                     _places(index_observation(rollout.observations, (slice(None), envs))),
                 )
-                if cfg.objective == "supervised":
+                if advantages is None:
                     loss, diagnostics = self._answer_loss(dist, rollout, envs)
                 else:
                     loss, diagnostics = self._ppo_loss(dist, value, rollout, advantages, envs)
