@@ -9,6 +9,7 @@ import torch
 
 from memrl.memory import set_strategy
 from memrl.memory.eviction import STRATEGIES, choose_victim
+from memrl.memory.hcam import HCAMCore
 from memrl.memory.sat import SATFIFOCore, SATPMCore, group_by_place
 
 A, B_, C_, D = 0, 1, 2, 3
@@ -157,6 +158,32 @@ def test_learned_place_embeddings_are_trained_through_the_read():
     y.square().sum().backward()
     assert core.place_embedding.weight.grad is not None
     assert core.place_embedding.weight.grad.abs().sum() > 0
+
+
+def test_sat_fifo_with_a_zero_place_embedding_is_hcam_stepping_and_over_a_window():
+    """The only difference between SAT-FIFO under FIFO and HCAM is the place embedding."""
+    torch.manual_seed(9)
+    sizes = dict(width=16, num_layers=2, heads=4, chunk_size=2, capacity=3, top_k=3)
+    hcam = HCAMCore(5, **sizes)
+    sat = SATFIFOCore(5, num_places=4, learned_places=True, **sizes)
+    missing, unexpected = sat.load_state_dict(hcam.state_dict(), strict=False)
+    assert missing == ["place_embedding.weight"] and not unexpected
+    x, places = torch.randn(20, 3, 5), torch.randint(0, 4, (20, 3))
+    resets = torch.zeros(20, 3, dtype=torch.bool)
+    resets[0], resets[11, 1] = True, True  # up to 10 chunks an episode, 3 kept: eviction
+    with torch.no_grad():
+        sat.place_embedding.weight.zero_()
+        y_hcam, _ = hcam.forward_sequence(x, hcam.initial_state(3), resets)
+        y_sat, _ = sat.forward_sequence(x, sat.initial_state(3), resets, places)
+        torch.testing.assert_close(y_sat, y_hcam, rtol=0, atol=1e-6)
+        state_hcam, state_sat = hcam.initial_state(3), sat.initial_state(3)
+        for t in range(20):
+            step_hcam, state_hcam = hcam(x[t], state_hcam, resets[t])
+            step_sat, state_sat = sat(x[t], state_sat, resets[t], places[t])
+            torch.testing.assert_close(step_sat, step_hcam, rtol=0, atol=1e-6)
+        sat.place_embedding.weight.normal_()  # and the embedding does change the read
+        y_placed, _ = sat.forward_sequence(x, sat.initial_state(3), resets, places)
+    assert (y_placed - y_hcam).abs().max() > 1e-3
 
 
 def test_a_place_key_is_the_mean_of_its_entries_plus_its_embedding():
