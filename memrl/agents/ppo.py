@@ -217,6 +217,20 @@ class PPOTrainer:
                 self.allocator.update(self.context[done], self.strategy[done], outcome[done])
         self.context = torch.as_tensor(info["question_type"], dtype=torch.long)
 
+    def _allocator_metrics(self) -> dict[str, float]:
+        """The allocator's exploration rate and, per question type, its greedy strategy's id."""
+        from memrl.envs.room_ballet import QUESTION_TYPES
+
+        assert self.allocator is not None
+        picks = self.allocator.select(torch.arange(len(QUESTION_TYPES)), explore=False)
+        return {
+            "allocator/epsilon": self.allocator.epsilon,
+            **{
+                f"allocator/{name}": float(pick)
+                for name, pick in zip(QUESTION_TYPES, picks.tolist(), strict=True)
+            },
+        }
+
     # -- collect -------------------------------------------------------------------------------
 
     @torch.no_grad()
@@ -431,6 +445,8 @@ class PPOTrainer:
                         "charts/learning_rate": self.optimizer.param_groups[0]["lr"],
                         "charts/sps": (self.global_step - start_step) / max(elapsed, 1e-9),
                     }
+                    if self.allocator is not None:
+                        metrics |= self._allocator_metrics()
                     self.log.write(self.global_step, metrics)
                     if "charts/success_rate" in metrics:
                         bar.set_postfix(success=f"{metrics['charts/success_rate']:.2f}")

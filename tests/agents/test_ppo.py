@@ -12,6 +12,7 @@ import torch
 
 from memrl.agents.ppo import PPOTrainer, Rollout, compute_advantages, load_policy
 from memrl.agents.ppo_config import PPOConfig
+from memrl.agents.run_log import read_metric
 
 RECALL = "memrl/DelayedMatch-v0"
 
@@ -179,6 +180,10 @@ def test_sat_ama_allocates_per_episode_and_resumes(tmp_path):
     trainer.train()
     assert trainer.allocator is not None
     assert int(trainer.allocator.decisions) >= 4  # one decision per started episode
+    logged = read_metric(tmp_path, "allocator/first_seen")[1]
+    greedy = trainer.allocator.select(torch.arange(4), explore=False)
+    assert logged[-1] == float(greedy[0])  # the log follows the allocator's greedy choice
+    assert read_metric(tmp_path, "allocator/epsilon")[1][-1] == trainer.allocator.epsilon
     resumed = PPOTrainer(
         _tiny(**{**config.__dict__, "total_steps": 4 * 16 * 3}),
         tmp_path,
