@@ -130,3 +130,43 @@ class ChunkAttention(nn.Module):
         value_weight = self.value.weight.view(self.heads, self.head_dim, self.width)  # [H, d, W]
         values = torch.matmul(mixed.transpose(0, 1), value_weight.transpose(1, 2))  # [H, N, d]
         return linear(values.transpose(0, 1).reshape(n, w), self.output.weight)
+
+    def read_shared(
+        self,
+        query: torch.Tensor,
+        chunks: torch.Tensor,
+        weights: torch.Tensor,
+        position_encoding: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Many queries read the same ``E`` chunks, each with its own chunk weights.
+
+        The function of :meth:`forward` with every query given all ``E`` chunks, computed as one
+        matrix product per batch row instead of a copy of the chunks per query: cheaper when the
+        queries of a window share a small memory. Chunks a query does not read get weight 0.
+
+        Args:
+            query: ``[B, Q, W]``.
+            chunks: ``[B, E, C, W]`` the entries of every chunk any query reads.
+            weights: ``[B, Q, E]`` weight of each chunk's result for each query.
+            position_encoding: ``[C, W]`` added to the entries of every chunk, or None.
+
+        Returns:
+            ``[B, Q, W]``.
+        """
+        b, q, w = query.shape
+        _, e, c, _ = chunks.shape
+        h = self.heads
+        q_in = self.fold_query(query.reshape(b * q, w)).reshape(b, q * h, w)  # [B, Q*H, W]
+        flat = chunks.reshape(b, e * c, w)  # [B, E*C, W]
+        logits = torch.bmm(q_in, flat.transpose(1, 2)).view(b, q, h, e, c)
+        if position_encoding is not None:
+            logits = logits + (q_in @ position_encoding.T).view(b, q, h, 1, c)
+        attention = torch.softmax(logits, dim=-1) * weights[:, :, None, :, None]
+        mixed = torch.bmm(attention.view(b, q * h, e * c), flat)  # [B, Q*H, W]
+        if position_encoding is not None:
+            mixed = mixed + attention.sum(dim=3).view(b, q * h, c) @ position_encoding
+        value_weight = self.value.weight.view(h, self.head_dim, self.width)  # [H, d, W]
+        mixed = mixed.view(b * q, h, w).transpose(0, 1)  # [H, B*Q, W]
+        values = torch.matmul(mixed, value_weight.transpose(1, 2))  # [H, B*Q, d]
+        out = linear(values.transpose(0, 1).reshape(b * q, w), self.output.weight)
+        return out.view(b, q, w)

@@ -231,3 +231,50 @@ def test_stepping_never_modifies_the_state_it_is_given_and_flushes_pending_chunk
             state["contents"] = core._flush(state)
             state["pending_slot"] = torch.full_like(state["pending_slot"], -1)
             torch.testing.assert_close(y, outputs[t], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("core_name", ["hcam", "sat-fifo"])
+def test_the_shared_window_read_equals_the_per_query_read(core_name, monkeypatch):
+    """Both ways of reading a window give the same outputs and gradients, from a stepped state.
+
+    In float64, so that the only difference left (the order of the sums) is far below the
+    tolerance.
+    """
+    import memrl.memory.hcam as hcam_module
+    from memrl.memory.sat import SATFIFOCore
+
+    torch.manual_seed(10)
+    sizes = dict(width=16, num_layers=2, heads=4, chunk_size=3, capacity=6, top_k=2)
+    if core_name == "hcam":
+        core: HCAMCore = HCAMCore(5, **sizes).double()
+    else:
+        core = SATFIFOCore(5, num_places=3, **sizes).double()
+    places = torch.randint(0, 3, (30, 4)) if core_name == "sat-fifo" else None
+    state = {
+        key: value.double() if value.is_floating_point() else value
+        for key, value in core.initial_state(4).items()
+    }
+    with torch.no_grad():  # a state with committed chunks, some still pending
+        for t in range(10):
+            step_places = None if places is None else places[t]
+            _, state = core(torch.randn(4, 5).double(), state, torch.zeros(4), step_places)
+    assert bool((state["pending_slot"] >= 0).any())
+    x = torch.randn(20, 4, 5).double()
+    resets = torch.zeros(20, 4, dtype=torch.bool)
+    resets[7, 1] = True
+    window_places = None if places is None else places[10:]
+    outputs, grads = [], []
+    for factor in (1_000, 0):  # every window shared, then none
+        monkeypatch.setattr(hcam_module, "SHARED_READ_FACTOR", factor)
+        core.zero_grad()
+        y, new_state = core.forward_sequence(x, state, resets, window_places)
+        y.square().sum().backward()
+        outputs.append((y.detach(), new_state))
+        grads.append([p.grad.clone() for p in core.parameters() if p.grad is not None])
+    (y_shared, state_shared), (y_gathered, state_gathered) = outputs
+    torch.testing.assert_close(y_shared, y_gathered, rtol=0, atol=1e-12)
+    for key in state_shared:
+        torch.testing.assert_close(state_shared[key], state_gathered[key])
+    assert len(grads[0]) == len(list(core.parameters()))
+    for shared, gathered in zip(*grads, strict=True):
+        torch.testing.assert_close(shared, gathered, rtol=0, atol=1e-10)
