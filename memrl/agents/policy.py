@@ -18,6 +18,7 @@ from torch.distributions import Categorical, Distribution, Normal
 
 from memrl.agents.encoders import ObservationEncoder
 from memrl.memory.base import MemoryCore, State
+from memrl.memory.sat import SATFIFOCore, SATPMCore
 
 
 def observation_to_tensor(observation: Any, device: torch.device | str = "cpu") -> Any:
@@ -113,11 +114,21 @@ class MemoryPolicy(nn.Module):
         state: State,
         resets: torch.Tensor,
         places: torch.Tensor | None,
+        strategies: torch.Tensor | None = None,
     ) -> tuple[Distribution, torch.Tensor]:
-        """Replay a window ``[T, B, ...]`` from its start state: distributions and values."""
+        """Replay a window ``[T, B, ...]`` from its start state: distributions and values.
+
+        ``strategies`` ``[T, B]`` (SAT cores whose strategy an allocator set per episode) is
+        the eviction strategy in force at each step when acting.
+        """
         steps, batch = resets.shape
         features = self.encoder(flatten_time(observation)).view(steps, batch, -1)
-        hidden, _ = self.core.forward_sequence(features, state, resets, places)
+        if strategies is None:
+            hidden, _ = self.core.forward_sequence(features, state, resets, places)
+        else:
+            if not isinstance(self.core, SATFIFOCore | SATPMCore):
+                raise TypeError(f"only SAT cores take strategies, not {type(self.core).__name__}")
+            hidden, _ = self.core.forward_sequence(features, state, resets, places, strategies)
         return self._heads(hidden)
 
     def log_prob(self, dist: Distribution, action: torch.Tensor) -> torch.Tensor:

@@ -92,6 +92,7 @@ class Rollout:
     start_state: State
     next_value: torch.Tensor  # [N]: value of the observation after the last step
     labels: torch.Tensor | None = None  # supervised objective: info["answer"] after each step
+    strategies: torch.Tensor | None = None  # sat-ama: the eviction strategy in force at each step
 
 
 def compute_advantages(rollout: Rollout, gamma: float, gae_lambda: float) -> torch.Tensor:
@@ -240,10 +241,12 @@ class PPOTrainer:
         start_state = detach_state(self.state)
         observations, actions, log_probs, values, rewards = [], [], [], [], []
         terminated, truncated, valid, resets, labels = [], [], [], [], []
+        strategies = []
         for _ in range(cfg.num_steps):
             reset = self.reset_next
             if self.allocator is not None:
                 self._allocate(reset)
+                strategies.append(self.strategy.clone())
             dist, value, self.state = self.policy.act(
                 self.observation, self.state, reset, _places(self.observation)
             )
@@ -290,6 +293,7 @@ class PPOTrainer:
             start_state=start_state,
             next_value=next_value,
             labels=torch.stack(labels) if labels else None,
+            strategies=torch.stack(strategies) if strategies else None,
         )
 
     def _answers(self, info: dict[str, Any]) -> torch.Tensor:
@@ -336,6 +340,7 @@ class PPOTrainer:
                     index_state(rollout.start_state, envs),
                     rollout.resets[:, envs],
                     _places(index_observation(rollout.observations, (slice(None), envs))),
+                    None if rollout.strategies is None else rollout.strategies[:, envs],
                 )
                 if advantages is None:
                     loss, diagnostics = self._answer_loss(dist, rollout, envs)

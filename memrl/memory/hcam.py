@@ -544,11 +544,9 @@ class HCAMCore(MemoryCore):
     ) -> tuple[torch.Tensor, State]:
         """A window ``x`` ``[T, B, input_dim]`` -> ``y`` ``[T, B, width]``, equal to stepping.
 
-        Exact and batched over time for FIFO memories (HCAM, and SAT-FIFO while every batch
-        entry's strategy is FIFO); other strategies step through the window.
+        Exact and batched over time for FIFO memories (SAT-FIFO steps through windows with other
+        strategies).
         """
-        if self.place_embedding is not None and bool((state["strategy"] != FIFO).any()):
-            return super().forward_sequence(x, state, resets, places)
         t_len, b = resets.shape
         c, m, device = self.chunk_size, self.capacity, x.device
         resets = resets.to(torch.bool)

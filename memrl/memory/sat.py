@@ -31,6 +31,7 @@ from memrl.memory.base import MemoryCore, State
 from memrl.memory.blocks import FeedForward
 from memrl.memory.encoding import PlaceEmbedding, check_places, sinusoid_encoding
 from memrl.memory.eviction import (
+    FIFO,
     STRATEGIES,
     choose_victim,
     count_visits,
@@ -110,6 +111,47 @@ class SATFIFOCore(HCAMCore):
             ff_multiplier,
         )
         self.place_embedding = PlaceEmbedding(num_places, width, learned=learned_places)
+
+    def forward_sequence(
+        self,
+        x: torch.Tensor,
+        state: State,
+        resets: torch.Tensor,
+        places: torch.Tensor | None = None,
+        strategies: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, State]:
+        """A window, equal to stepping; batched over time while every strategy is FIFO.
+
+        Args:
+            x: ``[T, B, input_dim]``.
+            state: The state the window starts from.
+            resets: ``[T, B]`` episode starts.
+            places: ``[T, B]`` place ids.
+            strategies: ``[T, B]`` the strategy in force at each step (each episode's, as the
+                allocator set it when acting), or None: the state's throughout.
+        """
+        in_force = state["strategy"] if strategies is None else strategies
+        if not bool((in_force != FIFO).any()) and not bool((state["strategy"] != FIFO).any()):
+            return super().forward_sequence(x, state, resets, places)
+        return step_through(self, x, state, resets, places, strategies)
+
+
+def step_through(
+    core: MemoryCore,
+    x: torch.Tensor,
+    state: State,
+    resets: torch.Tensor,
+    places: torch.Tensor | None,
+    strategies: torch.Tensor | None,
+) -> tuple[torch.Tensor, State]:
+    """A SAT core stepped through a window, each step under its strategy (if given)."""
+    outputs = []
+    for t in range(x.shape[0]):
+        if strategies is not None:
+            state = {**state, "strategy": strategies[t]}
+        y, state = core(x[t], state, resets[t], None if places is None else places[t])
+        outputs.append(y)
+    return torch.stack(outputs), state
 
 
 class SATPMLayer(nn.Module):
@@ -357,8 +399,12 @@ class SATPMCore(MemoryCore):
         state: State,
         resets: torch.Tensor,
         places: torch.Tensor | None = None,
+        strategies: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, State]:
         """A window ``x`` ``[T, B, input_dim]`` -> ``y`` ``[T, B, width]``, equal to stepping.
+
+        ``strategies`` ``[T, B]`` is the strategy in force at each step (each episode's, as the
+        allocator set it when acting), or None: the state's throughout.
 
         First the bookkeeping runs step by step (integer work on ``[B, N]``, no autograd): for
         every step and slot it records where the slot's entry comes from, a slot of the given
@@ -374,6 +420,8 @@ class SATPMCore(MemoryCore):
         bookkeeping = {key: value for key, value in state.items() if key != "contents"}
         with torch.no_grad():
             for t in range(t_len):
+                if strategies is not None:
+                    bookkeeping["strategy"] = strategies[t]
                 bookkeeping, target = self._write(bookkeeping, resets[t], places[t])
                 source = torch.where(target, n + t, source)
                 sources.append(source)
