@@ -184,11 +184,13 @@ class PPOTrainer:
             )
         self.context = torch.as_tensor(info["question_type"], dtype=torch.long)
         self.strategy = torch.zeros(self.config.num_envs, dtype=torch.long)
-        return AdaptiveMemoryAllocator(
-            context_dim=len(QUESTION_TYPES),
-            epsilon_decisions=max(1, self.config.total_steps // 40),
-            seed=self.config.seed,
-        )
+        return AdaptiveMemoryAllocator(context_dim=len(QUESTION_TYPES), seed=self.config.seed)
+
+    @property
+    def _allocator_progress(self) -> float:
+        """How far the allocator's exploration has annealed: a share of the training budget."""
+        cfg = self.config
+        return self.global_step / (cfg.allocator_explore_fraction * cfg.total_steps)
 
     def _allocate(self, starting: torch.Tensor) -> None:
         """Choose the strategies of the episodes that start now and write them into the state."""
@@ -196,7 +198,9 @@ class PPOTrainer:
 
         assert self.allocator is not None
         if starting.any():
-            self.strategy[starting] = self.allocator.select(self.context[starting])
+            self.strategy[starting] = self.allocator.select(
+                self.context[starting], progress=self._allocator_progress
+            )
             self.state = set_strategy(self.state, self.strategy, where=starting)
 
     def _reward_allocator(
@@ -225,7 +229,7 @@ class PPOTrainer:
         assert self.allocator is not None
         picks = self.allocator.select(torch.arange(len(QUESTION_TYPES)), explore=False)
         return {
-            "allocator/epsilon": self.allocator.epsilon,
+            "allocator/epsilon": self.allocator.epsilon_at(self._allocator_progress),
             **{
                 f"allocator/{name}": float(pick)
                 for name, pick in zip(QUESTION_TYPES, picks.tolist(), strict=True)
@@ -511,9 +515,10 @@ class PPOTrainer:
 
     def _load_checkpoint(self) -> None:
         payload = torch.load(self.checkpoint_path, weights_only=False)
-        saved = payload["config"]
+        # A setting added to PPOConfig after the checkpoint was written has its default there.
+        saved = {**dataclasses.asdict(PPOConfig(env_id=self.config.env_id)), **payload["config"]}
         mine = dataclasses.asdict(self.config)
-        changed = {k for k in mine if k != "total_steps" and saved.get(k) != mine[k]}
+        changed = {k for k in mine if k != "total_steps" and saved[k] != mine[k]}
         if changed:
             raise ValueError(
                 f"cannot resume {self.run_dir}: its config differs in {sorted(changed)} "

@@ -29,6 +29,11 @@ class PPOConfig:
     question answering: cross-entropy between the action logits of every episode's last step and
     the right answer the env reports in info["answer"], as on RoomBallet; no value, entropy or
     clipping terms)."""
+    allocator_explore_fraction: float = 0.5
+    """sat-ama: the share of ``total_steps`` over which the allocator's exploration rate falls
+    linearly from 1.0 to 0.2 (SAT anneals over 200k of its training steps); it stays at 0.2
+    after. The core learns under every strategy first, so the allocator's values compare
+    strategies for a core that can use them."""
     total_steps: int = 200_000
     """Env steps to train for (summed over envs)."""
     seed: int = 0
@@ -86,6 +91,11 @@ class PPOConfig:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.learning_rate <= 0 or self.clip_coef <= 0:
             raise ValueError("learning_rate and clip_coef must be > 0")
+        if not 0.0 < self.allocator_explore_fraction <= 1.0:
+            raise ValueError(
+                "allocator_explore_fraction must be in (0, 1], got "
+                f"{self.allocator_explore_fraction}"
+            )
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.env_id not in gymnasium.registry:

@@ -5,7 +5,8 @@ a question about the first thing seen needs LIFO (keep the earliest), one about 
 room needs LVFO (drop the least visited), and so on. The allocator learns the choice as a one-step
 contextual bandit: per episode, from the task context (e.g. a one-hot of RoomBallet's question
 type), a small Q-network scores the four strategies of :mod:`memrl.memory.eviction`; the choice is
-epsilon-greedy with epsilon annealed linearly (1.0 to 0.2 over 200k decisions in the paper); after
+epsilon-greedy with epsilon annealed linearly (1.0 to 0.2 over 200k steps in the paper; here over
+``epsilon_decisions`` decisions, or over whatever progress the caller passes); after
 the episode the chosen strategy's value is regressed onto the episode's outcome (success, a
 return, or minus a loss) with a squared error.
 
@@ -87,7 +88,11 @@ class AdaptiveMemoryAllocator(nn.Module):
     @property
     def epsilon(self) -> float:
         """The current exploration rate (linear in the number of exploring decisions made)."""
-        done = min(int(self.decisions.item()), self.epsilon_decisions) / self.epsilon_decisions
+        return self.epsilon_at(int(self.decisions.item()) / self.epsilon_decisions)
+
+    def epsilon_at(self, progress: float) -> float:
+        """The exploration rate a fraction ``progress`` of the way through the annealing."""
+        done = min(max(progress, 0.0), 1.0)
         return self.epsilon_start + done * (self.epsilon_end - self.epsilon_start)
 
     def _context(self, context: torch.Tensor) -> torch.Tensor:
@@ -109,12 +114,16 @@ class AdaptiveMemoryAllocator(nn.Module):
         return out
 
     @torch.no_grad()
-    def select(self, context: torch.Tensor, explore: bool = True) -> torch.Tensor:
+    def select(
+        self, context: torch.Tensor, explore: bool = True, progress: float | None = None
+    ) -> torch.Tensor:
         """Choose a strategy per batch entry.
 
         Args:
             context: ``[B, context_dim]`` float or ``[B]`` integer categories.
             explore: Epsilon-greedy (and advance the schedule) if True; greedy if False.
+            progress: Where the caller is in the annealing (0 to 1, e.g. a share of a training
+                budget), in place of ``decisions / epsilon_decisions``.
 
         Returns:
             ``[B]`` int64 strategy ids (indices into ``STRATEGIES``).
@@ -123,7 +132,8 @@ class AdaptiveMemoryAllocator(nn.Module):
         if not explore:
             return greedy
         b = greedy.shape[0]
-        explore_mask = torch.rand(b, generator=self.generator) < self.epsilon
+        epsilon = self.epsilon if progress is None else self.epsilon_at(progress)
+        explore_mask = torch.rand(b, generator=self.generator) < epsilon
         random = torch.randint(self.num_strategies, (b,), generator=self.generator)
         self.decisions += b
         return torch.where(explore_mask, random, greedy)

@@ -115,6 +115,19 @@ def test_resume_refuses_a_changed_config(tmp_path):
         PPOTrainer(_tiny(learning_rate=1e-3), tmp_path, resume=True, progress=False)
 
 
+def test_resume_accepts_a_checkpoint_from_before_a_new_setting(tmp_path):
+    """A setting added to PPOConfig later is taken at its default for older checkpoints."""
+    PPOTrainer(_tiny(total_steps=64), tmp_path, progress=False).train()
+    path = tmp_path / "checkpoints" / "latest.pt"
+    payload = torch.load(path, weights_only=False)
+    del payload["config"]["allocator_explore_fraction"]
+    torch.save(payload, path)
+    resumed = PPOTrainer(_tiny(total_steps=128), tmp_path, resume=True, progress=False)
+    assert resumed.global_step == 64
+    with pytest.raises(ValueError, match="allocator_explore_fraction"):
+        PPOTrainer(_tiny(allocator_explore_fraction=0.3), tmp_path, resume=True, progress=False)
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -123,6 +136,8 @@ def test_resume_refuses_a_changed_config(tmp_path):
         ("gamma", 1.5),
         ("env_id", "memrl/Nope-v0"),
         ("objective", "bc"),
+        ("allocator_explore_fraction", 0.0),
+        ("allocator_explore_fraction", 1.5),
     ],
 )
 def test_bad_config_is_a_clear_error(field, value):
@@ -174,7 +189,7 @@ def test_sat_ama_allocates_per_episode_and_resumes(tmp_path):
         env_kwargs={},
         core="sat-ama",
         core_kwargs={"num_layers": 1, "width": 32, "heads": 2, "num_places": 9, "capacity": 18},
-        total_steps=4 * 16 * 2,
+        total_steps=4 * 16 * 4,
     )
     trainer = PPOTrainer(config, tmp_path, progress=False)
     trainer.train()
@@ -183,9 +198,13 @@ def test_sat_ama_allocates_per_episode_and_resumes(tmp_path):
     logged = read_metric(tmp_path, "allocator/first_seen")[1]
     greedy = trainer.allocator.select(torch.arange(4), explore=False)
     assert logged[-1] == float(greedy[0])  # the log follows the allocator's greedy choice
-    assert read_metric(tmp_path, "allocator/epsilon")[1][-1] == trainer.allocator.epsilon
+    # Exploration anneals from 1.0 to 0.2 over the first half of the training steps.
+    steps, epsilons = read_metric(tmp_path, "allocator/epsilon")
+    expected = [max(0.2, 1.0 - 0.8 * step / (0.5 * config.total_steps)) for step in steps]
+    assert epsilons == pytest.approx(expected)
+    assert epsilons[0] > 0.2 and epsilons[-1] == pytest.approx(0.2)
     resumed = PPOTrainer(
-        _tiny(**{**config.__dict__, "total_steps": 4 * 16 * 3}),
+        _tiny(**{**config.__dict__, "total_steps": 4 * 16 * 5}),
         tmp_path,
         resume=True,
         progress=False,

@@ -92,3 +92,18 @@ def test_bad_contexts_raise():
         allocator.select(torch.tensor([4]))
     with pytest.raises(ValueError, match=r"\[B, 4\]"):
         allocator.select(torch.zeros(2, 3))
+
+
+def test_a_caller_can_anneal_exploration_by_its_own_progress():
+    allocator = AdaptiveMemoryAllocator(context_dim=2, epsilon_decisions=10, seed=0)
+    assert allocator.epsilon_at(0.0) == 1.0
+    assert allocator.epsilon_at(0.5) == pytest.approx(0.6)
+    assert allocator.epsilon_at(3.0) == pytest.approx(0.2)
+    with torch.no_grad():  # make strategy 2 the greedy choice
+        allocator.q_network[-1].bias.copy_(torch.tensor([0.0, 0.0, 9.0, 0.0]))
+        allocator.q_network[-1].weight.zero_()
+    picks = allocator.select(torch.zeros(2000, dtype=torch.long), progress=1.0)
+    explored = (picks != 2).float().mean().item()  # 0.2 explore, 3/4 of those pick another arm
+    assert explored == pytest.approx(0.2 * 0.75, abs=0.03)
+    picks = allocator.select(torch.zeros(2000, dtype=torch.long), progress=0.0)
+    assert (picks != 2).float().mean().item() == pytest.approx(0.75, abs=0.04)
