@@ -17,6 +17,7 @@ OUT/training_curves.png.
         sat-ama sat-pm-lifo sat-pm-mvfo sat-pm-lvfo --seeds 0 1 2 --steps 800000 \\
         --ppo '{"objective": "supervised", "learning_rate": 0.001}' --greedy --out runs/rooms_small
     python scripts/memory_study.py --env memrl/BalletGrid-2-delay16-v0 --dry-run   # the plan
+    python scripts/memory_study.py ... --summary   # the table of the runs evaluated so far
     python scripts/memory_study.py ... --ppo '{"ent_coef": 0.001}'   # PPO settings for every run
 """
 
@@ -156,6 +157,24 @@ def summary(reports: dict[str, list[dict]], args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
+def partial_summary(plan: list[tuple[str, int]], args: argparse.Namespace) -> str:
+    """The table of the runs of ``plan`` evaluated so far, and which ones are missing."""
+    reports: dict[str, list[dict]] = {}
+    missing = []
+    for name, seed in plan:
+        report = Path(args.out) / f"{name}-seed{seed}" / "report.json"
+        if report.exists():
+            reports.setdefault(name, []).append(json.loads(report.read_text()))
+        else:
+            missing.append(f"{name}-seed{seed}")
+    if not reports:
+        return f"no run of {args.out} has been evaluated yet"
+    counts = ", ".join(f"{name} {len(runs)}" for name, runs in reports.items())
+    text = summary(reports, args).replace(f", seeds {args.seeds}", "", 1)
+    text += f"\nSeeds evaluated per agent: {counts}."
+    return text + (f"\nNot evaluated yet: {', '.join(missing)}.\n" if missing else "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--env", required=True, help="the env id to train on")
@@ -173,6 +192,11 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=200, help="episodes per condition")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--dry-run", action="store_true", help="print the runs and stop")
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="train nothing: print the table of the runs evaluated so far (a study in progress)",
+    )
     args = parser.parse_args()
     try:
         ppo = json.loads(args.ppo)
@@ -188,11 +212,14 @@ def main() -> None:
             run_dir = Path(args.out) / f"{name}-seed{seed}"
             print("memrl " + " ".join(train_command(name, seed, args, run_dir)))
         return
+    out = Path(args.out)
+    if args.summary:
+        print(partial_summary(plan, args))
+        return
     by_seed: dict[int, dict[str, dict]] = {seed: {} for seed in args.seeds}
     for name, seed in plan:
         by_seed[seed][name] = run_one(name, seed, args)
     reports = {name: [by_seed[seed][name] for seed in args.seeds] for name in args.agents}
-    out = Path(args.out)
     curves = {name: [read_metric(out / f"{name}-seed{seed}", "charts/success_rate")
                      for seed in args.seeds] for name in args.agents}  # fmt: skip
     plot_training_curves(curves, out / "training_curves.png", smooth=20,

@@ -48,6 +48,12 @@ def test_tiny_room_ballet_study_end_to_end(tmp_path):
     again = _run(*args)  # finished runs are not trained again
     assert "trained" not in again
     assert again == (tmp_path / "study.md").read_text() + "\n"
+    # A study in progress: seed 1 not run yet. --summary trains nothing and says what is missing.
+    partial = _run(*args[:6], "0", "1", *args[7:], "--summary")
+    assert "| sat-pm-lifo |" in partial
+    assert "Seeds evaluated per agent: sat-ama 1, sat-pm-lifo 1." in partial
+    assert "Not evaluated yet: sat-ama-seed1, sat-pm-lifo-seed1." in partial
+    assert not (tmp_path / "sat-ama-seed1").exists()
 
 
 def test_ppo_settings_reach_every_train_command_and_typos_are_refused(tmp_path):
