@@ -154,7 +154,35 @@ def summary(reports: dict[str, list[dict]], args: argparse.Namespace) -> str:
                for name, runs in reports.items() if runs[0].get("allocator_choices")}  # fmt: skip
     for name, per_seed in choices.items():
         lines += ["", f"{name}: strategy picked per question type, per seed: {per_seed}"]
+    lines += best_fixed_strategies(reports, labels)
     return "\n".join(lines) + "\n"
+
+
+FIXED = {"sat-pm": "fifo", "sat-pm-lifo": "lifo", "sat-pm-mvfo": "mvfo", "sat-pm-lvfo": "lvfo"}
+"""The SAT-PM presets with a fixed eviction strategy, by preset name."""
+
+
+def best_fixed_strategies(reports: dict[str, list[dict]], labels: list[str]) -> list[str]:
+    """Per condition, the fixed strategy with the best mean success: what an allocator should pick.
+
+    Empty unless the study has all four fixed-strategy presets.
+    """
+    if not all(name in reports for name in FIXED):
+        return []
+    mean = {
+        name: np.mean([[r["success_rate"] for r in run["results"]] for run in reports[name]], 0)
+        for name in FIXED
+    }
+    best = [max(FIXED, key=lambda name: mean[name][i]) for i in range(len(labels))]
+    picks = [f"{label}: {FIXED[name]} ({mean[name][i]:.2f})" for i, (label, name)
+             in enumerate(zip(labels, best, strict=True))]  # fmt: skip
+    oracle = np.mean([mean[name][i] for i, name in enumerate(best)])
+    return [
+        "",
+        f"Best fixed strategy per condition (mean over seeds): {', '.join(picks)}. An allocator "
+        f"picking these scores about {oracle:.2f} on the mixture if its one core is as good as "
+        "each fixed-strategy core.",
+    ]
 
 
 def partial_summary(plan: list[tuple[str, int]], args: argparse.Namespace) -> str:

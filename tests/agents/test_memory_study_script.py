@@ -78,3 +78,29 @@ def test_a_started_run_is_resumed_even_without_a_checkpoint(tmp_path):
                "--out", str(tmp_path), "--dry-run")  # fmt: skip
     first, second = out.splitlines()
     assert first.endswith("--resume") and "--resume" not in second
+
+
+def test_the_best_fixed_strategy_per_question_type_is_named():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("memory_study", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    labels = ["first_seen", "last_seen"]
+
+    def runs(*per_seed):
+        return [{"results": [{"label": label, "success_rate": rate}
+                             for label, rate in zip(labels, rates, strict=True)]}
+                for rates in per_seed]  # fmt: skip
+
+    reports = {
+        "sat-pm": runs([0.1, 0.9], [0.2, 0.8]),  # fifo: last_seen 0.85
+        "sat-pm-lifo": runs([0.8, 0.2], [0.9, 0.1]),  # lifo: first_seen 0.85
+        "sat-pm-mvfo": runs([0.5, 0.5], [0.5, 0.5]),
+        "sat-pm-lvfo": runs([0.4, 0.6], [0.4, 0.6]),
+    }
+    (line,) = [line for line in study.best_fixed_strategies(reports, labels) if line]
+    assert "first_seen: lifo (0.85), last_seen: fifo (0.85)" in line
+    assert "about 0.85 on the mixture" in line
+    assert study.best_fixed_strategies({"sat-pm": reports["sat-pm"]}, labels) == []
