@@ -16,6 +16,7 @@ from gymnasium import spaces
 from torch import nn
 from torch.distributions import Categorical, Distribution, Normal
 
+from memrl.agents.decoders import ObservationDecoder
 from memrl.agents.encoders import ObservationEncoder
 from memrl.memory.base import MemoryCore, State
 from memrl.memory.sat import SATFIFOCore, SATPMCore
@@ -53,6 +54,8 @@ class MemoryPolicy(nn.Module):
         action_space: Single-env action space (``Discrete`` or ``Box``).
         core: The memory core; its ``input_dim`` must equal ``feature_dim``.
         feature_dim: Width of the encoded observation.
+        reconstruction: Add a decoder that reconstructs each step's observation from the core's
+            output (:mod:`memrl.agents.decoders`), for a self-supervised loss.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class MemoryPolicy(nn.Module):
         action_space: gymnasium.Space,
         core: MemoryCore,
         feature_dim: int,
+        reconstruction: bool = False,
     ) -> None:
         super().__init__()
         self.action_low: torch.Tensor
@@ -82,6 +86,9 @@ class MemoryPolicy(nn.Module):
         else:
             raise ValueError(f"action space must be Discrete or a 1-D Box, got {action_space}")
         self.critic = nn.Linear(core.output_dim, 1)
+        self.decoder = (
+            ObservationDecoder(observation_space, core.output_dim) if reconstruction else None
+        )
         nn.init.orthogonal_(self.actor.weight, 0.01)
         nn.init.zeros_(self.actor.bias)
         nn.init.orthogonal_(self.critic.weight, 1.0)
@@ -121,6 +128,18 @@ class MemoryPolicy(nn.Module):
         ``strategies`` ``[T, B]`` (SAT cores whose strategy an allocator set per episode) is
         the eviction strategy in force at each step when acting.
         """
+        dist, value, _ = self.replay_window(observation, state, resets, places, strategies)
+        return dist, value
+
+    def replay_window(
+        self,
+        observation: Any,
+        state: State,
+        resets: torch.Tensor,
+        places: torch.Tensor | None,
+        strategies: torch.Tensor | None = None,
+    ) -> tuple[Distribution, torch.Tensor, torch.Tensor]:
+        """:meth:`evaluate_window`, and the core's outputs ``[T, B, width]`` too."""
         steps, batch = resets.shape
         features = self.encoder(flatten_time(observation)).view(steps, batch, -1)
         if strategies is None:
@@ -129,7 +148,8 @@ class MemoryPolicy(nn.Module):
             if not isinstance(self.core, SATFIFOCore | SATPMCore):
                 raise TypeError(f"only SAT cores take strategies, not {type(self.core).__name__}")
             hidden, _ = self.core.forward_sequence(features, state, resets, places, strategies)
-        return self._heads(hidden)
+        dist, value = self._heads(hidden)
+        return dist, value, hidden
 
     def log_prob(self, dist: Distribution, action: torch.Tensor) -> torch.Tensor:
         """Log-probability of actions (summed over action dimensions when continuous)."""

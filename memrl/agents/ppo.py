@@ -42,6 +42,7 @@ from tqdm import tqdm
 
 from memrl.agents.policy import (
     MemoryPolicy,
+    flatten_time,
     index_observation,
     observation_to_tensor,
     parameter_count,
@@ -59,7 +60,11 @@ def build_policy(config: PPOConfig, envs: gymnasium.vector.VectorEnv) -> MemoryP
     name = "sat-pm" if config.core == "sat-ama" else config.core
     core = make_core(name, config.feature_dim, **config.core_kwargs)
     return MemoryPolicy(
-        envs.single_observation_space, envs.single_action_space, core, config.feature_dim
+        envs.single_observation_space,
+        envs.single_action_space,
+        core,
+        config.feature_dim,
+        reconstruction=config.reconstruction_coef > 0,
     )
 
 
@@ -339,17 +344,24 @@ class PPOTrainer:
         for _ in range(cfg.update_epochs):
             for group in np.random.permutation(len(env_groups)):
                 envs = torch.as_tensor(env_groups[group])
-                dist, value = self.policy.evaluate_window(
-                    index_observation(rollout.observations, (slice(None), envs)),
+                observations = index_observation(rollout.observations, (slice(None), envs))
+                dist, value, hidden = self.policy.replay_window(
+                    observations,
                     index_state(rollout.start_state, envs),
                     rollout.resets[:, envs],
-                    _places(index_observation(rollout.observations, (slice(None), envs))),
+                    _places(observations),
                     None if rollout.strategies is None else rollout.strategies[:, envs],
                 )
                 if advantages is None:
                     loss, diagnostics = self._answer_loss(dist, rollout, envs)
                 else:
                     loss, diagnostics = self._ppo_loss(dist, value, rollout, advantages, envs)
+                if self.policy.decoder is not None:
+                    reconstruction = self.policy.decoder.loss(
+                        hidden.flatten(0, 1), flatten_time(observations)
+                    )
+                    loss = loss + cfg.reconstruction_coef * reconstruction
+                    diagnostics["losses/reconstruction"] = reconstruction
                 self.optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)

@@ -29,6 +29,10 @@ class PPOConfig:
     question answering: cross-entropy between the action logits of every episode's last step and
     the right answer the env reports in info["answer"], as on RoomBallet; no value, entropy or
     clipping terms)."""
+    reconstruction_coef: float = 0.0
+    """Weight of a self-supervised loss: the core's output at every step reconstructs that
+    step's observation (its categorical parts: grid cells, the instruction), as the HCAM
+    paper's agent decodes its memory for self-supervised losses. 0: off."""
     allocator_explore_fraction: float = 0.5
     """sat-ama: the share of ``total_steps`` over which the allocator's exploration rate falls
     linearly from 1.0 to 0.2 (SAT anneals over 200k of its training steps); it stays at 0.2
@@ -91,6 +95,8 @@ class PPOConfig:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.learning_rate <= 0 or self.clip_coef <= 0:
             raise ValueError("learning_rate and clip_coef must be > 0")
+        if self.reconstruction_coef < 0:
+            raise ValueError(f"reconstruction_coef must be >= 0, got {self.reconstruction_coef}")
         if not 0.0 < self.allocator_explore_fraction <= 1.0:
             raise ValueError(
                 "allocator_explore_fraction must be in (0, 1], got "
