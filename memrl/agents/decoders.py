@@ -15,28 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium
-import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
 from torch.nn.functional import cross_entropy
 
-from memrl.agents.encoders import _is_image, _is_symbolic
+from memrl.agents.encoders import categorical_highs
 
 MAX_OUTPUTS = 65_536
 """Largest head (entries x classes) a part may need; bigger parts are refused."""
-
-
-def categorical_highs(space: gymnasium.Space) -> np.ndarray | None:
-    """The largest value of every entry of a categorical space, flattened; None otherwise."""
-    if isinstance(space, spaces.Discrete):
-        return np.array([int(space.n) - 1])
-    if isinstance(space, spaces.MultiDiscrete):
-        return np.asarray(space.nvec, dtype=np.int64).reshape(-1) - 1
-    if _is_symbolic(space) and not _is_image(space):
-        assert isinstance(space, spaces.Box)
-        return np.broadcast_to(space.high, space.shape).astype(np.int64).reshape(-1)
-    return None
 
 
 class ObservationDecoder(nn.Module):

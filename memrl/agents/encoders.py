@@ -39,6 +39,22 @@ def _is_symbolic(space: gymnasium.Space) -> bool:
     )
 
 
+def categorical_highs(space: gymnasium.Space) -> np.ndarray | None:
+    """The largest value of every entry of a categorical space, flattened; None otherwise.
+
+    Categorical: ``Discrete``, ``MultiDiscrete``, and integer ``Box`` es that are not images
+    (symbolic grids): what :class:`CategoricalEncoder` embeds entry by entry.
+    """
+    if isinstance(space, spaces.Discrete):
+        return np.array([int(space.n) - 1])
+    if isinstance(space, spaces.MultiDiscrete):
+        return np.asarray(space.nvec, dtype=np.int64).reshape(-1) - 1
+    if _is_symbolic(space) and not _is_image(space):
+        assert isinstance(space, spaces.Box)
+        return np.broadcast_to(space.high, space.shape).astype(np.int64).reshape(-1)
+    return None
+
+
 class ImageEncoder(nn.Module):
     """A three-layer CNN (Nature DQN shape) for uint8 images, scaled to [0, 1]."""
 
@@ -105,15 +121,11 @@ def encoder_for(space: gymnasium.Space) -> nn.Module:
     if _is_image(space):
         assert isinstance(space, spaces.Box)
         return ImageEncoder(space)
-    if isinstance(space, spaces.Discrete):
-        return CategoricalEncoder(np.array([space.n - 1]))
-    if isinstance(space, spaces.MultiDiscrete):
-        return CategoricalEncoder(space.nvec - 1)
-    if _is_symbolic(space):
-        assert isinstance(space, spaces.Box)
-        entries = int(np.prod(space.shape))
-        out = min(256, entries * EMBED_DIM)
-        return CategoricalEncoder(np.broadcast_to(space.high, space.shape), out_dim=out)
+    highs = categorical_highs(space)
+    if highs is not None:
+        if isinstance(space, spaces.Discrete | spaces.MultiDiscrete):
+            return CategoricalEncoder(highs)
+        return CategoricalEncoder(highs, out_dim=min(256, highs.size * EMBED_DIM))  # a grid
     if isinstance(space, spaces.Box):
         return VectorEncoder(space)
     raise ValueError(

@@ -122,24 +122,15 @@ class MemoryPolicy(nn.Module):
         resets: torch.Tensor,
         places: torch.Tensor | None,
         strategies: torch.Tensor | None = None,
-    ) -> tuple[Distribution, torch.Tensor]:
-        """Replay a window ``[T, B, ...]`` from its start state: distributions and values.
+    ) -> tuple[Distribution, torch.Tensor, torch.Tensor]:
+        """Replay a window ``[T, B, ...]`` from its start state.
 
         ``strategies`` ``[T, B]`` (SAT cores whose strategy an allocator set per episode) is
         the eviction strategy in force at each step when acting.
-        """
-        dist, value, _ = self.replay_window(observation, state, resets, places, strategies)
-        return dist, value
 
-    def replay_window(
-        self,
-        observation: Any,
-        state: State,
-        resets: torch.Tensor,
-        places: torch.Tensor | None,
-        strategies: torch.Tensor | None = None,
-    ) -> tuple[Distribution, torch.Tensor, torch.Tensor]:
-        """:meth:`evaluate_window`, and the core's outputs ``[T, B, width]`` too."""
+        Returns:
+            The action distributions, the values and the core's outputs ``[T, B, width]``.
+        """
         steps, batch = resets.shape
         features = self.encoder(flatten_time(observation)).view(steps, batch, -1)
         if strategies is None:

@@ -345,7 +345,7 @@ class PPOTrainer:
             for group in np.random.permutation(len(env_groups)):
                 envs = torch.as_tensor(env_groups[group])
                 observations = index_observation(rollout.observations, (slice(None), envs))
-                dist, value, hidden = self.policy.replay_window(
+                dist, value, hidden = self.policy.evaluate_window(
                     observations,
                     index_state(rollout.start_state, envs),
                     rollout.resets[:, envs],

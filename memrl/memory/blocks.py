@@ -127,9 +127,7 @@ class ChunkAttention(nn.Module):
         mixed = torch.bmm(attention.view(n, self.heads, k * c), flat)  # [N, H, W]
         if position_encoding is not None:  # sum a (e + p) = sum a e + sum a p
             mixed = mixed + attention.sum(dim=2) @ position_encoding
-        value_weight = self.value.weight.view(self.heads, self.head_dim, self.width)  # [H, d, W]
-        values = torch.matmul(mixed.transpose(0, 1), value_weight.transpose(1, 2))  # [H, N, d]
-        return linear(values.transpose(0, 1).reshape(n, w), self.output.weight)
+        return self.project_values(mixed)
 
     def read_shared(
         self,
@@ -165,8 +163,11 @@ class ChunkAttention(nn.Module):
         mixed = torch.bmm(attention.view(b, q * h, e * c), flat)  # [B, Q*H, W]
         if position_encoding is not None:
             mixed = mixed + attention.sum(dim=3).view(b, q * h, c) @ position_encoding
-        value_weight = self.value.weight.view(h, self.head_dim, self.width)  # [H, d, W]
-        mixed = mixed.view(b * q, h, w).transpose(0, 1)  # [H, B*Q, W]
-        values = torch.matmul(mixed, value_weight.transpose(1, 2))  # [H, B*Q, d]
-        out = linear(values.transpose(0, 1).reshape(b * q, w), self.output.weight)
-        return out.view(b, q, w)
+        return self.project_values(mixed.view(b * q, h, w)).view(b, q, w)
+
+    def project_values(self, mixed: torch.Tensor) -> torch.Tensor:
+        """Attention-weighted entries per head ``[N, H, W]`` -> ``W_o concat_h(W_v^h mixed_h)``."""
+        n = mixed.shape[0]
+        value_weight = self.value.weight.view(self.heads, self.head_dim, self.width)  # [H, d, W]
+        values = torch.matmul(mixed.transpose(0, 1), value_weight.transpose(1, 2))  # [H, N, d]
+        return linear(values.transpose(0, 1).reshape(n, self.width), self.output.weight)

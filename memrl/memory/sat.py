@@ -130,8 +130,10 @@ class SATFIFOCore(HCAMCore):
             strategies: ``[T, B]`` the strategy in force at each step (each episode's, as the
                 allocator set it when acting), or None: the state's throughout.
         """
-        in_force = state["strategy"] if strategies is None else strategies
-        if not bool((in_force != FIFO).any()) and not bool((state["strategy"] != FIFO).any()):
+        fifo = not bool((state["strategy"] != FIFO).any())
+        if strategies is not None:
+            fifo = fifo and not bool((strategies != FIFO).any())
+        if fifo:  # HCAM's batched form (it keeps the state's strategy: FIFO)
             return super().forward_sequence(x, state, resets, places)
         return step_through(self, x, state, resets, places, strategies)
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from memrl.agents.decoders import ObservationDecoder, categorical_highs
+from memrl.agents.decoders import ObservationDecoder
+from memrl.agents.encoders import categorical_highs
 from memrl.agents.policy import observation_to_tensor
 from memrl.agents.ppo import PPOTrainer, build_policy, load_policy
 from memrl.agents.ppo_config import PPOConfig
@@ -99,7 +100,7 @@ def test_the_reconstruction_loss_trains_the_encoder_and_the_core():
     envs.close()
     step = observation_to_tensor(obs)
     window = {key: value[None] for key, value in step.items()}  # [T=1, B=2, ...]
-    _, _, hidden = policy.replay_window(
+    _, _, hidden = policy.evaluate_window(
         window, policy.initial_state(2), torch.ones(1, 2, dtype=torch.bool), None
     )
     assert policy.decoder is not None

@@ -361,7 +361,7 @@ def test_replaying_a_rollout_gives_what_acting_computed(core, tmp_path):
         assert rollout.strategies is not None
         assert len(set(rollout.strategies.flatten().tolist())) > 1
     with torch.no_grad():
-        dist, value = trainer.policy.evaluate_window(
+        dist, value, _ = trainer.policy.evaluate_window(
             rollout.observations,
             rollout.start_state,
             rollout.resets,
