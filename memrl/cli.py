@@ -1,7 +1,8 @@
 """The ``memrl`` command.
 
-Subcommands: ``list`` (the suite), ``bench envs`` (steps/s of every env), ``play`` (an env in the
-terminal), ``render`` (an episode as a GIF or PNG) and ``run demo`` (the showcase). Heavy modules
+Subcommands: ``list`` (the suite), ``bench`` (speed: ``envs``, ``streams``, ``continual``,
+``memory``), ``train``, ``eval``, ``play`` (an env in the terminal), ``render`` (an episode as a GIF
+or PNG) and ``run demo`` (the showcase). Heavy modules
 are imported inside each subcommand so that ``memrl --help`` answers at once.
 """
 
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from memrl.agents.continual.config import METHODS
 from memrl.envs import ALL
 
 
@@ -103,6 +105,21 @@ def _cmd_bench_streams(args: argparse.Namespace) -> int:
     from memrl.bench.streams import bench_streams, format_report
 
     report = bench_streams(rounds=args.rounds, episodes_per_task=args.episodes)
+    print(format_report(report))
+    if args.json:
+        _write_json(args.json, report, args.argv)
+    return 0
+
+
+def _cmd_bench_continual(args: argparse.Namespace) -> int:
+    from memrl.bench.continual import bench_continual, format_report
+
+    report = bench_continual(
+        methods=args.methods,
+        random_steps=args.random_steps,
+        learning_steps=args.learning_steps,
+        eval_episodes=args.eval_episodes,
+    )
     print(format_report(report))
     if args.json:
         _write_json(args.json, report, args.argv)
@@ -306,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     continual.add_argument(
         "--method",
-        choices=("finetune", "l2", "ewc", "packnet", "replay", "multitask"),
+        choices=METHODS,
         default="finetune",
         help="continual-learning method (default finetune)",
     )
@@ -388,6 +405,29 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--rounds", type=_positive_int, default=15, help="paired timing rounds")
     b.add_argument("--episodes", type=_positive_int, default=10, help="episodes per task")
     b.set_defaults(func=_cmd_bench_streams)
+    b = bench.add_parser(
+        "continual",
+        help="continual SAC's env steps/s per method, and the projected cost of CW10/CW20 runs",
+        description="Trains continual SAC (Continual World's networks and update schedule, one "
+        "torch thread) with each method on a two-task Meta-World stream and times every env "
+        "step: random-action steps, learning steps (50 gradient steps every 50 env steps) on "
+        "the first task and on the second, the end of each task, and an evaluation of every "
+        "task. From these rates it projects the wall time of one CW10, CW20 and study run.",
+    )
+    b.add_argument("--json", metavar="FILE", help="also write the results and machine to FILE")
+    b.add_argument(
+        "--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods to time"
+    )
+    b.add_argument(
+        "--random-steps", type=_positive_int, default=500, help="random-action steps per task"
+    )
+    b.add_argument(
+        "--learning-steps", type=_positive_int, default=1_000, help="learning steps per task"
+    )
+    b.add_argument(
+        "--eval-episodes", type=_positive_int, default=2, help="episodes per task of the timed eval"
+    )
+    b.set_defaults(func=_cmd_bench_continual)
     b = bench.add_parser(
         "memory",
         help="one HCAM read vs exact attention (256..16,384 steps), and training steps/s per core",

@@ -21,7 +21,7 @@ machine, date, wall time).
 
     python scripts/continual_study.py --dry-run                     # the plan and its cost
     python scripts/continual_study.py --tiny --out /tmp/cw_tiny     # minutes: the whole pipeline
-    python scripts/continual_study.py --out runs/continual_study    # the study (~33 core-hours)
+    python scripts/continual_study.py --out runs/continual_study    # the study (see --dry-run)
     python scripts/continual_study.py --out runs/continual_study --jobs 2   # two runs at a time
 """
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import multiprocessing
 import sys
 import time
@@ -44,13 +45,11 @@ from memrl.agents.continual import (
     train_reference_curves,
 )
 from memrl.agents.continual.reference import reference_config
+from memrl.bench.continual import project_run_hours
 
 TASKS = "reach-v3,button-press-v3,window-open-v3"
-SPS = 55.0
-"""Measured env steps/s of continual SAC (4x256, 50 updates every 50 steps, batch 128, 1 thread)
-on this 2-core machine; the plan's time estimate."""
-EVAL_SECONDS_PER_EPISODE = 0.14
-"""Measured: one 200-step evaluation episode of a Meta-World task with the 4x256 actor."""
+BENCH = str(Path(__file__).resolve().parents[1] / "docs" / "bench_continual.json")
+"""Continual SAC's measured rates per method (`memrl bench continual --json`): the plan's cost."""
 TINY = dict(
     hidden_size=32, num_layers=2, start_steps=200, update_after=100, eval_episodes=2,
     packnet_retrain_steps=50, ewc_fisher_batches=2, ewc_fisher_batch_size=64,
@@ -105,15 +104,25 @@ def plan(args: argparse.Namespace, config: ContinualConfig) -> list[tuple[Contin
     return runs
 
 
-def estimate_hours(config: ContinualConfig, sps: float) -> float:
-    """Expected hours of one run: updated steps at `sps`, random-phase steps, evaluations."""
+def estimate_hours(config: ContinualConfig, rates: dict) -> float:
+    """Expected hours of one run from the measured rates of its method (`memrl bench continual`)."""
     stream = config.build_stream()
-    windows = len(stream.timeline.stages)
-    updated = windows * max(stream.steps_per_task - config.update_after, 0)
-    evaluations = stream.timeline.total_steps // config.eval_every
-    episodes = evaluations * len(stream.task_names) * config.eval_episodes
-    seconds = updated / sps + episodes * EVAL_SECONDS_PER_EPISODE
-    return seconds / 3600
+    return project_run_hours(
+        rates[config.method],
+        num_tasks=len(stream.timeline.stages),
+        steps_per_task=stream.steps_per_task,
+        eval_every=config.eval_every,
+        eval_episodes=config.eval_episodes,
+        random_steps=config.update_after,
+    )
+
+
+def load_rates(path: str) -> dict:
+    """The per-method rates of a `memrl bench continual --json` file."""
+    if not Path(path).exists():
+        raise SystemExit(f"--bench {path} does not exist: make it with "
+                         f"`memrl bench continual --json {path}`")  # fmt: skip
+    return json.loads(Path(path).read_text())["methods"]
 
 
 def results_section(args: argparse.Namespace, report: dict, hours: float) -> str:
@@ -163,7 +172,7 @@ def main() -> None:
     parser.add_argument("--reference", default=None,
                         help="existing reference curves (JSON); default: train them")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one per core)")
-    parser.add_argument("--sps", type=float, default=SPS, help="steps/s for the estimate")
+    parser.add_argument("--bench", default=BENCH, help="rates for the cost estimate")
     parser.add_argument("--tiny", action="store_true", help="minutes: small nets, 600 steps")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and its cost")
     args = parser.parse_args()
@@ -175,14 +184,15 @@ def main() -> None:
     config.validate()
     runs = plan(args, config)
 
-    hours = sum(estimate_hours(c, args.sps) for c, _ in runs)
+    rates = load_rates(args.bench)
+    hours = sum(estimate_hours(c, rates) for c, _ in runs)
     print(f"{len(runs)} runs on {config.build_stream().name}; expected {hours:.1f} h on one core "
-          f"at {args.sps:.0f} steps/s ({hours / max(args.jobs, 1):.1f} h with --jobs "
+          f"at the rates of {args.bench} ({hours / max(args.jobs, 1):.1f} h with --jobs "
           f"{args.jobs})")  # fmt: skip
     for run_config, run_dir in runs:
         what = "single-task reference" if "/reference/" in run_dir else run_config.method
         print(f"  {run_dir}: {what}, seed {run_config.seed}, "
-              f"{estimate_hours(run_config, args.sps):.2f} h")  # fmt: skip
+              f"{estimate_hours(run_config, rates):.2f} h")  # fmt: skip
     if args.dry_run:
         return
 

@@ -32,6 +32,19 @@ def test_dry_run_prints_every_run_and_the_expected_cost(tmp_path):
     assert all(run.endswith("seed0") for run in runs[:9])
     assert runs[9] == f"{tmp_path}/finetune/seed1"
     assert not any(tmp_path.iterdir())  # nothing trained
+    # The cost comes from the measured rates: replay's batch of 512 makes its runs the longest.
+    hours = {run: float(line.rsplit(",", 1)[1].split()[0]) for run, line in
+             zip(runs, out.splitlines()[1:], strict=True)}  # fmt: skip
+    assert hours[f"{tmp_path}/replay/seed0"] > 2 * hours[f"{tmp_path}/finetune/seed0"]
+
+
+def test_a_missing_bench_file_is_named(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--dry-run", "--bench", str(tmp_path / "none.json")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "none.json does not exist: make it with `memrl bench continual --json" in result.stderr
 
 
 @pytest.mark.slow
