@@ -36,23 +36,42 @@ def sinusoid_encoding(
     return torch.cat([angles.sin(), angles.cos()], dim=-1)[..., :width]
 
 
+PLACE_INITS: tuple[str, ...] = ("sinusoid", "zeros")
+"""How a place embedding starts (:class:`PlaceEmbedding`)."""
+
+
 class PlaceEmbedding(nn.Module):
-    """A table of one vector per place: the sinusoid of the place id, fixed or learned.
+    """A table of one vector per place: fixed sinusoids of the place id, or learned.
 
     Args:
         num_places: Number of places (ids ``0 .. num_places - 1``).
         width: Vector width.
-        learned: If True the table is a parameter initialised with the sinusoids; if False it is
-            a fixed buffer.
+        learned: If True the table is a parameter; if False it is a fixed buffer.
+        init: ``"sinusoid"`` (the sinusoid of the place id) or ``"zeros"`` (only when learned: a
+            place-aware core then starts as its place-free counterpart and learns what places
+            add).
+
+    Raises:
+        ValueError: ``num_places`` < 1, an unknown ``init``, or ``"zeros"`` without ``learned``.
     """
 
-    def __init__(self, num_places: int, width: int, learned: bool = False) -> None:
+    def __init__(
+        self, num_places: int, width: int, learned: bool = False, init: str = "sinusoid"
+    ) -> None:
         super().__init__()
         if num_places < 1:
             raise ValueError(f"num_places must be >= 1, got {num_places}")
+        if init not in PLACE_INITS:
+            raise ValueError(f"place_init must be one of {list(PLACE_INITS)}, got {init!r}")
+        if init == "zeros" and not learned:
+            raise ValueError(
+                "place_init='zeros' needs learned_places=True (fixed zeros are no places at all)"
+            )
         self.num_places = num_places
         self.learned = learned
         table = sinusoid_encoding(torch.arange(num_places), width)  # [P, W]
+        if init == "zeros":
+            table = torch.zeros_like(table)
         if learned:
             self.weight = nn.Parameter(table)
         else:

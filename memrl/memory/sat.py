@@ -82,8 +82,9 @@ class SATFIFOCore(HCAMCore):
         capacity: Chunks kept per layer.
         ff_multiplier: Feed-forward hidden width in multiples of ``width``.
         num_places: Number of place ids (places are ``0 .. num_places - 1``).
-        learned_places: Learn the place embedding (initialised with the sinusoids) instead of
-            keeping the sinusoids fixed.
+        learned_places: Learn the place embedding instead of keeping the sinusoids fixed.
+        place_init: How the embedding starts: ``"sinusoid"`` or, when learned, ``"zeros"``
+            (the core then starts as HCAM).
     """
 
     def __init__(
@@ -98,6 +99,7 @@ class SATFIFOCore(HCAMCore):
         ff_multiplier: int = 4,
         num_places: int = 32,
         learned_places: bool = False,
+        place_init: str = "sinusoid",
     ) -> None:
         _check_positive(num_places=num_places)
         super().__init__(
@@ -110,7 +112,9 @@ class SATFIFOCore(HCAMCore):
             capacity,
             ff_multiplier,
         )
-        self.place_embedding = PlaceEmbedding(num_places, width, learned=learned_places)
+        self.place_embedding = PlaceEmbedding(
+            num_places, width, learned=learned_places, init=place_init
+        )
 
     def forward_sequence(
         self,
@@ -212,6 +216,7 @@ class SATPMCore(MemoryCore):
         ff_multiplier: Feed-forward hidden width in multiples of ``width``.
         num_places: Number of place ids.
         learned_places: Learn the place embedding instead of keeping the sinusoids fixed.
+        place_init: How the embedding starts: ``"sinusoid"`` or, when learned, ``"zeros"``.
         strategy: The eviction strategy of fresh states (``"fifo"``, ``"lifo"``, ``"mvfo"``,
             ``"lvfo"``): a fixed strategy, unless the allocator sets one per episode with
             :func:`set_strategy`.
@@ -228,6 +233,7 @@ class SATPMCore(MemoryCore):
         ff_multiplier: int = 4,
         num_places: int = 32,
         learned_places: bool = False,
+        place_init: str = "sinusoid",
         strategy: str = "fifo",
     ) -> None:
         if strategy not in STRATEGIES:
@@ -254,7 +260,9 @@ class SATPMCore(MemoryCore):
             SATPMLayer(width, heads, top_k, ff_multiplier * width) for _ in range(num_layers)
         )
         self.norm_out = nn.LayerNorm(width)
-        self.place_embedding = PlaceEmbedding(num_places, width, learned=learned_places)
+        self.place_embedding = PlaceEmbedding(
+            num_places, width, learned=learned_places, init=place_init
+        )
         self.strategy = STRATEGIES.index(strategy)
 
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:

@@ -160,6 +160,30 @@ def test_learned_place_embeddings_are_trained_through_the_read():
     assert core.place_embedding.weight.grad.abs().sum() > 0
 
 
+def test_a_zero_initialised_place_embedding_starts_as_hcam_and_learns():
+    torch.manual_seed(4)
+    sizes = dict(width=8, num_layers=2, heads=2, chunk_size=2, capacity=3, top_k=2)
+    hcam = HCAMCore(3, **sizes)
+    sat = SATFIFOCore(3, num_places=4, learned_places=True, place_init="zeros", **sizes)
+    sat.load_state_dict(hcam.state_dict(), strict=False)
+    assert not sat.place_embedding.table.any()
+    x, places = torch.randn(9, 2, 3), torch.randint(0, 4, (9, 2))
+    resets = torch.zeros(9, 2, dtype=torch.bool)
+    y_sat, _ = sat.forward_sequence(x, sat.initial_state(2), resets, places)
+    with torch.no_grad():
+        y_hcam, _ = hcam.forward_sequence(x, hcam.initial_state(2), resets)
+    torch.testing.assert_close(y_sat.detach(), y_hcam, rtol=0, atol=1e-6)
+    y_sat.square().sum().backward()
+    assert sat.place_embedding.weight.grad.abs().sum() > 0  # places can be learnt from zero
+
+
+def test_bad_place_init():
+    with pytest.raises(ValueError, match=r"place_init must be one of \['sinusoid', 'zeros'\]"):
+        SATPMCore(3, width=8, heads=2, top_k=1, num_places=5, place_init="random")
+    with pytest.raises(ValueError, match="place_init='zeros' needs learned_places=True"):
+        SATFIFOCore(3, width=8, heads=2, num_places=5, place_init="zeros")
+
+
 def test_sat_fifo_with_a_zero_place_embedding_is_hcam_stepping_and_over_a_window():
     """The only difference between SAT-FIFO under FIFO and HCAM is the place embedding."""
     torch.manual_seed(9)
