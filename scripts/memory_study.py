@@ -40,6 +40,8 @@ SMALL = {"num_layers": 2, "width": 64}
 """2 layers of width 64: the attention cores at a size that trains fast on a CPU."""
 CHUNKED = {**SMALL, "chunk_size": 16}
 """Chunked memories with chunks of 16 steps (a Ballet dance; the recall study's HCAM)."""
+ZERO_PLACES = {"learned_places": True, "place_init": "zeros"}
+"""A learned place embedding that starts at zero (the SAT core starts as its place-free self)."""
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "hcam": ("hcam", CHUNKED),
     "transformer": ("transformer", SMALL),
@@ -50,6 +52,8 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "sat-pm": ("sat-pm", SMALL),
     "sat-ama": ("sat-ama", SMALL),
     **{f"sat-pm-{s}": ("sat-pm", {**SMALL, "strategy": s}) for s in ("lifo", "mvfo", "lvfo")},
+    "sat-fifo-zeros": ("sat-fifo", {**CHUNKED, **ZERO_PLACES}),
+    "sat-pm-zeros": ("sat-pm", {**SMALL, **ZERO_PLACES}),
 }
 """Agent name -> (the `memrl train --agent`, its `--core-kwargs`)."""
 PPO_FIELDS = {f.name for f in dataclasses.fields(PPOConfig)} - {
