@@ -2,8 +2,8 @@
 
 Subcommands: ``list`` (the suite), ``bench`` (speed: ``envs``, ``streams``, ``continual``,
 ``memory``), ``train``, ``eval``, ``play`` (an env in the terminal), ``render`` (an episode as a GIF
-or PNG) and ``run demo`` (the showcase). Heavy modules
-are imported inside each subcommand so that ``memrl --help`` answers at once.
+or PNG) and ``run demo`` (the showcase). Heavy modules are imported inside each subcommand so that
+``memrl --help`` answers at once.
 """
 
 from __future__ import annotations

@@ -114,6 +114,7 @@ def estimate_hours(config: ContinualConfig, rates: dict) -> float:
         eval_every=config.eval_every,
         eval_episodes=config.eval_episodes,
         random_steps=config.update_after,
+        retrain_steps=config.packnet_retrain_steps,
     )
 
 

@@ -21,7 +21,8 @@ The stream's very last step is not taken; instead an evaluation of every task is
 one seed, one process) for a given number of tasks and steps per task: random steps at the random
 rate, every other step at the learning rate (Continual World's steps between ``update_after`` and
 ``start_steps`` act randomly but learn, and the policy's forward pass is a small part of a learning
-step), PackNet's retraining at one gradient step per learning step's time, and evaluations at the
+step), PackNet's retraining (after every task but the last) at one gradient step per learning
+step's time, and evaluations at the
 measured time per episode.
 """
 
@@ -32,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from memrl.agents.continual.config import METHODS, ContinualConfig
+from memrl.agents.continual.config import METHODS, ContinualConfig, packnet_retrain_steps
 
 DEFAULT_TASKS: tuple[str, str] = ("reach-v3", "button-press-v3")
 """The two tasks of the measured stream (any two Box-action tasks of a named stream work)."""
@@ -155,6 +156,7 @@ def project_run_hours(
     eval_every: int,
     eval_episodes: int = 10,
     random_steps: int = 1_000,
+    retrain_steps: int = -1,
 ) -> float:
     """Expected wall hours of one run (one method, one seed) from :func:`continual_sac_rates`.
 
@@ -166,6 +168,8 @@ def project_run_hours(
         eval_every: Env steps between evaluations of every task.
         eval_episodes: Episodes per task and evaluation.
         random_steps: Steps per task without gradient steps (``update_after``).
+        retrain_steps: PackNet's ``packnet_retrain_steps`` (-1: a tenth of ``steps_per_task``),
+            after every task but the last.
 
     Returns:
         Hours.
@@ -178,8 +182,9 @@ def project_run_hours(
     seconds = segments * random_steps / rates["random_steps_per_s"]
     seconds += first_learning / learning["first_task"]
     seconds += (learning_steps - first_learning) / later
-    if rates["method"] == "packnet":  # retraining: a tenth of steps_per_task gradient steps
-        seconds += num_tasks * (steps_per_task // 10) / later
+    if rates["method"] == "packnet":  # retraining after every task but the last
+        retrain = packnet_retrain_steps(retrain_steps, steps_per_task)
+        seconds += (num_tasks - 1) * retrain / later
     evaluations = num_tasks * steps_per_task // eval_every
     seconds += evaluations * num_tasks * eval_episodes * rates["eval_seconds_per_episode"]
     return seconds / 3600

@@ -55,9 +55,13 @@ def test_projection_by_hand():
     evaluations = 10 * 2 * 10 * 0.5
     hours = project_run_hours(_rates("ewc", 40.0), 2, 10_000, 2_000)
     assert hours == pytest.approx((random + learning + evaluations) / 3600)
-    # PackNet also retrains a tenth of steps_per_task gradient steps per task.
+    # PackNet also retrains a tenth of steps_per_task gradient steps after every task but the
+    # last, or packnet_retrain_steps when given.
     packnet = project_run_hours(_rates("packnet", 40.0), 2, 10_000, 2_000)
-    assert packnet == pytest.approx(hours + 2 * 1_000 / 40.0 / 3600)
+    assert packnet == pytest.approx(hours + 1_000 / 40.0 / 3600)
+    packnet = project_run_hours(_rates("packnet", 40.0), 3, 10_000, 2_000, retrain_steps=400)
+    three = project_run_hours(_rates("ewc", 40.0), 3, 10_000, 2_000)
+    assert packnet == pytest.approx(three + 2 * 400 / 40.0 / 3600)
     # Multitask: one segment, so random steps once and every other step at the first rate.
     multitask = project_run_hours(_rates("multitask", None), 2, 10_000, 2_000)
     expected = 1_000 / 1000.0 + 19_000 / 50.0 + evaluations

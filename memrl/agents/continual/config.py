@@ -17,6 +17,15 @@ METHODS: tuple[str, ...] = ("finetune", "l2", "ewc", "packnet", "replay", "multi
 """The continual-learning methods, in Continual World's table order."""
 
 
+def packnet_retrain_steps(configured: int, steps_per_task: int) -> int:
+    """PackNet's gradient steps of retraining after each pruning.
+
+    ``configured`` (``packnet_retrain_steps``), or a tenth of ``steps_per_task`` when it is -1
+    (Continual World: 100,000 for 1M steps per task).
+    """
+    return configured if configured >= 0 else steps_per_task // 10
+
+
 @dataclass
 class ContinualConfig:
     """Configuration of a continual-SAC run (each field is a ``memrl train`` option)."""

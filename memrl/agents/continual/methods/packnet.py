@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from memrl.agents.continual.buffers import ReplayBuffer
+from memrl.agents.continual.config import packnet_retrain_steps
 from memrl.agents.continual.methods.base import Method, Segment
 
 if TYPE_CHECKING:
@@ -60,9 +61,7 @@ class PackNet(Method):
     @property
     def retrain_steps(self) -> int:
         """Gradient steps of retraining after each pruning."""
-        if self.config.packnet_retrain_steps >= 0:
-            return self.config.packnet_retrain_steps
-        return self.stream.steps_per_task // 10
+        return packnet_retrain_steps(self.config.packnet_retrain_steps, self.stream.steps_per_task)
 
     def managed_modules(self, agent: ContinualSAC) -> list[nn.Module]:
         """The networks PackNet manages: the actor (and the critics with ``regularize_critic``)."""
