@@ -126,8 +126,12 @@ def load_rates(path: str) -> dict:
     return json.loads(Path(path).read_text())["methods"]
 
 
-def results_section(args: argparse.Namespace, report: dict, hours: float) -> str:
-    """A section for docs/RESULTS.md: the table with its command, seeds, budget, machine, date."""
+def results_section(args: argparse.Namespace, report: dict, projected_hours: float) -> str:
+    """A section for docs/RESULTS.md: the table with its command, seeds, budget, machine, date.
+
+    The cost given is the plan's projection from measured rates, not this invocation's wall time:
+    a study resumed across sessions (or re-run to collect finished runs) has no single wall time.
+    """
     from memrl.bench.machine import machine_info
 
     machine = machine_info(("memrl", "torch", "metaworld", "mujoco"))
@@ -148,7 +152,8 @@ def results_section(args: argparse.Namespace, report: dict, hours: float) -> str
         f"{report_eval_every(args):,} steps, {args.eval_episodes} stochastic episodes per task",
         f"- Machine: {machine['cores']} cores ({machine['cpu']}), torch "
         f"{machine['packages']['torch']}, metaworld {machine['packages']['metaworld']}",
-        f"- Date: {machine['date'][:10]}; wall time {hours:.1f} h",
+        f"- Date: {machine['date'][:10]}; compute about {projected_hours:.1f} core-hours "
+        f"(projected from the rates of `memrl bench continual`, {Path(args.bench).name})",
         f"- {report['details']['reference']}",
     ]
     if args.tiny:
@@ -214,8 +219,8 @@ def main() -> None:
         )
     continual_runs = [run_dir for _, run_dir in runs if "/reference/" not in run_dir]
     report = evaluate_continual_runs(continual_runs, reference=reference, out_dir=args.out)
-    wall = (time.perf_counter() - start) / 3600
-    section = results_section(args, report, wall)
+    print(f"this invocation: {(time.perf_counter() - start) / 3600:.1f} h")
+    section = results_section(args, report, hours)
     (Path(args.out) / "RESULTS_SECTION.md").write_text(section)
     print(section)
     print(f"wrote {args.out}/report.md, report.json and RESULTS_SECTION.md")

@@ -57,4 +57,6 @@ def test_tiny_study_runs_end_to_end(tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     assert set(report["metrics"]) == {"finetune", "packnet"}
     assert (tmp_path / "reference" / "reference_curves.json").exists()
-    assert (tmp_path / "RESULTS_SECTION.md").read_text().startswith("## Continual SAC on")
+    section = (tmp_path / "RESULTS_SECTION.md").read_text()
+    assert section.startswith("## Continual SAC on")
+    assert "core-hours (projected from the rates of `memrl bench continual`" in section
