@@ -35,6 +35,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from memrl.agents.continual import (
     METHODS,
@@ -50,7 +51,7 @@ from memrl.bench.continual import project_run_hours
 TASKS = "reach-v3,button-press-v3,window-open-v3"
 BENCH = str(Path(__file__).resolve().parents[1] / "docs" / "bench_continual.json")
 """Continual SAC's measured rates per method (`memrl bench continual --json`): the plan's cost."""
-TINY = dict(
+TINY: dict[str, Any] = dict(
     hidden_size=32, num_layers=2, start_steps=200, update_after=100, eval_episodes=2,
     packnet_retrain_steps=50, ewc_fisher_batches=2, ewc_fisher_batch_size=64,
 )  # fmt: skip
@@ -156,6 +157,8 @@ def results_section(args: argparse.Namespace, report: dict, projected_hours: flo
         f"(projected from the rates of `memrl bench continual`, {Path(args.bench).name})",
         f"- {report['details']['reference']}",
     ]
+    for heading, table in report["details"]["per_task_tables"].items():
+        lines += ["", f"#### {heading}", "", table]
     if args.tiny:
         lines.insert(2, "**Tiny mode: a pipeline check, not a result.**\n")
     return "\n".join(lines) + "\n"

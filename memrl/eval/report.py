@@ -72,6 +72,7 @@ def write_report(
     title: str = "memrl report",
     details: Mapping[str, Any] | None = None,
     notes: Sequence[str] = (),
+    sections: Mapping[str, str] | None = None,
     precision: int = 2,
 ) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.json`` into ``run_dir``.
@@ -86,6 +87,8 @@ def write_report(
             the metrics, the command, seeds, machine).
         notes: Sentences for the reader of ``report.md``, printed under the table (e.g. why a
             metric is missing).
+        sections: Heading -> Markdown body of further sections (e.g. per-task tables), printed
+            after the notes and before the plots.
         precision: Decimals in the Markdown table.
 
     Returns:
@@ -126,6 +129,8 @@ def write_report(
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     if notes:
         lines += ["", *[f"- {note}" for note in notes]]
+    for heading, body in (sections or {}).items():
+        lines += ["", f"## {heading}", "", body.rstrip("\n")]
     for name, path in relative.items():
         lines += ["", f"## {name}", "", f"![{name}]({path})"]
     markdown_path = run_dir / "report.md"

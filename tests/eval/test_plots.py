@@ -148,8 +148,12 @@ def test_report_writes_markdown_and_json_with_cis_and_plots(tmp_path):
         {"retention": plot},
         title="CW3",
         details={"seeds": [0, 1], "x": math.nan},
+        sections={"Per task": "| a | b |\n|---|---|\n| 1 | 2 |\n"},
     )
     markdown = md_path.read_text()
+    # Sections come after the table and before the plots.
+    assert "\n## Per task\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n## retention" in markdown
+    assert markdown.index("| packnet |") < markdown.index("## Per task")
     assert "# CW3" in markdown and "90% bootstrap intervals" in markdown
     assert "| | performance | forgetting | forward_transfer |" in markdown
     assert "| finetune | 0.05 [0.03, 0.08] | 0.73 [0.70, 0.76] | - |" in markdown

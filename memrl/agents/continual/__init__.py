@@ -42,6 +42,7 @@ _LAZY = {
     "evaluate_continual": "evaluation",
     "evaluate_continual_runs": "evaluation",
     "load_evaluation_history": "evaluation",
+    "per_task_tables": "evaluation",
     "results_table": "evaluation",
     "default_reference_path": "reference",
     "load_reference_curves": "reference",

@@ -303,6 +303,8 @@ def evaluate_continual_runs(
             title=f"{method}: success after each task",
         )  # fmt: skip
     details["table"] = results_table(rows)
+    sections = per_task_tables(details["methods"])
+    details["per_task_tables"] = sections
     first = logs[0]
     title = (
         f"Continual SAC on {first.stream}: {', '.join(by_method)}"
@@ -311,7 +313,9 @@ def evaluate_continual_runs(
     notes = [reference_note] + [
         f"{method}: {info['note']}" for method, info in details["methods"].items() if info["note"]
     ]
-    _, json_path = write_report(out, rows, plots, title=title, details=details, notes=notes)
+    _, json_path = write_report(
+        out, rows, plots, title=title, details=details, notes=notes, sections=sections
+    )
     report: dict[str, Any] = json.loads(json_path.read_text())
     return report
 
@@ -327,6 +331,51 @@ def _cut(log: EvaluationLog, windows: int) -> EvaluationHistory:
         steps_per_task=history.steps_per_task,
         schedule=history.schedule[:windows],
     )
+
+
+def per_task_tables(methods: Mapping[str, Mapping[str, Any]], precision: int = 2) -> dict[str, str]:
+    """Markdown tables of the per-task details, means over seeds: heading -> table.
+
+    "Success at the end" has a column per task (``p_i(end)``, the number P averages over its last
+    evaluations). "Forgetting / forward transfer per window" has a column per training window,
+    ``F_w / FT_w`` (``-``: no references, and for multitask, which has no windows of its own).
+
+    Args:
+        methods: ``details["methods"]`` of :func:`evaluate_continual_runs`: method ->
+            ``ContinualWorldMetrics.to_dict()`` (plus run bookkeeping).
+        precision: Decimals.
+    """
+
+    def row(method: str, cells: Sequence[str]) -> str:
+        return f"| {method} | " + " | ".join(cells) + " |"
+
+    def header(columns: Sequence[str]) -> list[str]:
+        return [row("method", columns), "|---|" + "---|" * len(columns)]
+
+    first = next(iter(methods.values()))
+    tasks = first["per_task"]["task_names"]
+    success = header(tasks)
+    for method, info in methods.items():
+        success.append(row(method, [f"{v:.{precision}f}" for v in
+                                    info["per_task"]["final_performance"]]))  # fmt: skip
+    columns = max((info["per_window"]["task_names"] for info in methods.values()), key=len)
+    numbered = [f"{i + 1}. {name}" for i, name in enumerate(columns)]
+    window = header(numbered)
+    for method, info in methods.items():
+        per_window = info["per_window"]
+        transfer = per_window["forward_transfer"]
+        cells = []
+        for index in range(len(columns)):
+            if method == "multitask" or index >= len(per_window["forgetting"]):
+                cells.append("-")
+                continue
+            ft = "-" if transfer is None else f"{transfer[index]:.{precision}f}"
+            cells.append(f"{per_window['forgetting'][index]:.{precision}f} / {ft}")
+        window.append(row(method, cells))
+    return {
+        "Success at the end, per task (mean over seeds)": "\n".join(success),
+        "Forgetting / forward transfer per window (mean over seeds)": "\n".join(window),
+    }
 
 
 def results_table(rows: Mapping[str, Mapping[str, Any]], precision: int = 2) -> str:

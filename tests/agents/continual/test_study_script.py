@@ -60,3 +60,4 @@ def test_tiny_study_runs_end_to_end(tmp_path):
     section = (tmp_path / "RESULTS_SECTION.md").read_text()
     assert section.startswith("## Continual SAC on")
     assert "core-hours (projected from the rates of `memrl bench continual`" in section
+    assert "#### Forgetting / forward transfer per window" in section

@@ -20,6 +20,7 @@ from memrl.agents.continual import (
     evaluate_continual_runs,
     load_continual_agent,
     load_evaluation_history,
+    per_task_tables,
     save_reference_curves,
     train_continual,
 )
@@ -140,6 +141,9 @@ def test_report_and_forward_transfer_over_seeds(tmp_path, finetune_run):
     assert row["forward transfer"]["mean"] is not None
     assert row["average performance"]["lower"] <= row["average performance"]["mean"]
     assert "| finetune |" in report["details"]["table"]
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "## Success at the end, per task (mean over seeds)" in markdown
+    assert "| method | 1. reach-v3 | 2. button-press-v3 |" in markdown
     for name in ("report.md", "report.json", "success_curves_finetune.png",
                  "retention_finetune.png"):  # fmt: skip
         assert (tmp_path / "report" / name).exists()
@@ -151,6 +155,30 @@ def test_report_and_forward_transfer_over_seeds(tmp_path, finetune_run):
                 eval_every=1, eval_episodes=1, seeds=[0],
             ),
         )  # fmt: skip
+
+
+def test_per_task_tables_show_each_methods_tasks_and_windows():
+    def details(final, forgetting, transfer):
+        return {
+            "per_task": {"task_names": ["a", "b"], "final_performance": final},
+            "per_window": {"task_names": ["a", "b"][: len(forgetting)], "forgetting": forgetting,
+                           "forward_transfer": transfer},
+        }  # fmt: skip
+
+    tables = per_task_tables({
+        "finetune": details([0.1, 0.9], [0.8, 0.0], [0.25, -0.5]),
+        "ewc": details([0.6, 0.7], [0.125], None),  # one window reached, no references
+        "multitask": details([0.9, 1.0], [0.0, 0.0], None),
+    })  # fmt: skip
+    success, windows = tables.values()
+    assert success.splitlines() == [
+        "| method | a | b |", "|---|---|---|", "| finetune | 0.10 | 0.90 |",
+        "| ewc | 0.60 | 0.70 |", "| multitask | 0.90 | 1.00 |",
+    ]  # fmt: skip
+    assert windows.splitlines() == [
+        "| method | 1. a | 2. b |", "|---|---|---|", "| finetune | 0.80 / 0.25 | 0.00 / -0.50 |",
+        "| ewc | 0.12 / - | - |", "| multitask | - | - |",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
