@@ -171,11 +171,49 @@ MEMORY_AGENTS = ("hcam", "sat-fifo", "sat-pm", "sat-ama", "transformer", "lstm",
 SB3_AGENTS = ("sb3-ppo", "sb3-recurrent-ppo")
 
 
+CONTINUAL_SKIP = ("stream", "method", "steps_per_task", "tasks", "seed")
+"""ContinualConfig fields with hand-written options (or the shared ``--seed``)."""
+SHARED_OPTIONS = (
+    "learning_rate", "gamma", "checkpoint_every", "log_every", "tensorboard", "threads"
+)  # fmt: skip
+"""Fields of both PPOConfig and ContinualConfig: one option each, read by whichever trains."""
+
+
+def _given(args: argparse.Namespace, names: Sequence[str]) -> list[str]:
+    """The options among ``names`` (attribute names) given on the command line, as flags."""
+    return ["--" + name.replace("_", "-") for name in names if getattr(args, name) is not None]
+
+
+def _apply(flags: Sequence[str]) -> str:
+    return "applies" if len(flags) == 1 else "apply"
+
+
+def _mode_options() -> tuple[list[str], list[str]]:
+    """(options only continual SAC reads, options only memory PPO / SB3 read), attribute names."""
+    from memrl.agents.continual.config import ContinualConfig
+    from memrl.agents.ppo_config import PPOConfig
+
+    continual = [name for name in ContinualConfig.__dataclass_fields__
+                 if name not in ("seed", *SHARED_OPTIONS)]  # fmt: skip
+    ppo = [name for name in PPOConfig.__dataclass_fields__
+           if name not in ("env_id", "core", "total_steps", "seed", *SHARED_OPTIONS)]  # fmt: skip
+    return continual, ["env", "agent", "steps", "frame_stack", *ppo]
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from memrl.config_args import dataclass_from_arguments
 
     progress = not args.no_progress
+    continual_only, ppo_only = _mode_options()
     if args.stream:
+        wrong = _given(args, ppo_only)
+        if wrong:
+            raise ValueError(
+                f"{', '.join(wrong)} {_apply(wrong)} only to memory PPO / SB3 training, not "
+                "with --stream; "
+                "continual SAC's options are listed under 'continual SAC options' in "
+                "`memrl train --help`"
+            )
         return _train_continual(args, progress)
     if not args.env:
         print(
@@ -183,6 +221,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    wrong = _given(args, continual_only)
+    if wrong:
+        raise ValueError(
+            f"{', '.join(wrong)} {_apply(wrong)} only to continual SAC: add --stream NAME"
+        )
+    args.agent = args.agent or "lstm"
+    args.steps = args.steps or 200_000
     if args.agent in SB3_AGENTS:
         from memrl.agents.sb3_baselines import SB3Config, train_sb3
 
@@ -191,7 +236,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             algorithm=args.agent.removeprefix("sb3-"),
             total_steps=args.steps,
             seed=args.seed,
-            frame_stack=args.frame_stack,
+            frame_stack=args.frame_stack or 0,
         )
         final = train_sb3(config, args.out, resume=args.resume, progress=progress)
         print(f"trained {args.agent} on {args.env}: {final}")
@@ -220,20 +265,26 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if config_path.exists() and "stream" in json.loads(config_path.read_text()):
         from memrl.agents.continual.evaluation import evaluate_continual
 
-        if args.deterministic:
+        wrong = [flag for flag, given in (("--deterministic", args.deterministic),
+                 ("--episodes", args.episodes is not None), ("--seed", args.seed is not None))
+                 if given]  # fmt: skip
+        if wrong:
             raise ValueError(
-                "--deterministic does not apply to continual runs: they are evaluated as they "
-                "were during training (ContinualConfig.eval_deterministic)"
+                f"{', '.join(wrong)} cannot be used with continual runs: their report is made "
+                "from the evaluations logged during training (--eval-episodes, "
+                "--eval-deterministic of memrl train)"
             )
-
         report = evaluate_continual(args.run_dir, reference=args.reference)
-        print(json.dumps({k: v for k, v in report.items() if k != "runs"}, indent=2)[:2000])
+        print(report["details"]["table"])
+        print(f"- {report['details']['reference']}")
         print(f"wrote {Path(args.run_dir) / 'report.md'} and report.json")
         return 0
     if args.reference is not None:
         raise ValueError("--reference applies to continual runs (trained with --stream) only")
     agent, info = load_agent(args.run_dir)
-    report = evaluate_run(agent, info, args.run_dir, episodes=args.episodes, seed=args.seed,
+    episodes = 200 if args.episodes is None else args.episodes
+    seed = 10_000 if args.seed is None else args.seed
+    report = evaluate_run(agent, info, args.run_dir, episodes=episodes, seed=seed,
                           deterministic=args.deterministic)  # fmt: skip
     for row in report["results"]:
         print(f"{row['label']:<28} success {row['success_rate']:.3f}")
@@ -244,22 +295,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _train_continual(args: argparse.Namespace, progress: bool) -> int:
     from memrl.agents.continual.config import ContinualConfig
     from memrl.agents.continual.trainer import train_continual
+    from memrl.config_args import dataclass_from_arguments
 
-    values = {
-        "stream": args.stream,
-        "method": args.method,
-        "seed": args.seed,
-        **({"tasks": args.tasks} if args.tasks else {}),
-        **({"steps_per_task": args.steps_per_task} if args.steps_per_task else {}),
-        **(args.continual_kwargs or {}),
-    }
-    unknown = sorted(set(values) - set(ContinualConfig.__dataclass_fields__))
-    if unknown:
-        raise ValueError(
-            f"unknown continual option(s) {unknown}; allowed: "
-            f"{sorted(ContinualConfig.__dataclass_fields__)}"
-        )
-    config = ContinualConfig(**values)
+    config = dataclass_from_arguments(ContinualConfig, args)
     result = train_continual(config, args.out, resume=args.resume, progress=progress)
     print(f"trained continual SAC ({config.method}) on {config.stream} -> {args.out}: {result}")
     return 0
@@ -305,45 +343,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--env", type=_env_id, metavar="ID", help="env id (memory agents, SB3)")
     p.add_argument(
-        "--agent", choices=MEMORY_AGENTS + SB3_AGENTS, default="lstm", help="agent (default lstm)"
+        "--agent", choices=MEMORY_AGENTS + SB3_AGENTS, default=None, help="agent (default lstm)"
     )
-    p.add_argument("--steps", type=_positive_int, default=200_000, help="env steps to train for")
+    p.add_argument(
+        "--steps", type=_positive_int, default=None, help="env steps to train for (default 200000)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
-        "--frame-stack", type=int, default=0, help="sb3-ppo only: stack this many observations"
+        "--frame-stack", type=int, default=None, help="sb3-ppo only: stack this many observations"
     )
+    from memrl.agents.continual.config import ContinualConfig
+    from memrl.agents.ppo_config import PPOConfig
+    from memrl.config_args import add_dataclass_arguments
+
     continual = p.add_argument_group(
-        "continual SAC options (with --stream; the Continual World recipe)"
+        "continual SAC options (with --stream; defaults are the Continual World recipe)"
     )
     continual.add_argument(
         "--stream", metavar="NAME", help="task stream: CW10, CW20, PowerLaw, Cyclic, DMC6"
     )
     continual.add_argument(
-        "--method",
-        choices=METHODS,
-        default="finetune",
+        "--method", choices=METHODS, default=None,
         help="continual-learning method (default finetune)",
-    )
+    )  # fmt: skip
     continual.add_argument(
-        "--steps-per-task", type=_positive_int, default=None, help="env steps per stage"
-    )
+        "--steps-per-task", type=_positive_int, default=None,
+        help="env steps per stage (default: the stream's own; Continual World: 1,000,000)",
+    )  # fmt: skip
     continual.add_argument(
         "--tasks", metavar="A,B,...", help="replace the stream's tasks (Meta-World v3 names)"
     )
-    continual.add_argument(
-        "--continual-kwargs",
-        type=json.loads,
-        metavar="JSON",
-        help="any other ContinualConfig field, e.g. '{\"eval_every\": 10000}'",
-    )
-    from memrl.agents.ppo_config import PPOConfig
-    from memrl.config_args import add_dataclass_arguments
-
+    add_dataclass_arguments(continual, ContinualConfig, skip=CONTINUAL_SKIP + SHARED_OPTIONS)
     add_dataclass_arguments(
-        p.add_argument_group("memory PPO options"),
+        p.add_argument_group(
+            "memory PPO options (with --stream, "
+            + ", ".join(
+                f"--{name.replace('_', '-')} (default {getattr(ContinualConfig, name)})"
+                for name in SHARED_OPTIONS
+            )
+            + " set continual SAC's instead)"
+        ),  # fmt: skip
         PPOConfig,
         skip=("env_id", "core", "total_steps", "seed"),
     )
@@ -354,11 +396,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate a trained run: success per level, recall vs delay, or per question type",
         description="Evaluate the agent of a run directory: on Ballet every paper level, on "
         "DelayedMatch recall vs delay (16..4096), on RoomBallet accuracy per question type, "
-        "otherwise success on the training env. Writes report.md, report.json and plots.",
+        "otherwise success on the training env. For a continual run (memrl train --stream): "
+        "Continual World's average performance, forgetting and forward transfer from the "
+        "evaluations logged during training, per-task tables, success curves and the retention "
+        "heatmap. Writes report.md, report.json and plots into RUN_DIR.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by memrl train")
-    p.add_argument("--episodes", type=_positive_int, default=200, help="episodes per condition")
-    p.add_argument("--seed", type=int, default=10_000, help="seed of the evaluation episodes")
+    p.add_argument(
+        "--episodes", type=_positive_int, default=None, help="episodes per condition (default 200)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="seed of the evaluation episodes (default 10000)"
+    )
     p.add_argument(
         "--deterministic",
         action="store_true",
@@ -370,7 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         type=_existing_file,
         help="continual runs: single-task reference curves (JSON) for forward transfer "
-        "(default assets/reference_curves/sac-<steps_per_task>.json when it exists)",
+        "(default, in a source checkout: assets/reference_curves/sac-<steps_per_task>.json "
+        "when it exists)",
     )
     p.set_defaults(func=_cmd_eval)
 

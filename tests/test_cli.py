@@ -82,15 +82,24 @@ def test_play_reads_actions_from_stdin():
 
 def test_train_stream_and_eval_continual(tmp_path, capsys):
     run = tmp_path / "cw"
-    kwargs = (
-        '{"eval_every": 100, "eval_episodes": 1, "start_steps": 50, "update_after": 50, '
-        '"tensorboard": false, "hidden_size": 32}'
-    )
     code = main(["train", "--stream", "CW10", "--tasks", "reach-v3,button-press-v3",
                  "--steps-per-task", "200", "--method", "l2", "--out", str(run),
-                 "--no-progress", "--continual-kwargs", kwargs])  # fmt: skip
+                 "--no-progress", "--eval-every", "100", "--eval-episodes", "1",
+                 "--start-steps", "50", "--update-after", "50", "--no-tensorboard",
+                 "--hidden-size", "32", "--learning-rate", "5e-4"])  # fmt: skip
     assert code == 0
+    config = json.loads((run / "config.json").read_text())
+    # Continual options and the shared PPO ones (--learning-rate, --tensorboard) reach the run.
+    assert (config["method"], config["eval_every"], config["hidden_size"]) == ("l2", 100, 32)
+    assert config["learning_rate"] == 5e-4 and config["tensorboard"] is False
+    assert config["threads"] == 1  # continual SAC's default, not PPO's
+    capsys.readouterr()
     assert main(["eval", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("| method | average performance | forgetting | forward transfer |")
+    assert "| l2 |" in out
+    assert main(["eval", str(run), "--episodes", "5", "--seed", "1"]) == 2
+    assert "--episodes, --seed cannot be used with continual runs" in capsys.readouterr().err
     report = json.loads((run / "report.json").read_text())
     assert "forward transfer omitted" in report["details"]["reference"]
     markdown = (run / "report.md").read_text()
@@ -113,11 +122,19 @@ def test_train_needs_an_env_or_a_stream(tmp_path, capsys):
     assert "--env" in capsys.readouterr().err
 
 
-def test_unknown_continual_option_is_a_clear_error(tmp_path, capsys):
-    code = main(["train", "--stream", "CW10", "--out", str(tmp_path / "x"),
-                 "--continual-kwargs", '{"bogus": 1}'])  # fmt: skip
+def test_options_of_the_other_trainer_are_refused(tmp_path, capsys):
+    out = str(tmp_path / "x")
+    code = main(["train", "--stream", "CW10", "--out", out, "--num-envs", "4", "--agent", "hcam"])
     assert code == 2
-    assert "bogus" in capsys.readouterr().err
+    assert "--agent, --num-envs apply only to memory PPO / SB3 training" in capsys.readouterr().err
+    assert main(["train", "--env", "memrl/DelayedMatch-v0", "--out", out, "--ewc-coef", "1"]) == 2
+    assert "--ewc-coef applies only to continual SAC: add --stream" in capsys.readouterr().err
+    assert main(["train", "--stream", "CW10", "--out", out, "--steps-per-task", "30000"]) == 2
+    assert "eval_every must divide steps_per_task (30000)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--stream", "CW10", "--out", out, "--schedule", '"repeat"'])
+    assert "--schedule: expected a JSON object" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_eval_reference_must_exist_and_suit_a_continual_run(tmp_path, capsys):

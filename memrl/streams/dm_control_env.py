@@ -22,6 +22,8 @@ from memrl.envs.metaworld import OffscreenRenderer, gl_backend
 
 EPISODE_LENGTH = 1000
 """Control steps per episode in every dm_control suite task."""
+MAX_RETURN = float(EPISODE_LENGTH)
+"""The highest episode return (rewards are in [0, 1] per step): a return / MAX_RETURN score."""
 
 
 def _load(domain: str, task: str, seed: int | None) -> Any:

@@ -106,4 +106,4 @@ def test_eval_ballet_levels(tmp_path):
 def test_deterministic_is_refused_for_continual_runs(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps({"stream": "CW10"}))
     assert main(["eval", str(tmp_path), "--deterministic"]) == 2
-    assert "does not apply to continual runs" in capsys.readouterr().err
+    assert "--deterministic cannot be used with continual runs" in capsys.readouterr().err

@@ -7,6 +7,7 @@ and ``input_args.py``, and the method coefficients of ``examples/paper_cl_experi
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,10 @@ def packnet_retrain_steps(configured: int, steps_per_task: int) -> int:
     (Continual World: 100,000 for 1M steps per task).
     """
     return configured if configured >= 0 else steps_per_task // 10
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+               dict: "a mapping"}  # fmt: skip
 
 
 @dataclass
@@ -136,8 +141,28 @@ class ContinualConfig:
             stream = dataclasses.replace(stream, name=" > ".join(self.task_list()))
         return stream
 
+    def _check_types(self) -> None:
+        """Raise ``ValueError`` for a field whose value is not of its declared type."""
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), hints[f.name]
+            expected = typing.get_origin(kind) or kind
+            if expected is float:
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+            elif expected is int:
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, expected)
+            if not ok:
+                example = ' like {"kind": "repeat", "times": 2}' if f.name == "schedule" else ""
+                raise ValueError(
+                    f"{f.name} must be {_TYPE_NAMES[expected]}{example}, got {value!r} "
+                    f"({type(value).__name__})"
+                )
+
     def validate(self) -> None:
         """Raise ``ValueError`` naming any bad field and what is allowed."""
+        self._check_types()
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
         positive = (
@@ -176,8 +201,9 @@ class ContinualConfig:
                 f"got {stream.schedule.kind}: several tasks per stage have no Continual World "
                 "windows"
             )
-        if self.eval_every > stream.steps_per_task:
+        if stream.steps_per_task % self.eval_every:
             raise ValueError(
-                f"eval_every must be <= steps_per_task ({stream.steps_per_task}) so that every "
-                f"task's window holds an evaluation, got {self.eval_every}"
+                f"eval_every must divide steps_per_task ({stream.steps_per_task}) so that every "
+                f"task's window ends with an evaluation (forgetting and the retention matrix read "
+                f"it), got {self.eval_every}; e.g. --eval-every {stream.steps_per_task // 10 or 1}"
             )

@@ -57,8 +57,10 @@ class EvaluationLog:
         eval_episodes: Episodes per task and evaluation.
         deterministic: Whether the evaluations acted with the mean action.
         steps: Env steps of training before each evaluation.
-        success: ``[evaluations][tasks]`` success rates.
+        success: ``[evaluations][tasks]`` success rates (the score the metrics read).
         returns: ``[evaluations][tasks]`` mean episode returns.
+        return_scored: Tasks without a success signal (dm_control), whose ``success`` entries are
+            the mean normalised return (episode return / its maximum, in [0, 1]) instead.
     """
 
     task_names: tuple[str, ...]
@@ -72,6 +74,7 @@ class EvaluationLog:
     steps: list[int] = field(default_factory=list)
     success: list[list[float]] = field(default_factory=list)
     returns: list[list[float]] = field(default_factory=list)
+    return_scored: tuple[str, ...] = ()
 
     def append(self, step: int, success: Sequence[float], returns: Sequence[float]) -> None:
         """Record one evaluation made after ``step`` env steps."""
@@ -131,6 +134,7 @@ class EvaluationLog:
         data = asdict(self)
         data["task_names"] = list(self.task_names)
         data["schedule"] = list(self.schedule)
+        data["return_scored"] = list(self.return_scored)
         return data
 
     @classmethod
@@ -139,6 +143,7 @@ class EvaluationLog:
         values = dict(data)
         values["task_names"] = tuple(values["task_names"])
         values["schedule"] = tuple(int(c) for c in values["schedule"])
+        values["return_scored"] = tuple(values.get("return_scored", ()))
         return cls(**values)
 
     def save(self, path: str | Path) -> Path:
@@ -188,7 +193,13 @@ def _resolve_reference(
             return None, f"no reference curves ({path} does not exist): forward transfer omitted"
         reference = path
     if isinstance(reference, str | Path):
-        curves = load_reference_curves(reference, steps_per_task=budget)
+        first = logs[0]
+        curves = load_reference_curves(
+            reference,
+            steps_per_task=budget,
+            eval_every=first.steps[0] if first.steps else None,
+            deterministic=first.deterministic,
+        )
         source = str(reference)
     else:
         curves = {name: np.asarray(value, dtype=np.float64) for name, value in reference.items()}
@@ -310,7 +321,12 @@ def evaluate_continual_runs(
         f"Continual SAC on {first.stream}: {', '.join(by_method)}"
         f" ({len(logs)} run{'s' if len(logs) > 1 else ''})"
     )
-    notes = [reference_note] + [
+    scored = sorted({task for log in logs for task in log.return_scored})
+    details["score"] = "success rate" + (
+        f"; {', '.join(scored)} define no success: their score is the normalised return "
+        "(episode return / its maximum, in [0, 1])" if scored else ""
+    )  # fmt: skip
+    notes = [reference_note, *([details["score"]] if scored else [])] + [
         f"{method}: {info['note']}" for method, info in details["methods"].items() if info["note"]
     ]
     _, json_path = write_report(

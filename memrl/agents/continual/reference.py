@@ -30,7 +30,11 @@ from memrl.agents.continual.evaluation import LOG_FILE, EvaluationLog
 
 
 def default_reference_path(steps_per_task: int) -> Path:
-    """``assets/reference_curves/sac-<steps_per_task>.json`` next to the installed package."""
+    """``assets/reference_curves/sac-<steps_per_task>.json`` of the source checkout memrl runs from.
+
+    The curves are not package data: a ``pip install -e .`` of the repository finds them, a regular
+    install does not (pass the file explicitly there).
+    """
     import memrl
 
     root = Path(memrl.__file__).resolve().parents[1]
@@ -78,23 +82,35 @@ def save_reference_curves(
 
 
 def load_reference_curves(
-    path: str | Path, steps_per_task: int | None = None
+    path: str | Path,
+    steps_per_task: int | None = None,
+    eval_every: int | None = None,
+    deterministic: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """Task -> ``[runs, evaluations]`` success from a reference file.
+
+    Forward transfer compares areas under success curves, so the references must share the runs'
+    budget, evaluation cadence and evaluation mode (a greedy policy succeeds more often than a
+    sampling one); a field the file does not record is not checked.
 
     Args:
         path: A file written by :func:`save_reference_curves`.
         steps_per_task: If given, the budget the curves must have been trained with.
+        eval_every: If given, the env steps between the curves' evaluations.
+        deterministic: If given, whether the curves' evaluations acted with the mean action.
 
     Raises:
-        ValueError: The file's budget differs from ``steps_per_task``.
+        ValueError: The file differs from a given field; the message names both values.
     """
     document = json.loads(Path(path).read_text())
-    if steps_per_task is not None and document["steps_per_task"] != steps_per_task:
-        raise ValueError(
-            f"reference curves in {path} were trained for {document['steps_per_task']} steps per "
-            f"task, the runs for {steps_per_task}: forward transfer needs the same budget"
-        )
+    wanted = {"steps_per_task": steps_per_task, "eval_every": eval_every,
+              "deterministic": deterministic}  # fmt: skip
+    for name, value in wanted.items():
+        if value is not None and name in document and document[name] != value:
+            raise ValueError(
+                f"reference curves in {path} have {name}={document[name]}, the runs "
+                f"{name}={value}: forward transfer needs the same budget and evaluation schedule"
+            )
     return {name: np.asarray(c, dtype=np.float64) for name, c in document["curves"].items()}
 
 
@@ -138,7 +154,8 @@ def train_reference_curves(
     Args:
         tasks: Task names.
         base: The recipe (budget, evaluation schedule, SAC hyper-parameters) of the continual runs
-            the curves are for; its stream, method and seed are replaced.
+            the curves are for; its tasks (one per run), schedule, method and seed are
+            replaced.
         out_dir: Directory for the runs and the curves.
         seeds: One run per seed and task.
         progress: Show progress bars.

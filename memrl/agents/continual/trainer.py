@@ -14,7 +14,8 @@ One env step at a time, as Continual World's ``SAC.run`` (single env):
    retrains).
 6. **Evaluate** every ``eval_every`` steps (and at the end) on every task of the stream:
    ``ContinualEnv(fixed_task=...)``, ``eval_episodes`` episodes each, success =
-   ``info["is_success"]`` at the episode's end; written to ``evaluations.json``
+   ``info["is_success"]`` at the episode's end (dm_control tasks define no success: their score
+   is the normalised return, episode return / 1000, in [0, 1]); written to ``evaluations.json``
    (:class:`~memrl.agents.continual.evaluation.EvaluationLog`, the layout of ``EvaluationHistory``)
    and ``metrics.csv`` (``eval/<task>/success``; ``retention/<task>`` at every task's end).
 7. **Log** (``charts/``, ``losses/``) every ``log_every`` steps; **checkpoint** every
@@ -57,6 +58,7 @@ from memrl.agents.continual.methods import Method, Segment, make_method
 from memrl.agents.continual.sac import ContinualSAC
 from memrl.agents.run_log import RunLog
 from memrl.streams import ContinualEnv
+from memrl.streams.dm_control_env import MAX_RETURN
 
 AGENT = "continual-sac"
 """``config.json``'s ``agent`` entry, by which ``memrl eval`` recognises a continual run."""
@@ -141,6 +143,7 @@ class ContinualTrainer:
             seed=config.seed,
             eval_episodes=config.eval_episodes,
             deterministic=config.eval_deterministic,
+            return_scored=tuple(t.name for t in self.stream.tasks if t.domain == "dm_control"),
         )
 
         self.global_step = 0
@@ -278,19 +281,24 @@ class ContinualTrainer:
         success, returns = [], []
         for task_id, task in enumerate(self.stream.task_names):
             env = self._eval_env(task)
-            wins, total = 0, 0.0
+            wins, total = 0.0, 0.0
+            by_return = task in self.evaluations.return_scored
             with self.agent.task_view(task_id):
                 for seed in seeds:
                     observation, _ = env.reset(seed=int(seed))
-                    done = False
+                    done, episode_return = False, 0.0
                     while not done:
                         action = self.agent.act(
                             observation[None], cfg.eval_deterministic, generator
                         )[0]
                         observation, reward, terminated, truncated, info = env.step(action)
                         total += float(reward)
+                        episode_return += float(reward)
                         done = terminated or truncated
-                    wins += bool(info["is_success"])
+                    if by_return:  # dm_control: no success, the normalised return
+                        wins += min(max(episode_return / MAX_RETURN, 0.0), 1.0)
+                    else:
+                        wins += bool(info["is_success"])
             success.append(wins / len(seeds))
             returns.append(total / len(seeds))
         self.evaluations.append(self.global_step, success, returns)

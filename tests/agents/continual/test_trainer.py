@@ -147,7 +147,18 @@ def test_report_and_forward_transfer_over_seeds(tmp_path, finetune_run):
     for name in ("report.md", "report.json", "success_curves_finetune.png",
                  "retention_finetune.png"):  # fmt: skip
         assert (tmp_path / "report" / name).exists()
-    with pytest.raises(ValueError, match="trained for 999 steps per task, the runs for 300"):
+    # References must share the budget, the evaluation cadence and the evaluation mode.
+    for field, value in (("eval_every", 100), ("deterministic", True)):
+        recorded = {"steps_per_task": 300, "eval_every": 150, "eval_episodes": 1, "seeds": [0],
+                    field: value}  # fmt: skip
+        mismatched = save_reference_curves(
+            tmp_path / f"{field}.json",
+            {"reach-v3": [[0.0, 0.5]], "button-press-v3": [[0.5, 0.5]]},
+            **recorded,
+        )
+        with pytest.raises(ValueError, match=f"have {field}={value}, the runs {field}="):
+            evaluate_continual_runs([tmp_path / "seed1"], reference=mismatched)
+    with pytest.raises(ValueError, match="have steps_per_task=999, the runs steps_per_task=300"):
         evaluate_continual_runs(
             [tmp_path / "seed1"],
             reference=save_reference_curves(
@@ -187,7 +198,12 @@ def test_per_task_tables_show_each_methods_tasks_and_windows():
         ({"method": "agem"}, "method must be one of \\['finetune', 'l2', 'ewc', 'packnet'"),
         ({"stream": "CW30"}, "stream must be one of \\['CW10', 'CW20'"),
         ({"tasks": "reach-v3,nope-v3"}, "unknown task 'nope-v3'"),
-        ({"eval_every": 301}, "eval_every must be <= steps_per_task \\(300\\)"),
+        ({"eval_every": 301}, "eval_every must divide steps_per_task \\(300\\)"),
+        ({"eval_every": 200}, "eval_every must divide steps_per_task \\(300\\).*got 200"),
+        ({"schedule": "repeat"}, 'schedule must be a mapping like {"kind": "repeat"'),
+        ({"tasks": ["reach-v3"]}, "tasks must be a string, got \\['reach-v3'\\] \\(list\\)"),
+        ({"learning_rate": "1e-4"}, "learning_rate must be a number, got '1e-4'"),
+        ({"multi_head": 1}, "multi_head must be true or false"),
         ({"schedule": {"kind": "scole", "num_stages": 4, "tasks_per_stage": 2}}, "one task per"),
         ({"gamma": 1.5}, "gamma must be in \\[0, 1\\]"),
         ({"batch_size": 0}, "batch_size must be an integer >= 1"),
@@ -206,3 +222,23 @@ def test_config_fields_all_have_help():
 
     docs = field_docs(ContinualConfig)
     assert set(docs) == set(ContinualConfig.__dataclass_fields__)
+
+
+def test_dm_control_tasks_are_scored_by_normalised_return(tmp_path):
+    # dm_control defines no success: the evaluation scores its tasks by return / 1000.
+    config = tiny_config(
+        stream="DMC6", tasks="cartpole-balance,pendulum-swingup", steps_per_task=100,
+        eval_every=100, start_steps=100, update_after=100, checkpoint_every=100,
+    )  # fmt: skip
+    train_continual(config, tmp_path, progress=False)
+    log = EvaluationLog.load(tmp_path)
+    assert log.return_scored == ("cartpole-balance", "pendulum-swingup")
+    scores, returns = np.asarray(log.success), np.asarray(log.returns)
+    np.testing.assert_allclose(scores, returns / 1000.0)  # one episode per evaluation
+    assert scores[:, 0].min() > 0  # cartpole-balance pays for every upright step
+    report = evaluate_continual(tmp_path)
+    assert (
+        "pendulum-swingup define no success: their score is the normalised return"
+        in (report["details"]["score"])
+    )
+    assert report["details"]["score"] in (tmp_path / "report.md").read_text()
