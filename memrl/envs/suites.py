@@ -199,13 +199,15 @@ MEMORY: dict[str, SuiteEntry] = {**BALLET, **ROOMS, **RECALL, **CONTROL}
 
 def _streams_suite() -> dict[str, SuiteEntry]:
     suite: dict[str, SuiteEntry] = {}
-    # (stream name, steps per stage, description of the stages)
-    for stream, steps_per_task, stages in (
-        ("CW10", 1_000_000, "CW10's 10 Meta-World tasks in order, 1M steps each (10M)"),
-        ("CW20", 1_000_000, "CW10 twice, 1M steps per task (20M)"),
+    # (stream name, description of its stages; the steps per stage are the stream's own)
+    for stream, stages in (
+        ("CW10", "CW10's 10 Meta-World tasks in order, 1M steps each (10M)"),
+        (
+            "CW20",
+            "CW10 twice, 1M steps per task (20M; the second pass reuses the first's one-hots)",
+        ),
         (
             "PowerLaw",
-            100_000,
             "CW10's tasks over 200 stages of 100k steps; a task recurs with probability "
             "proportional to (1 + stages since last seen)^-1",
         ),
@@ -214,7 +216,7 @@ def _streams_suite() -> dict[str, SuiteEntry]:
         suite[env_id] = SuiteEntry(
             id=env_id,
             entry_point="memrl.streams.continual_env:ContinualEnv",
-            kwargs={"stream": stream, "steps_per_task": steps_per_task},
+            kwargs={"stream": stream},
             max_episode_steps=None,  # the tasks end their 200-step episodes themselves
             vector_entry_point=None,
             observation="Meta-World v3 state Box(39,) float64 (+10 task one-hot: task_one_hot)",

@@ -136,8 +136,9 @@ def held_out_retention(
     Args:
         retention: The matrix; its last stage is "after the stream".
         baseline: ``"first"`` to divide by the first stage (the initial policy, before any
-            training), or the baseline (e.g. frozen pre-trained) policy's success on the held-out
-            tasks: a mapping name -> success, or a sequence in the order of ``retention.held_out``.
+            training; refused when the matrix says that stage trained a task), or the baseline
+            (e.g. frozen pre-trained) policy's success on the held-out tasks: a mapping name ->
+            success, or a sequence in the order of ``retention.held_out``.
 
     Returns:
         Held-out task name -> retention (1 = fully retained; NaN where the baseline's success is
@@ -148,6 +149,13 @@ def held_out_retention(
     if isinstance(baseline, str):
         if baseline != "first":
             raise ValueError(f"baseline must be 'first', a mapping or a sequence, got {baseline!r}")
+        if retention.stage_tasks and retention.stage_tasks[0]:
+            raise ValueError(
+                f"baseline='first' divides by the first stage, which must be the initial policy "
+                f"(no task trained), but stage {retention.stage_labels[0]!r} trained "
+                f"{list(retention.stage_tasks[0])}: pass the initial or frozen policy's success "
+                "on the held-out tasks as the baseline instead"
+            )
         before = retention.matrix[0, columns]
     elif isinstance(baseline, Mapping):
         missing = sorted(set(retention.held_out) - set(baseline))

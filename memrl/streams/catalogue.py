@@ -311,9 +311,11 @@ def resolve_tasks(spec: str | Task | Iterable[str | Task]) -> tuple[Task, ...]:
         names: Sequence[str | Task] = TASK_LISTS[spec]
     elif isinstance(spec, str | Task):
         if isinstance(spec, str) and spec not in CATALOGUE:
+            close = difflib.get_close_matches(spec, [*TASK_LISTS, *CATALOGUE], n=3)
+            hint = f" Did you mean {close}?" if close else ""
             raise ValueError(
                 f"tasks must be a list name {list(TASK_LISTS)}, a task name or a sequence of "
-                f"task names, got {spec!r} (see memrl.streams.CATALOGUE for task names)"
+                f"task names, got {spec!r}.{hint} (see memrl.streams.CATALOGUE for task names)"
             )
         names = [spec]
     else:

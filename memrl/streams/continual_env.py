@@ -43,7 +43,9 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
     padded with zeros to the longest (bounds: element-wise union), otherwise the tasks' common
     space. With `task_one_hot=True` the one-hot of the task's index in `task_names` is appended
     (the last `num_tasks` entries of a `Box`, or a `"task"` key). For CW10, CW20 and PowerLaw:
-    Meta-World's `Box(39,)` float64, or `Box(49,)` with the one-hot.
+    Meta-World's `Box(39,)` float64, or `Box(49,)` with the one-hot. The one-hot is per distinct
+    task: CW20's second pass shows the first pass's one-hot (Continual World's CW20 gives each of
+    its 20 positions its own one-hot, so a multi-head agent there has 20 heads, here 10).
 
     ## Action Space
 
@@ -62,7 +64,9 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
     after a seeded reset, and continues its own generator afterwards (so a task that recurs
     in a stream continues where it left off). `scole` stages draw each episode's task from this
     env's generator. The schedule's own seed, not the reset seed, fixes the stages: the stream
-    is part of the benchmark's definition.
+    is part of the benchmark's definition. A seeded reset does not rewind the stream (its step
+    is kept across resets): `reset(seed=s, options={"stream_step": 0})` replays it from the
+    start, step for step.
 
     ## Episode End
 
@@ -71,7 +75,9 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
     `info["task_switch"]` is True in the reset info that starts a new task (a task other than
     the previous episode's; the first reset counts) and at the first step of that episode;
     `info["is_success"]` is the task's (False when a stage end cuts the episode and the task
-    did not report it).
+    did not report it). Under a Gymnasium vector env with next-step autoreset the reset info
+    arrives as a step's info, so a switch is flagged on two consecutive steps of that env: to act
+    once per switch, compare `info["task"]["index"]` with the previous step's.
 
     ## Arguments
 
@@ -87,7 +93,9 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
       one-hot included), ignoring the schedule; for evaluating every task of a stream with the
       policy trained on it. `info["task"]["stage"]` is then None.
     - `render_mode` (`"rgb_array"`, `"ansi"` or None): passed to the tasks' environments;
-      `render()` renders the current task.
+      `render()` renders the current task, at that task's frame size. `metadata["render_fps"]`
+      is the first task's: streams of unlike tasks (DMC6, Recall) change frame size and rate
+      at a switch, so record videos per task.
 
     `reset(options={"stream_step": n})` moves the stream to step `n` (e.g. to resume a run).
 
@@ -217,6 +225,7 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
                     raise ValueError(f"stream_step must be an integer >= 0, got {step!r}")
                 self._stream_step = operator.index(step)
         if seed is not None or self._task_seeds is None:
+            self._task_id = None  # a seeded reset starts afresh: its task counts as a switch
             draws = self.np_random.integers(0, 2**31 - 1, size=self.num_tasks)
             self._task_seeds = [int(s) for s in draws]
             self._unseeded = set(range(self.num_tasks))

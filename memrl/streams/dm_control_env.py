@@ -121,17 +121,35 @@ class DMControlTaskEnv(gymnasium.Env[np.ndarray, np.ndarray]):
                 f"render_mode must be one of {self.metadata['render_modes']} or None, "
                 f"got {render_mode!r}"
             )
-        if success_return is not None and not np.isfinite(success_return):
+        if success_return is not None and (
+            isinstance(success_return, bool)
+            or not isinstance(success_return, int | float | np.number)
+            or not np.isfinite(success_return)
+        ):
             raise ValueError(
-                f"success_return must be a finite number or None, got {success_return}"
+                f"success_return must be a finite number or None, got {success_return!r}"
             )
+        for name, value in (("width", width), ("height", height)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         self.domain = domain
         self.task = task
         self.name = f"{domain}-{task}"
         self.success_return = None if success_return is None else float(success_return)
         self.render_mode = render_mode
-        self.width, self.height, self.camera_id = int(width), int(height), int(camera_id)
+        self.width, self.height = int(width), int(height)
         self._env = _load(domain, task, seed)
+        cameras = self._env.physics.model.ncam
+        if (
+            isinstance(camera_id, bool)
+            or not isinstance(camera_id, int | np.integer)
+            or not (-1 <= camera_id < cameras)
+        ):
+            raise ValueError(
+                f"camera_id must be -1 (the free camera) or one of the model's {cameras} cameras "
+                f"(0..{cameras - 1}), got {camera_id!r}"
+            )
+        self.camera_id = int(camera_id)
         self.metadata = {**self.metadata, "render_fps": round(1.0 / self._env.control_timestep())}
         observation_spec = self._env.observation_spec()
         self.observation_keys: tuple[tuple[str, int], ...] = tuple(
@@ -199,10 +217,15 @@ class DMControlTaskEnv(gymnasium.Env[np.ndarray, np.ndarray]):
 
         physics = self._env.physics
         if self._renderer is None:
+            # The offscreen buffer must hold the frame (dm_control's models ask for 640x480).
+            visual = physics.model.vis.global_
+            visual.offwidth = max(visual.offwidth, self.width)
+            visual.offheight = max(visual.offheight, self.height)
             self._renderer = OffscreenRenderer(physics.model.ptr, self.width, self.height)
-            camera = self._renderer._camera  # the renderer's free camera: use the model's instead
-            camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
-            camera.fixedcamid = self.camera_id
+            if self.camera_id >= 0:  # the model's camera instead of the renderer's free one
+                camera = self._renderer._camera
+                camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
+                camera.fixedcamid = self.camera_id
         return self._renderer.render(physics.model.ptr, physics.data.ptr)
 
     def close(self) -> None:

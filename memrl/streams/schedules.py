@@ -306,6 +306,10 @@ class Cyclic(Schedule):
         return _singletons(order)
 
 
+MAX_ALPHA = 1000.0
+"""Largest power-law exponent: the largest weight, ``2 ** -alpha``, stays a normal float."""
+
+
 def power_law_weights(gaps: np.ndarray, alpha: float) -> np.ndarray:
     """Unnormalised recurrence weights ``(1 + gap) ** -alpha`` (see :class:`PowerLaw`)."""
     return (1.0 + np.asarray(gaps, dtype=np.float64)) ** -alpha
@@ -351,9 +355,12 @@ class PowerLaw(Schedule):
             isinstance(self.alpha, bool)
             or not isinstance(self.alpha, int | float | np.number)
             or not math.isfinite(self.alpha)
-            or self.alpha < 0
+            or not 0 <= self.alpha <= MAX_ALPHA
         ):
-            raise ValueError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
+            raise ValueError(
+                f"alpha must be a number in [0, {MAX_ALPHA}], got {self.alpha!r} (beyond "
+                f"{MAX_ALPHA} the weights underflow: the law is then 'repeat the last task')"
+            )
 
     def stages(self, num_tasks: int) -> list[tuple[int, ...]]:  # noqa: D102
         _check_num_tasks(num_tasks)

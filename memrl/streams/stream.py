@@ -124,6 +124,15 @@ NAMED_STREAMS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
 """The named streams: tasks, schedule and steps per stage of each."""
 
 
+def _same_part(key: str, value: Any, base: Any) -> bool:
+    """Whether a replacement part of a stream equals the part it replaces."""
+    if key == "tasks":
+        return resolve_tasks(value) == resolve_tasks(base)
+    if key == "schedule":
+        return make_schedule(value) == make_schedule(base)
+    return bool(value == base)
+
+
 def make_stream(
     stream: str | Stream | None = "CW10",
     *,
@@ -174,9 +183,11 @@ def make_stream(
         )
         if value is not None
     }
-    if changed and stream is not None:
-        name = f"{name} ({', '.join(sorted(changed))} changed)"
     parts = {**base, **changed}
+    if stream is not None:  # the name says which parts differ from the named stream's
+        differ = [key for key in sorted(changed) if not _same_part(key, changed[key], base[key])]
+        if differ:
+            name = f"{name} ({', '.join(differ)} changed)"
     budget = parts["steps_per_task"]
     if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget < 1:
         raise ValueError(f"steps_per_task must be an integer >= 1, got {budget!r}")

@@ -72,6 +72,15 @@ def test_held_out_retention_against_a_frozen_policy():
         held_out_retention(example(), "last")
 
 
+def test_first_stage_baseline_needs_an_initial_stage():
+    full = example()
+    trained_first = RetentionMatrix(full.matrix[1:], full.task_names, full.stage_labels[1:],
+                                    full.held_out, full.stage_tasks[1:])  # fmt: skip
+    with pytest.raises(ValueError, match=r"stage 'reach' trained \['reach'\]: pass the initial"):
+        held_out_retention(trained_first)
+    assert held_out_retention(trained_first, [0.2, 0.1])["pick"] == pytest.approx(0.15 / 0.2)
+
+
 def test_seen_retention_divides_the_end_by_the_success_after_the_last_training():
     ratios = seen_retention(example())
     assert set(ratios) == {"reach", "push"}

@@ -69,8 +69,10 @@ def test_splits_follow_l2m():
 def test_unknown_names_raise_with_the_allowed_ones():
     with pytest.raises(ValueError, match="unknown task 'hammer-v2'.*hammer-v3"):
         get_task("hammer-v2")
-    with pytest.raises(ValueError, match="tasks must be a list name"):
+    with pytest.raises(ValueError, match=r"tasks must be a list name.*Did you mean \['CW10'\]"):
         resolve_tasks("CW11")
+    with pytest.raises(ValueError, match=r"got 'push-v2'. Did you mean \['push-v3'"):
+        resolve_tasks("push-v2")
     with pytest.raises(ValueError, match="distinct"):
         resolve_tasks(CW20)
     with pytest.raises(ValueError, match="at least one"):

@@ -184,6 +184,30 @@ def test_stream_step_option_moves_the_stream():
         env.reset(options={"stream_step": -1})
 
 
+def test_a_seeded_reset_at_stream_step_0_replays_the_stream():
+    env = ContinualEnv("Recall", steps_per_task=30)
+    env.action_space.seed(0)
+    actions = [env.action_space.sample() for _ in range(100)]
+
+    def play() -> list:
+        _, info = env.reset(seed=3, options={"stream_step": 0})
+        record = [(info["task"]["name"], info["task_switch"])]
+        for action in actions:
+            obs, reward, terminated, truncated, info = env.step(action)
+            record.append((np.asarray(obs).tolist(), reward, info["task_switch"]))
+            if terminated or truncated:
+                _, info = env.reset()
+                record.append((info["task"]["name"], info["task_switch"]))
+        return record
+
+    first = play()
+    assert first[0][1]  # the first reset is a switch
+    assert play() == first  # same tasks, observations, rewards and switch flags
+    env.reset(seed=3, options={"stream_step": 0})
+    _, info = env.reset(seed=3, options={"stream_step": 0})  # the same task as the last episode
+    assert info["task_switch"]  # yet a seeded reset starts afresh, as the first one did
+
+
 def test_cw10_switches_task_and_one_hot():
     env = gymnasium.make("memrl/ContinualWorld-CW10-v0", steps_per_task=200, task_one_hot=True)
     assert env.observation_space.shape == (49,)
@@ -238,6 +262,17 @@ def test_named_streams_and_registered_ids():
     }
     assert all(entry.family == "streams" for entry in STREAMS.values())
     assert make_stream("CW10", steps_per_task=5).to_dict()["steps_per_task"] == 5
+    # The name says which parts differ from the named stream's, and only those.
+    assert make_stream("CW10", steps_per_task=5).name == "CW10 (steps_per_task changed)"
+    assert make_stream("CW10", steps_per_task=1_000_000, tasks="CW10").name == "CW10"
+    assert make_stream("CW20", schedule={"kind": "repeat", "times": 3}).name == (
+        "CW20 (schedule changed)"
+    )
+    # A registered id takes the stream's own budget, also when another stream is asked for.
+    env = gymnasium.make("memrl/ContinualWorld-CW10-v0", stream="PowerLaw")
+    assert env.unwrapped.stream.name == "PowerLaw"
+    assert env.unwrapped.stream.timeline.total_steps == 20_000_000
+    env.close()
 
 
 @pytest.mark.parametrize(

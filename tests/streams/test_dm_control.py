@@ -96,6 +96,23 @@ def test_bad_arguments():
         DMControlTaskEnv("cheetah", "fly")
     with pytest.raises(ValueError, match="success_return"):
         DMControlTaskEnv("cheetah", "run", success_return=float("nan"))
+    with pytest.raises(ValueError, match="success_return must be a finite number or None, got '1'"):
+        DMControlTaskEnv("cheetah", "run", success_return="1")
+    with pytest.raises(ValueError, match="width must be an integer >= 1, got 0"):
+        DMControlTaskEnv("cheetah", "run", width=0)
+    # cheetah has 2 cameras: an out-of-range id would make MuJoCo end the process when rendering.
+    with pytest.raises(ValueError, match=r"one of the model's 2 cameras \(0..1\), got 5"):
+        DMControlTaskEnv("cheetah", "run", camera_id=5)
+
+
+def test_frames_larger_than_the_models_offscreen_buffer_are_whole():
+    # dm_control's models size their offscreen buffer 640x480; a larger frame must not be cropped.
+    env = DMControlTaskEnv("cheetah", "run", render_mode="rgb_array", width=800, height=600)
+    env.reset(seed=0)
+    frame = env.render()
+    env.close()
+    assert frame.shape == (600, 800, 3)
+    assert frame[:, 700:].any() and frame[:100].any()  # right and top strips are drawn
 
 
 def test_renders():

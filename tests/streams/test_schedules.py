@@ -149,8 +149,15 @@ def test_bad_arguments_name_the_allowed_values():
         make_schedule("random")
     with pytest.raises(ValueError, match="power_law schedule parameters must be among"):
         make_schedule({"kind": "power_law", "beta": 1})
-    with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
+    with pytest.raises(ValueError, match=r"alpha must be a number in \[0, 1000.0\], got -1.0"):
         PowerLaw(alpha=-1.0)
+    with pytest.raises(ValueError, match="got 1100.0 \\(beyond 1000.0 the weights underflow"):
+        PowerLaw(alpha=1100.0)
+    # The largest allowed exponent still gives a valid law: the last task, stage after stage.
+    assert (
+        PowerLaw(num_stages=5, alpha=1000.0, seed=0).stages(3)[1:]
+        == [PowerLaw(num_stages=5, alpha=1000.0, seed=0).stages(3)[1]] * 4
+    )
     with pytest.raises(ValueError, match="num_stages must be an integer >= 1"):
         Scole(num_stages=0)
     with pytest.raises(ValueError, match="tasks_per_stage must be 1..3"):
