@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from memrl.agents.continual.config import METHODS
+from memrl.agents.continual.config import METHODS, ContinualConfig
+from memrl.agents.ppo_config import PPOConfig
 from memrl.envs import ALL
 
 
@@ -173,10 +174,13 @@ SB3_AGENTS = ("sb3-ppo", "sb3-recurrent-ppo")
 
 CONTINUAL_SKIP = ("stream", "method", "steps_per_task", "tasks", "seed")
 """ContinualConfig fields with hand-written options (or the shared ``--seed``)."""
-SHARED_OPTIONS = (
-    "learning_rate", "gamma", "checkpoint_every", "log_every", "tensorboard", "threads"
+PPO_SKIP = ("env_id", "core", "total_steps", "seed")
+"""PPOConfig fields set by ``--env``, ``--agent``, ``--steps`` and ``--seed``."""
+SHARED_OPTIONS = tuple(
+    name for name in ContinualConfig.__dataclass_fields__
+    if name in PPOConfig.__dataclass_fields__ and name != "seed"
 )  # fmt: skip
-"""Fields of both PPOConfig and ContinualConfig: one option each, read by whichever trains."""
+"""Fields of both configs (learning rate, gamma, ...): one option each, read by whichever trains."""
 
 
 def _given(args: argparse.Namespace, names: Sequence[str]) -> list[str]:
@@ -190,13 +194,10 @@ def _apply(flags: Sequence[str]) -> str:
 
 def _mode_options() -> tuple[list[str], list[str]]:
     """(options only continual SAC reads, options only memory PPO / SB3 read), attribute names."""
-    from memrl.agents.continual.config import ContinualConfig
-    from memrl.agents.ppo_config import PPOConfig
-
     continual = [name for name in ContinualConfig.__dataclass_fields__
                  if name not in ("seed", *SHARED_OPTIONS)]  # fmt: skip
     ppo = [name for name in PPOConfig.__dataclass_fields__
-           if name not in ("env_id", "core", "total_steps", "seed", *SHARED_OPTIONS)]  # fmt: skip
+           if name not in (*PPO_SKIP, *SHARED_OPTIONS)]  # fmt: skip
     return continual, ["env", "agent", "steps", "frame_stack", *ppo]
 
 
@@ -242,7 +243,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"trained {args.agent} on {args.env}: {final}")
         return 0
     from memrl.agents.ppo import PPOTrainer
-    from memrl.agents.ppo_config import PPOConfig
 
     config = dataclass_from_arguments(
         PPOConfig, args, env_id=args.env, core=args.agent, total_steps=args.steps, seed=args.seed
@@ -293,7 +293,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _train_continual(args: argparse.Namespace, progress: bool) -> int:
-    from memrl.agents.continual.config import ContinualConfig
     from memrl.agents.continual.trainer import train_continual
     from memrl.config_args import dataclass_from_arguments
 
@@ -355,8 +354,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--frame-stack", type=int, default=None, help="sb3-ppo only: stack this many observations"
     )
-    from memrl.agents.continual.config import ContinualConfig
-    from memrl.agents.ppo_config import PPOConfig
     from memrl.config_args import add_dataclass_arguments
 
     continual = p.add_argument_group(
@@ -387,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
             + " set continual SAC's instead)"
         ),  # fmt: skip
         PPOConfig,
-        skip=("env_id", "core", "total_steps", "seed"),
+        skip=PPO_SKIP,
     )
     p.set_defaults(func=_cmd_train)
 
