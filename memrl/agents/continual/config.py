@@ -170,16 +170,14 @@ class ContinualConfig:
             "buffer_size", "update_every", "ewc_fisher_batches", "ewc_fisher_batch_size",
             "replay_batch_size", "checkpoint_every", "log_every",
         )  # fmt: skip
-        for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         non_negative = ("steps_per_task", "seed", "start_steps", "update_after",
                         "replay_buffer_size", "threads")  # fmt: skip
-        for name in non_negative:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        minimums = {**dict.fromkeys(positive, 1), **dict.fromkeys(non_negative, 0)}
+        for name, minimum in minimums.items():  # the types are checked above
+            if getattr(self, name) < minimum:
+                raise ValueError(
+                    f"{name} must be an integer >= {minimum}, got {getattr(self, name)!r}"
+                )
         if self.packnet_retrain_steps < -1:
             raise ValueError(
                 f"packnet_retrain_steps must be -1 (a tenth of steps_per_task) or >= 0, "
