@@ -354,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--frame-stack", type=int, default=None, help="sb3-ppo only: stack this many observations"
     )
-    from memrl.config_args import add_dataclass_arguments
+    from memrl.config_args import add_dataclass_arguments, add_shared_arguments
 
     continual = p.add_argument_group(
         "continual SAC options (with --stream; defaults are the Continual World recipe)"
@@ -371,20 +371,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="env steps per stage (default: the stream's own; Continual World: 1,000,000)",
     )  # fmt: skip
     continual.add_argument(
-        "--tasks", metavar="A,B,...", help="replace the stream's tasks (Meta-World v3 names)"
+        "--tasks",
+        metavar="A,B,...",
+        help="replace the stream's tasks (Meta-World v3 or dm_control names, one action space)",
     )
     add_dataclass_arguments(continual, ContinualConfig, skip=CONTINUAL_SKIP + SHARED_OPTIONS)
-    add_dataclass_arguments(
-        p.add_argument_group(
-            "memory PPO options (with --stream, "
-            + ", ".join(
-                f"--{name.replace('_', '-')} (default {getattr(ContinualConfig, name)})"
-                for name in SHARED_OPTIONS
-            )
-            + " set continual SAC's instead)"
-        ),  # fmt: skip
-        PPOConfig,
-        skip=PPO_SKIP,
+    add_dataclass_arguments(p.add_argument_group("memory PPO options"), PPOConfig,
+                            skip=PPO_SKIP + SHARED_OPTIONS)  # fmt: skip
+    add_shared_arguments(
+        p.add_argument_group("options of both trainers (each reads its own meaning and default)"),
+        {"memory PPO": PPOConfig, "continual SAC": ContinualConfig},
+        SHARED_OPTIONS,
     )
     p.set_defaults(func=_cmd_train)
 
@@ -400,16 +397,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by memrl train")
     p.add_argument(
-        "--episodes", type=_positive_int, default=None, help="episodes per condition (default 200)"
+        "--episodes",
+        type=_positive_int,
+        default=None,
+        help="episodes per condition (default 200; not for continual runs, which are scored "
+        "from their training evaluations)",
     )
     p.add_argument(
-        "--seed", type=int, default=None, help="seed of the evaluation episodes (default 10000)"
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the evaluation episodes (default 10000; not for continual runs)",
     )
     p.add_argument(
         "--deterministic",
         action="store_true",
         help="act greedily (the most likely action) instead of sampling; the measure of answer "
-        "accuracy for runs trained with --objective supervised",
+        "accuracy for runs trained with --objective supervised (not for continual runs, whose "
+        "evaluation mode is --eval-deterministic at training)",
     )
     p.add_argument(
         "--reference",

@@ -14,6 +14,7 @@ import inspect
 import json
 import textwrap
 import typing
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -70,6 +71,43 @@ def add_dataclass_arguments(
         else:
             parser.add_argument(option, type=kind, default=None, metavar=kind.__name__.upper(),
                                 help=help_text)  # fmt: skip
+
+
+def add_shared_arguments(
+    parser: argparse.ArgumentParser | Any, configs: Mapping[str, type], names: Sequence[str]
+) -> None:
+    """One ``--option`` per field in ``names`` that several configs share.
+
+    Its help gives each config's meaning and default ("memory PPO: ... (default: 20); continual
+    SAC: ... (default: 20000)").
+
+    Args:
+        parser: The parser or argument group.
+        configs: Label -> dataclass, in the order the help lists them.
+        names: Field names that every config has, with the same type.
+
+    Raises:
+        ValueError: A field is missing from a config or typed differently in two of them.
+    """
+    docs = {label: field_docs(cls) for label, cls in configs.items()}
+    hints = {label: typing.get_type_hints(cls) for label, cls in configs.items()}
+    for name in names:
+        kinds = {label: hint.get(name) for label, hint in hints.items()}
+        if None in kinds.values() or len(set(kinds.values())) != 1:
+            raise ValueError(f"{name} is not a field of one type in every config: {kinds}")
+        parts = []
+        for label, cls in configs.items():
+            f = cls.__dataclass_fields__[name]  # type: ignore[attr-defined]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            parts.append(f"{label}: {docs[label].get(name, '')} (default: {default})")
+        kind: Any = next(iter(kinds.values()))
+        option = "--" + name.replace("_", "-")
+        if kind is bool:
+            parser.add_argument(option, action=argparse.BooleanOptionalAction, default=None,
+                                help="; ".join(parts))  # fmt: skip
+        else:
+            parser.add_argument(option, type=kind, default=None, metavar=kind.__name__.upper(),
+                                help="; ".join(parts))  # fmt: skip
 
 
 def dataclass_from_arguments(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:

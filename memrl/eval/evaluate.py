@@ -49,10 +49,9 @@ def evaluation_cases(env_id: str, env_kwargs: dict[str, Any]) -> tuple[str, list
     if env_id.startswith("memrl/DelayedMatch"):
         import gymnasium
 
-        symbols = {**gymnasium.spec(env_id).kwargs, **env_kwargs}["num_symbols"]
+        trained = {**gymnasium.spec(env_id).kwargs, **env_kwargs}  # the variant's settings too
         return "recall_vs_delay", [
-            EvalCase(f"delay {d}", "memrl/DelayedMatch-v0", {"num_symbols": symbols, "delay": d})
-            for d in DELAYS
+            EvalCase(f"delay {d}", "memrl/DelayedMatch-v0", {**trained, "delay": d}) for d in DELAYS
         ]
     if env_id.startswith("memrl/RoomBallet"):  # each type on the trained rooms, visits, movement
         from memrl.envs.room_ballet import QUESTION_TYPES
@@ -73,9 +72,17 @@ def run_episodes(
     num_envs: int = 32,
     deterministic: bool = False,
 ) -> dict[str, float]:
-    """Play ``episodes`` episodes with ``agent.predict``; success rate and mean return."""
+    """Play ``episodes`` episodes with ``agent.predict``; success rate and mean return.
+
+    Each of the ``n`` envs plays a fixed quota of episodes (``(episodes + i) // n`` for env ``i``,
+    as stable-baselines3's ``evaluate_policy``), and episodes past an env's quota are ignored.
+    Keeping the first ``episodes`` episodes to *finish* instead would over-count short episodes
+    (an early wrong choice ends sooner than a timeout).
+    """
     envs = make_vector_env(env_id, min(num_envs, episodes), env_kwargs)
     n = envs.num_envs
+    quota = np.array([(episodes + i) // n for i in range(n)])
+    counted = np.zeros(n, dtype=int)
     obs, info = envs.reset(seed=seed)
     observe = getattr(agent, "observe", None)  # agents that read the env's info (sat-ama)
     if observe is not None:
@@ -86,7 +93,7 @@ def run_episodes(
     returns = np.zeros(n)
     wins: list[bool] = []
     totals: list[float] = []
-    while len(wins) < episodes:
+    while (counted < quota).any():
         actions, state = agent.predict(
             obs, state=state, episode_start=starts, deterministic=deterministic
         )
@@ -96,16 +103,18 @@ def run_episodes(
         ended = (terminated | truncated) & ~ignored
         returns += np.where(ignored, 0.0, reward)
         for i in np.flatnonzero(ended):
-            wins.append(bool(info["is_success"][i]))
-            totals.append(float(returns[i]))
+            if counted[i] < quota[i]:
+                wins.append(bool(info["is_success"][i]))
+                totals.append(float(returns[i]))
+                counted[i] += 1
             returns[i] = 0.0
         starts = ignored.copy()  # the step after the ignored one shows a new episode
         ignored = ended
     envs.close()
     return {
-        "success_rate": float(np.mean(wins[:episodes])),
-        "mean_return": float(np.mean(totals[:episodes])),
-        "episodes": float(episodes),
+        "success_rate": float(np.mean(wins)),
+        "mean_return": float(np.mean(totals)),
+        "episodes": float(len(wins)),
     }
 
 

@@ -47,6 +47,7 @@ isolated forgetting).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,10 +121,12 @@ class EvaluationHistory:
             )
         if not names:
             raise ValueError("task_names must name at least one task")
-        if not np.all(np.isfinite(success)) or success.min() < 0 or success.max() > 1:
+        invalid = ~(np.isfinite(success) & (success >= 0) & (success <= 1))
+        if invalid.any():
+            where = [(int(e), int(t), float(success[e, t])) for e, t in np.argwhere(invalid)[:5]]
             raise ValueError(
-                "success rates must be finite and in [0, 1], got values in "
-                f"[{np.nanmin(success)}, {np.nanmax(success)}]"
+                "success rates must be finite and in [0, 1], got (evaluation, task, value) "
+                f"{where}{' ...' if invalid.sum() > 5 else ''}"
             )
         if np.any(steps < 0) or np.any(np.diff(steps) <= 0):
             raise ValueError(f"steps must be >= 0 and strictly increasing, got {steps.tolist()}")
@@ -298,17 +301,8 @@ def reference_auc(reference: Mapping[str, ArrayLike], task_names: Sequence[str])
         )
     aucs: dict[str, FloatArray] = {}
     for name in dict.fromkeys(task_names):
-        curves = np.asarray(reference[name], dtype=np.float64)
-        if curves.ndim == 1:
-            curves = curves[None, :]
-        if curves.ndim != 2 or curves.shape[0] == 0 or curves.shape[1] == 0:
-            raise ValueError(
-                f"reference curve of {name!r} must be [runs, evaluations] and non-empty, "
-                f"got shape {curves.shape}"
-            )
-        if not np.all(np.isfinite(curves)) or curves.min() < 0 or curves.max() > 1:
-            raise ValueError(f"reference curve of {name!r} must hold success rates in [0, 1]")
-        aucs[name] = curves.mean(axis=1)
+        runs = _reference_runs(name, reference[name])
+        aucs[name] = np.array([_reference_run_auc(name, run) for run in runs])
     counts = {name: auc.size for name, auc in aucs.items()}
     if len(set(counts.values())) > 1:
         raise ValueError(
@@ -316,6 +310,35 @@ def reference_auc(reference: Mapping[str, ArrayLike], task_names: Sequence[str])
             "bootstrap needs the same number per task: cut them to the smallest"
         )
     return np.stack([aucs[name] for name in task_names], axis=1)
+
+
+def _reference_runs(name: str, curves: ArrayLike) -> list[FloatArray]:
+    """The runs of a task's reference: one curve, or several (their lengths may differ)."""
+    try:
+        array = np.asarray(curves, dtype=np.float64)
+    except ValueError:  # runs of different lengths: Continual World averages each on its own
+        return [np.asarray(run, dtype=np.float64) for run in curves]  # type: ignore[union-attr]
+    if array.ndim == 1:
+        return [array]
+    if array.ndim == 2 and array.shape[0] > 0:
+        return list(array)
+    raise ValueError(
+        f"reference curve of {name!r} must be [runs, evaluations] and non-empty, got shape "
+        f"{array.shape}"
+    )
+
+
+def _reference_run_auc(name: str, run: ArrayLike) -> float:
+    """The AUC of one reference run: the plain mean of its evaluations (as Continual World)."""
+    values = np.asarray(run, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(
+            f"each reference run of {name!r} must be a non-empty list of success rates, got "
+            f"shape {values.shape}"
+        )
+    if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:
+        raise ValueError(f"reference curve of {name!r} must hold success rates in [0, 1]")
+    return float(values.mean())
 
 
 def _normalized_transfer(auc: FloatArray, auc_reference: FloatArray) -> FloatArray:
@@ -466,7 +489,9 @@ def forward_transfer_ci(
         seed: Seed of the resampling generator.
 
     Returns:
-        The point estimate (mean of :func:`forward_transfer` over ``windows``) and its interval.
+        The point estimate (mean of :func:`forward_transfer` over ``windows``) and its interval;
+        NaN bounds when some resample is undefined (it drew only reference runs that solve a task
+        at every evaluation, so ``1 - AUC_ref = 0``) although the point estimate is not.
     """
     _check_bootstrap(confidence, n_resamples)
     runs = _as_runs(histories)
@@ -483,11 +508,8 @@ def forward_transfer_ci(
     resampled = auc[run_rows].mean(axis=1)  # [resamples, windows]
     resampled_reference = auc_reference[reference_rows].mean(axis=1)  # [resamples, windows]
     transfer = _normalized_transfer(resampled, resampled_reference)[:, selected]
-    if not np.all(np.isfinite(transfer)):
-        raise ValueError(
-            "a bootstrap resample of the reference runs has AUC 1 for a task (every resampled "
-            "reference run solved it at every evaluation): its forward transfer is undefined"
-        )
+    if not np.all(np.isfinite(transfer)):  # a resample drew only reference runs with AUC 1
+        return ConfidenceInterval(float(point[selected].mean()), math.nan, math.nan, confidence)
     lower, upper = _percentiles(transfer.mean(axis=1), confidence)
     return ConfidenceInterval(float(point[selected].mean()), lower, upper, confidence)
 

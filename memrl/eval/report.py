@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from memrl.eval.metrics import ConfidenceInterval
 
@@ -31,23 +34,37 @@ def _normalise(value: MetricValue) -> dict[str, float | None] | None:
         if "mean" not in value:
             raise ValueError(f"a metric dict needs a 'mean' key, got keys {sorted(value)}")
         return {k: _finite(value.get(k)) for k in ("mean", "lower", "upper", "confidence")}
-    if isinstance(value, int | float):
+    if isinstance(value, numbers.Real):  # int, float and numpy's scalars
         return {"mean": _finite(value), "lower": None, "upper": None, "confidence": None}
     raise ValueError(f"unsupported metric value {value!r}: use a ConfidenceInterval, dict or float")
 
 
 def _finite(value: Any) -> float | None:
-    """``value`` as a float, None for missing or NaN (JSON has no NaN)."""
+    """``value`` as a float, None for missing or NaN (JSON has no NaN).
+
+    Raises:
+        ValueError: An infinite value (no metric is infinite).
+    """
     if value is None:
         return None
     number = float(value)
+    if math.isinf(number):
+        raise ValueError(f"metric values must be finite (or NaN for missing), got {number}")
     return None if math.isnan(number) else number
 
 
 def _json_safe(value: Any) -> Any:
-    """``value`` with NaN floats replaced by None, recursively (JSON has no NaN)."""
+    """``value`` as plain JSON data, recursively.
+
+    Numpy scalars and arrays become Python values; NaN and infinite floats become None (JSON has
+    neither).
+    """
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float):
-        return None if math.isnan(value) else value
+        return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -133,15 +150,16 @@ def write_report(
         lines += ["", f"## {heading}", "", body.rstrip("\n")]
     for name, path in relative.items():
         lines += ["", f"## {name}", "", f"![{name}]({path})"]
-    markdown_path = run_dir / "report.md"
-    markdown_path.write_text("\n".join(lines) + "\n")
-
     document = {
         "title": title,
         "metrics": table,
+        "notes": list(notes),
         "plots": relative,
         "details": _json_safe(dict(details or {})),
     }
+    text = json.dumps(document, indent=2, allow_nan=False) + "\n"  # before writing either file
+    markdown_path = run_dir / "report.md"
+    markdown_path.write_text("\n".join(lines) + "\n")
     json_path = run_dir / "report.json"
-    json_path.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
+    json_path.write_text(text)
     return markdown_path, json_path

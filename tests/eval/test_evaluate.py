@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 
+import gymnasium
+import numpy as np
 import pytest
 
 from memrl.agents.ppo import PPOTrainer
@@ -24,7 +26,11 @@ def test_cases_follow_the_training_env():
     assert all(c.env_id.startswith("memrl/BalletGrid-") for c in cases)
     kind, cases = evaluation_cases("memrl/DelayedMatch-Medium-v0", {})
     assert kind == "recall_vs_delay"
-    assert [c.env_kwargs for c in cases] == [{"num_symbols": 8, "delay": d} for d in DELAYS]
+    assert [c.env_kwargs["num_symbols"] for c in cases] == [8] * len(DELAYS)
+    assert [c.env_kwargs["delay"] for c in cases] == list(DELAYS)
+    _, cases = evaluation_cases("memrl/DelayedMatch-v0", {"distractors": False, "num_symbols": 6})
+    assert {c.env_kwargs["distractors"] for c in cases} == {False}  # the trained settings stay
+    assert {c.env_kwargs["num_symbols"] for c in cases} == {6}
     kind, cases = evaluation_cases("memrl/RoomBallet-v0", {})
     assert kind == "question_types" and len(cases) == 4
     small = {"rooms": [2, 2], "num_events": 6}  # the trained configuration is kept
@@ -51,6 +57,52 @@ class _Oracle:
 def test_run_episodes_counts_each_episode_once():
     oracle = run_episodes(_Oracle(), "memrl/DelayedMatch-v0", {"delay": 5}, episodes=100)
     assert oracle["success_rate"] == 1.0 and oracle["episodes"] == 100
+
+
+class _WinsSlowlyOrLosesFast(gymnasium.Env):
+    """Seeded with an even seed, every episode is a 50-step win; with an odd one, a 1-step loss."""
+
+    observation_space = gymnasium.spaces.Box(0.0, 1.0, (1,))
+    action_space = gymnasium.spaces.Discrete(2)
+
+    def __init__(self):
+        self.wins, self.t = False, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        if seed is not None:
+            self.wins = seed % 2 == 0
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        end = self.t >= (50 if self.wins else 1)
+        win = end and self.wins
+        return np.zeros(1, np.float32), float(win), end, False, {"is_success": win}
+
+
+class _Idle:
+    def predict(self, obs, state=None, episode_start=None, deterministic=False):
+        return np.zeros(len(obs), dtype=int), state
+
+
+def test_run_episodes_does_not_favour_short_episodes():
+    """Every env plays its quota, so short failures are not over-counted.
+
+    Two of the four envs win in 50 steps, two lose in one: the first 40 episodes to end would all
+    be losses.
+    """
+    gymnasium.register("memrl-test/WinsSlowlyOrLosesFast-v0", entry_point=_WinsSlowlyOrLosesFast)
+    try:
+        result = run_episodes(
+            _Idle(), "memrl-test/WinsSlowlyOrLosesFast-v0", {}, episodes=40, num_envs=4
+        )
+    finally:
+        gymnasium.registry.pop("memrl-test/WinsSlowlyOrLosesFast-v0")
+    assert result["episodes"] == 40
+    assert result["success_rate"] == 0.5
+    assert result["mean_return"] == 0.5
 
 
 def test_eval_writes_recall_report(tmp_path):

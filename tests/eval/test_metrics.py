@@ -181,7 +181,8 @@ def test_summary_reports_cycle_forgetting_when_tasks_reoccur():
     runs = [repeated_history(), repeated_history()]
     metrics = continual_world_metrics(runs, n_resamples=50)
     assert metrics.cycle_forgetting is not None
-    expected = cycle_forgetting(runs[0]).mean
+    # Each window holds 2 evaluations, so "the last 5" are both: a 0.4 - 0.4, b 0.6 - 0.4.
+    expected = ((0.2 + 0.6) / 2 - (0.5 + 0.3) / 2 + (0.4 + 0.8) / 2 - (0.6 + 0.2) / 2) / 2
     assert abs(metrics.cycle_forgetting.mean - expected) < TOL
     assert metrics.cycle_forgetting.lower == metrics.cycle_forgetting.upper == expected
 
@@ -257,6 +258,23 @@ def test_forward_transfer_interval_resamples_runs_then_reference_runs_like_cw():
     assert abs(first.mean - forward_transfer(runs, reference)[0]) < TOL
 
 
+def test_forward_transfer_keeps_its_point_when_some_resamples_are_undefined():
+    # One of b's two reference runs solves it at every evaluation: a resample that draws it twice
+    # has 1 - AUC_ref = 0, while the point estimate (mean reference AUC 0.75) is defined.
+    reference = {"a": [[0.2] * 6, [0.4] * 6], "b": [[1.0] * 6, [0.5] * 6]}
+    ci = forward_transfer_ci([two_task_history()], reference, n_resamples=200)
+    assert ci.mean == pytest.approx(forward_transfer(two_task_history(), reference).mean())
+    assert np.isnan(ci.lower) and np.isnan(ci.upper)
+
+
+def test_reference_runs_of_different_lengths_are_averaged_run_by_run():
+    # Continual World takes each reference run's mean on its own.
+    ragged = {"a": [[0.0, 0.2], [0.3]], "b": [[0.5, 0.5, 0.5], [0.0]]}
+    even = {"a": [[0.1], [0.3]], "b": [[0.5], [0.0]]}
+    history = two_task_history()
+    np.testing.assert_allclose(forward_transfer(history, ragged), forward_transfer(history, even))
+
+
 # Bad input.
 
 
@@ -269,6 +287,10 @@ def test_bad_histories_raise_errors_that_name_the_problem():
         EvaluationHistory(np.array([10, 30, 20, 40]), good, ("a", "b"), 20)
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
         EvaluationHistory(steps, good * 3, ("a", "b"), 20)
+    with_nan = good.copy()
+    with_nan[1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"\(evaluation, task, value\) \[\(1, 0, nan\)\]"):
+        EvaluationHistory(steps, with_nan, ("a", "b"), 20)
     with pytest.raises(ValueError, match=r"schedule refers to columns \[2\]"):
         EvaluationHistory(steps, good, ("a", "b"), 20, (0, 2))
     with pytest.raises(ValueError, match="after the end of the schedule"):

@@ -173,3 +173,14 @@ def test_bad_report_inputs_raise(tmp_path):
         write_report(tmp_path, {"m": {"p": 0.5}}, {"curves": tmp_path / "missing.png"})
     with pytest.raises(ValueError, match="'mean'"):
         write_report(tmp_path, {"m": {"p": {"lower": 0.1}}})
+    with pytest.raises(ValueError, match="metric values must be finite"):
+        write_report(tmp_path / "inf", {"m": {"p": float("inf")}})
+    assert not (tmp_path / "inf" / "report.md").exists()  # no half-written report
+
+
+def test_report_takes_numpy_values(tmp_path):
+    details = {"a": np.float32(0.5), "b": np.arange(2), "c": np.float64("inf")}
+    _, json_path = write_report(tmp_path, {"m": {"p": np.float64(0.25)}}, details=details)
+    document = json.loads(json_path.read_text())
+    assert document["metrics"]["m"]["p"]["mean"] == 0.25
+    assert document["details"] == {"a": 0.5, "b": [0, 1], "c": None}

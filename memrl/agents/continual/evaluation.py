@@ -30,7 +30,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from memrl.eval.metrics import ContinualWorldMetrics, EvaluationHistory, continual_world_metrics
+from memrl.eval.metrics import (
+    LAST_EVALUATIONS,
+    ContinualWorldMetrics,
+    EvaluationHistory,
+    continual_world_metrics,
+)
 from memrl.eval.retention import RetentionMatrix
 
 LOG_FILE = "evaluations.json"
@@ -39,6 +44,7 @@ METRIC_NAMES = {
     "performance": "average performance",
     "forgetting": "forgetting",
     "forward_transfer": "forward transfer",
+    "cycle_forgetting": "per-cycle forgetting",
 }
 """Column titles of the metrics in reports."""
 
@@ -90,41 +96,70 @@ class EvaluationLog:
         return math.ceil(self.steps[-1] / self.steps_per_task) if self.steps else 0
 
     @property
+    def windows_completed(self) -> int:
+        """Windows whose last evaluation (at the window's end) is in the log."""
+        return self.steps[-1] // self.steps_per_task if self.steps else 0
+
+    @property
     def finished(self) -> bool:
         """Whether the log reaches the end of the stream."""
         return bool(self.steps) and self.steps[-1] == len(self.schedule) * self.steps_per_task
 
-    def history(self) -> EvaluationHistory:
-        """The log as an ``EvaluationHistory`` (the windows reached so far).
+    def history(self, windows: int | None = None) -> EvaluationHistory:
+        """The log as an ``EvaluationHistory``.
+
+        Args:
+            windows: Keep the first this many windows (and the evaluations up to their end);
+                None: every window reached, the last one possibly unfinished.
 
         Raises:
-            ValueError: The log holds no evaluation yet.
+            ValueError: The log holds no evaluation yet, or fewer windows than asked for.
         """
         if not self.steps:
             raise ValueError("the evaluation log is empty: no evaluation has been made yet")
+        if windows is None:
+            windows = self.windows_reached
+        if not 1 <= windows <= self.windows_reached:
+            raise ValueError(f"windows must be in 1..{self.windows_reached}, got {windows}")
+        steps = np.asarray(self.steps)
+        keep = steps <= windows * self.steps_per_task
         return EvaluationHistory(
-            steps=np.asarray(self.steps),
-            success=np.asarray(self.success),
+            steps=steps[keep],
+            success=np.asarray(self.success)[keep],
             task_names=self.task_names,
             steps_per_task=self.steps_per_task,
-            schedule=self.schedule[: self.windows_reached],
+            schedule=self.schedule[:windows],
         )
 
-    def retention(self) -> RetentionMatrix:
-        """Success on every task after every window reached: the last evaluation in the window."""
-        steps = np.asarray(self.steps)
-        rows, labels, trained = [], [], []
-        for window in range(self.windows_reached):
-            inside = np.flatnonzero(
-                (steps > window * self.steps_per_task)
-                & (steps <= (window + 1) * self.steps_per_task)
-            )
+    def retention(
+        self, windows: int | None = None, last_evaluations: int = LAST_EVALUATIONS
+    ) -> RetentionMatrix:
+        """Success on every task after every window: the mean of the window's last evaluations.
+
+        The mean of the last ``last_evaluations`` evaluations inside the window is Continual
+        World's end-of-window value, so the trained task's cell is the value its forgetting starts
+        from.
+
+        Args:
+            windows: As in :meth:`history`.
+            last_evaluations: Evaluations averaged at the end of each window (fewer when the
+                window holds fewer).
+        """
+        history = self.history(windows)
+        rows, labels = [], []
+        trained: list[tuple[str, ...]] = []
+        for window in range(history.num_windows):
+            inside = np.flatnonzero(history.evaluations_in(window, window))
             if inside.size == 0:
                 continue
-            task = self.task_names[self.schedule[window]]
-            rows.append(self.success[int(inside[-1])])
-            labels.append(f"{window}: {task}")
-            trained.append(() if self.method == "multitask" else (task,))
+            rows.append(history.success[inside[-last_evaluations:]].mean(axis=0))
+            if self.method == "multitask":  # every window trains every task
+                labels.append(f"{window}: all tasks")
+                trained.append(())
+            else:
+                task = self.task_names[self.schedule[window]]
+                labels.append(f"{window}: {task}")
+                trained.append((task,))
         return RetentionMatrix(np.asarray(rows), self.task_names, tuple(labels), (), tuple(trained))
 
     # -- files ---------------------------------------------------------------------------------
@@ -214,13 +249,22 @@ def _resolve_reference(
 
 
 def _metrics_row(metrics: ContinualWorldMetrics, method: str) -> dict[str, Any]:
-    """The report row of a method: P, and F and FT where they mean something."""
+    """The report row of a method: P, F and FT where they mean something.
+
+    Per-cycle forgetting is added when tasks re-occur. With one seed the row holds plain means: an
+    interval over one seed would be a point.
+    """
     per_window = method != "multitask"
-    return {
+    row = {
         METRIC_NAMES["performance"]: metrics.performance,
         METRIC_NAMES["forgetting"]: metrics.forgetting if per_window else None,
         METRIC_NAMES["forward_transfer"]: metrics.forward_transfer if per_window else None,
     }
+    if per_window and metrics.cycle_forgetting is not None:  # tasks re-occur
+        row[METRIC_NAMES["cycle_forgetting"]] = metrics.cycle_forgetting
+    if metrics.num_seeds == 1:
+        return {name: None if v is None else v.mean for name, v in row.items()}
+    return row
 
 
 def _metrics(
@@ -261,8 +305,11 @@ def evaluate_continual_runs(
 ) -> dict[str, Any]:
     """Continual World's table over several runs: one row per method, 90% CIs over seeds.
 
-    Runs of one method must share the stream, the budget and the evaluation steps (seeds differ);
-    every method is evaluated on the windows all of its runs have reached.
+    Every run must have the same tasks, windows and budget (methods and seeds differ). Each method
+    is evaluated on the windows that all of its runs have completed: evaluations past the last
+    completed window are left out, so runs stopped at different points compare like with like, and
+    an unfinished window does not bias forgetting and forward transfer. A report on fewer windows
+    than the stream has says so in its notes.
 
     Args:
         run_dirs: Continual run directories (any mix of methods and seeds).
@@ -273,6 +320,10 @@ def evaluate_continual_runs(
     Returns:
         The report (``report.json``'s content), with ``details["table"]`` a Markdown table of
         P, F and FT per method.
+
+    Raises:
+        ValueError: No run, runs of different tasks, windows or budgets, runs of one method
+            evaluated at different steps, or a method none of whose windows is complete yet.
     """
     from memrl.eval.plots import plot_retention_heatmap, plot_success_curves
     from memrl.eval.report import write_report
@@ -280,6 +331,7 @@ def evaluate_continual_runs(
     if not run_dirs:
         raise ValueError("run_dirs must name at least one run directory")
     logs = [EvaluationLog.load(run_dir) for run_dir in run_dirs]
+    _check_same_layout(logs, run_dirs)
     out = Path(out_dir) if out_dir is not None else Path(os.path.commonpath(
         [Path(d).resolve().parent for d in run_dirs]))  # fmt: skip
     by_method: dict[str, list[EvaluationLog]] = {}
@@ -292,16 +344,22 @@ def evaluate_continual_runs(
     details: dict[str, Any] = {"reference": reference_note, "methods": {}}
     plots: dict[str, Path] = {}
     single = len(logs) == 1
+    partial: list[str] = []
     for method, method_logs in by_method.items():
-        windows = min(log.windows_reached for log in method_logs)
-        histories = [_cut(log, windows) for log in method_logs]
+        windows = _common_windows(method, method_logs, dirs_by_method[method])
+        histories = [log.history(windows) for log in method_logs]
+        if windows < len(method_logs[0].schedule):
+            partial.append(
+                f"{method}: partial, the first {windows} of {len(method_logs[0].schedule)} "
+                "windows (the ones every run has completed)"
+            )
         metrics, note = _metrics(histories, curves)
         rows[method] = _metrics_row(metrics, method)
         details["methods"][method] = {
             **metrics.to_dict(),
             "runs": dirs_by_method[method],
             "seeds": [log.seed for log in method_logs],
-            "windows_reached": windows,
+            "windows_completed": windows,
             "windows": len(method_logs[0].schedule),
             "note": note,
         }
@@ -310,7 +368,7 @@ def evaluate_continual_runs(
             histories, out / f"success_curves{suffix}.png", title=f"{method}: success per task"
         )
         plots[f"retention ({method}, seed {method_logs[0].seed})"] = plot_retention_heatmap(
-            method_logs[0].retention(), out / f"retention{suffix}.png",
+            method_logs[0].retention(windows), out / f"retention{suffix}.png",
             title=f"{method}: success after each task",
         )  # fmt: skip
     details["table"] = results_table(rows)
@@ -326,7 +384,7 @@ def evaluate_continual_runs(
         f"; {', '.join(scored)} define no success: their score is the normalised return "
         "(episode return / its maximum, in [0, 1])" if scored else ""
     )  # fmt: skip
-    notes = [reference_note, *([details["score"]] if scored else [])] + [
+    notes = [reference_note, *partial, *([details["score"]] if scored else [])] + [
         f"{method}: {info['note']}" for method, info in details["methods"].items() if info["note"]
     ]
     _, json_path = write_report(
@@ -336,17 +394,35 @@ def evaluate_continual_runs(
     return report
 
 
-def _cut(log: EvaluationLog, windows: int) -> EvaluationHistory:
-    """``log``'s history restricted to its first ``windows`` windows."""
-    history = log.history()
-    keep = history.steps <= windows * log.steps_per_task
-    return EvaluationHistory(
-        steps=history.steps[keep],
-        success=history.success[keep],
-        task_names=history.task_names,
-        steps_per_task=history.steps_per_task,
-        schedule=history.schedule[:windows],
-    )
+def _check_same_layout(logs: Sequence[EvaluationLog], run_dirs: Sequence[str | Path]) -> None:
+    """Refuse runs whose columns or windows differ: one table cannot hold them."""
+    first = logs[0]
+    for run_dir, log in zip(run_dirs, logs, strict=True):
+        for name in ("task_names", "schedule", "steps_per_task"):
+            if getattr(log, name) != getattr(first, name):
+                raise ValueError(
+                    f"runs must share their tasks, windows and budget: {run_dir} has {name} "
+                    f"{getattr(log, name)}, {run_dirs[0]} has {getattr(first, name)}"
+                )
+
+
+def _common_windows(method: str, logs: Sequence[EvaluationLog], run_dirs: Sequence[str]) -> int:
+    """The windows every run of a method has completed; refuses runs evaluated at other steps."""
+    windows = min(log.windows_completed for log in logs)
+    if windows == 0:
+        raise ValueError(
+            f"{method}: no window is complete in every run yet (a window ends after "
+            f"{logs[0].steps_per_task} steps; the last evaluations are at steps "
+            f"{[log.steps[-1] if log.steps else 0 for log in logs]})"
+        )
+    steps = [log.history(windows).steps for log in logs]
+    for run_dir, run_steps in zip(run_dirs, steps, strict=True):
+        if not np.array_equal(run_steps, steps[0]):
+            raise ValueError(
+                f"{method}: runs must be evaluated at the same steps to be averaged: {run_dir} "
+                f"at {run_steps.tolist()}, {run_dirs[0]} at {steps[0].tolist()}"
+            )
+    return windows
 
 
 def per_task_tables(methods: Mapping[str, Mapping[str, Any]], precision: int = 2) -> dict[str, str]:
@@ -395,8 +471,11 @@ def per_task_tables(methods: Mapping[str, Mapping[str, Any]], precision: int = 2
 
 
 def results_table(rows: Mapping[str, Mapping[str, Any]], precision: int = 2) -> str:
-    """A Markdown table of P, F and FT per method, ``mean [lower, upper]`` (``-``: n/a)."""
-    columns = list(METRIC_NAMES.values())
+    """A Markdown table of the metrics per method, ``mean [lower, upper]`` (``-``: n/a).
+
+    Columns: P, F and FT, and per-cycle forgetting when a row has it.
+    """
+    columns = [name for name in METRIC_NAMES.values() if any(name in row for row in rows.values())]
     lines = ["| method | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for method, values in rows.items():
         cells = []

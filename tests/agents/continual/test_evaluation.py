@@ -1,0 +1,89 @@
+"""Reports from hand-written evaluation logs: values computed by hand, partial and mixed runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memrl.agents.continual import EvaluationLog, evaluate_continual_runs, save_reference_curves
+
+SUCCESS = [[0.2, 0.0], [0.8, 0.0], [0.4, 0.5], [0.2, 1.0]]
+"""Success of tasks a, b at steps 150, 300, 450, 600 (a trains in window 0, b in window 1)."""
+
+
+def _run(tmp_path, name, steps=(150, 300, 450, 600), success=SUCCESS, method="finetune",
+         tasks=("a", "b"), seed=0):  # fmt: skip
+    """A run directory holding only an evaluation log (windows of 300 steps)."""
+    run_dir = tmp_path / name
+    run_dir.mkdir()
+    log = EvaluationLog(
+        task_names=tasks, steps_per_task=300, schedule=(0, 1), method=method, stream="test",
+        seed=seed, eval_episodes=10, deterministic=False,
+    )  # fmt: skip
+    for step, row in zip(steps, success, strict=False):
+        log.append(step, row, [0.0] * len(row))
+    log.save(run_dir / "evaluations.json")
+    return run_dir
+
+
+def _reference(tmp_path):
+    return save_reference_curves(
+        tmp_path / "reference.json", {"a": [[0.2, 0.4]], "b": [[0.5, 0.5]]},
+        steps_per_task=300, eval_every=150, eval_episodes=10, seeds=[0],
+    )  # fmt: skip
+
+
+def _mean(report, metric, method="finetune"):
+    return report["metrics"][method][metric]["mean"]
+
+
+def test_metrics_equal_the_hand_computed_values(tmp_path):
+    report = evaluate_continual_runs([_run(tmp_path, "x")], reference=_reference(tmp_path))
+    # p(end): mean of the last (up to 5) evaluations: a 0.4, b 0.375.
+    assert _mean(report, "average performance") == pytest.approx((0.4 + 0.375) / 2)
+    # F_w = p(end of window w) - p(end): a 0.5 - 0.4, b 0.75 - 0.375.
+    assert _mean(report, "forgetting") == pytest.approx((0.1 + 0.375) / 2)
+    # FT_w = (AUC_w - AUC_ref) / (1 - AUC_ref): a (0.5 - 0.3) / 0.7, b (0.75 - 0.5) / 0.5.
+    assert _mean(report, "forward transfer") == pytest.approx((0.2 / 0.7 + 0.5) / 2)
+    assert not [n for n in report["notes"] if "partial" in n]
+
+
+def test_a_stopped_run_is_evaluated_on_its_completed_windows(tmp_path):
+    stopped = _run(tmp_path, "stopped", steps=(150, 300, 450))  # window 1 half done
+    alone = evaluate_continual_runs([stopped], reference=_reference(tmp_path))
+    # Window 0 only: the half of window 1 would compare half a curve with a whole reference.
+    assert _mean(alone, "forward transfer") == pytest.approx(0.2 / 0.7)
+    assert _mean(alone, "average performance") == pytest.approx((0.5 + 0.0) / 2)
+    assert alone["details"]["methods"]["finetune"]["windows_completed"] == 1
+    assert any("partial, the first 1 of 2 windows" in note for note in alone["notes"])
+    # With a finished seed, both are cut to the windows both completed (no curve mismatch).
+    both = evaluate_continual_runs(
+        [stopped, _run(tmp_path, "finished", seed=1)], reference=_reference(tmp_path),
+        out_dir=tmp_path / "both",
+    )  # fmt: skip
+    assert _mean(both, "forward transfer") == pytest.approx(0.2 / 0.7)
+    assert (tmp_path / "both" / "success_curves_finetune.png").exists()
+
+
+def test_runs_that_cannot_share_a_table_are_refused(tmp_path):
+    finished = _run(tmp_path, "finished")
+    other_tasks = _run(tmp_path, "other", tasks=("c", "d"), method="ewc")
+    with pytest.raises(ValueError, match="runs must share their tasks, windows and budget"):
+        evaluate_continual_runs([finished, other_tasks], out_dir=tmp_path / "r1")
+    other_steps = _run(tmp_path, "other_steps", steps=(100, 300, 400, 600), seed=1)
+    with pytest.raises(ValueError, match="must be evaluated at the same steps"):
+        evaluate_continual_runs([finished, other_steps], out_dir=tmp_path / "r2")
+    early = _run(tmp_path, "early", steps=(150,), success=SUCCESS[:1])
+    with pytest.raises(ValueError, match="no window is complete in every run yet"):
+        evaluate_continual_runs([early], out_dir=tmp_path / "r3")
+
+
+def test_retention_rows_are_end_of_window_values(tmp_path):
+    log = EvaluationLog.load(_run(tmp_path, "x"))
+    retention = log.retention()
+    # The mean of each window's evaluations (at most 5): the values forgetting starts from.
+    np.testing.assert_allclose(retention.matrix, [[0.5, 0.0], [0.3, 0.75]])
+    assert retention.stage_labels == ("0: a", "1: b")
+    multitask = EvaluationLog.load(_run(tmp_path, "mt", method="multitask"))
+    assert multitask.retention().stage_labels == ("0: all tasks", "1: all tasks")
+    assert multitask.retention().stage_tasks == ((), ())
