@@ -199,15 +199,18 @@ MEMORY: dict[str, SuiteEntry] = {**BALLET, **ROOMS, **RECALL, **CONTROL}
 
 def _streams_suite() -> dict[str, SuiteEntry]:
     suite: dict[str, SuiteEntry] = {}
-    # (stream name, description of its stages; the steps per stage are the stream's own)
-    for stream, stages in (
-        ("CW10", "CW10's 10 Meta-World tasks in order, 1M steps each (10M)"),
+    # (stream name, one-hots, description of its stages; the steps per stage are the stream's own)
+    for stream, one_hots, stages in (
+        ("CW10", 10, "CW10's 10 Meta-World tasks in order, 1M steps each (10M)"),
         (
             "CW20",
-            "CW10 twice, 1M steps per task (20M; the second pass reuses the first's one-hots)",
+            20,
+            "CW10 twice, 1M steps per task (20M); as in Continual World, the second pass's tasks "
+            "have one-hots of their own",
         ),
         (
             "PowerLaw",
+            10,
             "CW10's tasks over 200 stages of 100k steps; a task recurs with probability "
             "proportional to (1 + stages since last seen)^-1",
         ),
@@ -219,7 +222,8 @@ def _streams_suite() -> dict[str, SuiteEntry]:
             kwargs={"stream": stream},
             max_episode_steps=None,  # the tasks end their 200-step episodes themselves
             vector_entry_point=None,
-            observation="Meta-World v3 state Box(39,) float64 (+10 task one-hot: task_one_hot)",
+            observation=f"Meta-World v3 state Box(39,) float64 (+{one_hots} task one-hot: "
+            "task_one_hot)",
             action="Box(-1, 1, (4,)) float32",
             horizon=200,
             memory_demand=f"across tasks, not within episodes: {stages}; forgetting of earlier "

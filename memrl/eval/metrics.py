@@ -36,7 +36,8 @@ The definitions mirror Continual World's results-processing code (Wołczyk et al
 
 Repeated tasks (CW20). Continual World logs CW20 with one column per *position* (20 columns, task
 names repeated, each position its own output head), so every column trains in exactly one window;
-build the history with ``schedule=()`` to get that layout and CW's numbers. A history may also have
+build the history with ``schedule=()`` to get that layout and CW's numbers (memrl's CW20 stream
+has it, its second pass's columns named ``"hammer-v3#2"``, ...). A history may also have
 one column per *distinct* task with a schedule in which columns repeat (``schedule=(0, ..., 9, 0,
 ..., 9)``): the per-window metrics are then per occurrence (window), with the same formulas.
 

@@ -16,7 +16,9 @@ A :class:`Task` is a named, seeded environment factory. Three domains:
 Named task lists (``TASK_LISTS``): ``MT50``, ``CW10``, ``MT40``, ``DMC-pretrain``,
 ``DMC-finetune``, ``DMC16``, ``L2M-pretrain`` (MT40 + DMC-pretrain), ``L2M-finetune`` (CW10 +
 DMC-finetune) and ``MEMORY``. ``CW20`` is CW10 twice: it is a schedule over CW10 (see
-:mod:`memrl.streams.stream`), and the constant ``CW20`` spells it out.
+:mod:`memrl.streams.stream`), and the constant ``CW20`` spells it out. A stream laid out by stage
+(CW20) names a task's later stages ``"<name>#<k>"`` (:func:`occurrence`): the same environment
+under a name of its own.
 
 Nothing here imports Meta-World, MuJoCo or dm_control; environments are built by ``Task.make``.
 """
@@ -189,6 +191,11 @@ class Task:
         # MappingProxyType does not pickle: rebuild from a plain dict.
         return (Task, (self.name, self.domain, self.split, self.entry_point, dict(self.kwargs)))
 
+    @property
+    def base_name(self) -> str:
+        """The catalogue task this is (``"hammer-v3"`` for the position copy ``"hammer-v3#2"``)."""
+        return base_task_name(self.name)
+
     def with_kwargs(self, **kwargs: Any) -> Task:
         """The same task with some environment keyword arguments changed.
 
@@ -280,8 +287,38 @@ TASK_LISTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 """Named lists of distinct task names (CW20 is a schedule over CW10, not a list)."""
 
 
+POSITION_MARK = "#"
+"""Separates a task's name from its occurrence in a stream laid out by stage: ``"hammer-v3#2"``."""
+
+
+def base_task_name(name: str) -> str:
+    """The catalogue name of a task name, without any occurrence suffix (``"hammer-v3#2"``)."""
+    return name.split(POSITION_MARK, 1)[0]
+
+
+def occurrence(task: str | Task, number: int) -> Task:
+    """Occurrence ``number`` of a task as a task of its own (same environment, own name).
+
+    A stream laid out by stage (Continual World's CW20) gives every stage its own one-hot and so
+    its own output head; a task's second stage is then the task ``"<name>#2"``. The first
+    occurrence is the task itself.
+
+    Raises:
+        ValueError: An unknown task, or ``number`` < 1.
+    """
+    base = get_task(task)
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise ValueError(f"an occurrence number must be an integer >= 1, got {number!r}")
+    name = base.base_name if number == 1 else f"{base.base_name}{POSITION_MARK}{number}"
+    if name == base.name:
+        return base
+    return Task(name, base.domain, base.split, base.entry_point, dict(base.kwargs))
+
+
 def get_task(name: str | Task) -> Task:
     """The task called ``name`` (a ``Task`` is returned as is).
+
+    ``"<name>#<k>"`` (k >= 2) is occurrence ``k`` of a catalogue task (:func:`occurrence`).
 
     Raises:
         ValueError: ``name`` is no task; the message names the closest ones and every domain's
@@ -291,6 +328,10 @@ def get_task(name: str | Task) -> Task:
         return name
     if isinstance(name, str) and name in CATALOGUE:
         return CATALOGUE[name]
+    if isinstance(name, str) and POSITION_MARK in name:
+        base, number = name.split(POSITION_MARK, 1)
+        if base in CATALOGUE and number.isdigit() and int(number) >= 2:
+            return occurrence(base, int(number))
     close = difflib.get_close_matches(str(name), list(CATALOGUE), n=3)
     hint = f" Did you mean {close}?" if close else ""
     by_domain = "; ".join(

@@ -42,10 +42,11 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
     The tasks' observation spaces in one layout (`memrl.streams.layout`): 1-D `Box` spaces
     padded with zeros to the longest (bounds: element-wise union), otherwise the tasks' common
     space. With `task_one_hot=True` the one-hot of the task's index in `task_names` is appended
-    (the last `num_tasks` entries of a `Box`, or a `"task"` key). For CW10, CW20 and PowerLaw:
-    Meta-World's `Box(39,)` float64, or `Box(49,)` with the one-hot. The one-hot is per distinct
-    task: CW20's second pass shows the first pass's one-hot (Continual World's CW20 gives each of
-    its 20 positions its own one-hot, so a multi-head agent there has 20 heads, here 10).
+    (the last `num_tasks` entries of a `Box`, or a `"task"` key). For CW10 and PowerLaw:
+    Meta-World's `Box(39,)` float64, or `Box(49,)` with the one-hot; for CW20 `Box(59,)`: as in
+    Continual World, each of its 20 stages is a task of its own with its own one-hot (the second
+    pass's tasks are named `"hammer-v3#2"`, ...; `stream=make_stream("CW20", one_hot="task")`
+    gives the 10-task layout in which a re-occurring task keeps its one-hot).
 
     ## Action Space
 

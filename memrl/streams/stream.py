@@ -7,12 +7,19 @@ stream (``make_stream("CW10", steps_per_task=20_000)``), or build a new one
 | name       | tasks                  | schedule                               | steps per stage |
 |------------|------------------------|----------------------------------------|-----------------|
 | `CW10`     | CW10                   | sequential                             | 1,000,000       |
-| `CW20`     | CW10                   | repeat, times=2                        | 1,000,000       |
+| `CW20`     | CW10                   | repeat, times=2; one-hot per stage     | 1,000,000       |
 | `PowerLaw` | CW10                   | power_law, 200 stages, alpha=1, seed 0 | 100,000         |
 | `Cyclic`   | CW10                   | cyclic, 3 cycles, reshuffled, seed 0   | 1,000,000       |
 | `SCoLe`    | CW10                   | scole, 100 stages of 2 tasks, seed 0   | 200,000         |
 | `DMC6`     | dm_control fine-tuning | sequential                             | 1,000,000       |
 | `Recall`   | four memrl memory envs | cyclic, 3 cycles, reshuffled, seed 0   | 100,000         |
+
+``one_hot="stage"`` lays a stream out as Continual World lays out CW20: every stage is a task of
+its own (a task's second stage is the task ``"hammer-v3#2"``, same environment), so it has its
+own one-hot, its own output head in a multi-head agent and its own column in the evaluations,
+and the schedule becomes sequential over the stages. ``CW20`` is laid out so (20 tasks); with
+``one_hot="task"`` (every other stream's default) a re-occurring task keeps its one-hot, head and
+column (``make_stream("CW20", one_hot="task")``: 10 tasks, schedule ``repeat``).
 
 ``PowerLaw`` spends CW20's budget (20M steps) over 200 shorter stages. ``Recall`` is
 DelayedMatch-Easy, KeyToDoor, DelayedMatch and PassiveVisualMatch (all ``Discrete(4)`` actions;
@@ -29,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from memrl.streams.catalogue import Task, resolve_tasks
+from memrl.streams.catalogue import Task, occurrence, resolve_tasks
 from memrl.streams.schedules import Schedule, Timeline, make_schedule
 
 
@@ -42,12 +49,15 @@ class Stream:
         tasks: The distinct tasks (their order is the one-hot order).
         schedule: The order of training.
         steps_per_task: Environment steps of every stage.
+        one_hot: ``"task"``, or ``"stage"`` when ``tasks`` hold one task per stage (occurrences
+            after the first renamed ``"<name>#<k>"``) and the schedule is sequential.
     """
 
     name: str
     tasks: tuple[Task, ...]
     schedule: Schedule
     steps_per_task: int
+    one_hot: str = "task"
 
     @property
     def task_names(self) -> tuple[str, ...]:
@@ -79,6 +89,7 @@ class Stream:
             "tasks": list(self.task_names),
             "schedule": self.schedule.to_dict(),
             "steps_per_task": self.steps_per_task,
+            "one_hot": self.one_hot,
         }
 
     def __str__(self) -> str:
@@ -92,6 +103,7 @@ NAMED_STREAMS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
             "tasks": "CW10",
             "schedule": {"kind": "repeat", "times": 2},
             "steps_per_task": 1_000_000,
+            "one_hot": "stage",
         },
         "PowerLaw": {
             "tasks": "CW10",
@@ -121,7 +133,10 @@ NAMED_STREAMS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
         },
     }
 )
-"""The named streams: tasks, schedule and steps per stage of each."""
+"""The named streams: tasks, schedule, steps per stage and (CW20) one-hot layout of each."""
+
+ONE_HOT_LAYOUTS: tuple[str, ...] = ("task", "stage")
+"""One one-hot (and head, and evaluation column) per distinct task, or per stage."""
 
 
 def _same_part(key: str, value: Any, base: Any) -> bool:
@@ -133,12 +148,34 @@ def _same_part(key: str, value: Any, base: Any) -> bool:
     return bool(value == base)
 
 
+def _by_stage(tasks: tuple[Task, ...], schedule: Schedule) -> tuple[Task, ...]:
+    """One task per stage of ``schedule`` over ``tasks``: a task's k-th stage is occurrence k.
+
+    Raises:
+        ValueError: A stage trains several tasks (scole).
+    """
+    stages = schedule.timeline(tuple(t.name for t in tasks), 1).stages
+    if any(len(stage.task_ids) != 1 for stage in stages):
+        raise ValueError(
+            f"one_hot='stage' needs one task per stage, got a {schedule.kind} schedule with "
+            "several; use one_hot='task'"
+        )
+    seen: dict[str, int] = {}
+    by_stage = []
+    for stage in stages:
+        task = tasks[stage.task_ids[0]]
+        seen[task.base_name] = seen.get(task.base_name, 0) + 1
+        by_stage.append(occurrence(task, seen[task.base_name]))
+    return tuple(by_stage)
+
+
 def make_stream(
     stream: str | Stream | None = "CW10",
     *,
     tasks: str | Task | Iterable[str | Task] | None = None,
     schedule: str | Mapping[str, Any] | Schedule | None = None,
     steps_per_task: int | None = None,
+    one_hot: str | None = None,
 ) -> Stream:
     """A named stream (or a given one), with any of its parts replaced.
 
@@ -149,6 +186,8 @@ def make_stream(
         tasks: Replacement tasks: a list name (``"CW10"``), a task name, or task names/``Task``s.
         schedule: Replacement schedule: a kind, ``{"kind": ..., **parameters}`` or a ``Schedule``.
         steps_per_task: Replacement steps per stage (an integer >= 1).
+        one_hot: ``"task"`` or ``"stage"`` (see the module's docstring); None: the stream's own
+            (``"stage"`` for CW20, ``"task"`` otherwise).
 
     Returns:
         The stream.
@@ -162,15 +201,17 @@ def make_stream(
             "tasks": stream.tasks,
             "schedule": stream.schedule,
             "steps_per_task": stream.steps_per_task,
+            "one_hot": stream.one_hot,  # laying out a laid-out stream again changes nothing
         }
         name = stream.name
     elif stream is None:
         if tasks is None:
             raise ValueError("tasks must be given when stream is None")
-        base = {"tasks": tasks, "schedule": "sequential", "steps_per_task": 1_000_000}
+        base = {"tasks": tasks, "schedule": "sequential", "steps_per_task": 1_000_000,
+                "one_hot": "task"}  # fmt: skip
         name = "custom"
     elif isinstance(stream, str) and stream in NAMED_STREAMS:
-        base = dict(NAMED_STREAMS[stream])
+        base = {"one_hot": "task", **NAMED_STREAMS[stream]}
         name = stream
     else:
         raise ValueError(f"stream must be one of {list(NAMED_STREAMS)} or a Stream, got {stream!r}")
@@ -180,6 +221,7 @@ def make_stream(
             ("tasks", tasks),
             ("schedule", schedule),
             ("steps_per_task", steps_per_task),
+            ("one_hot", one_hot),
         )
         if value is not None
     }
@@ -191,9 +233,11 @@ def make_stream(
     budget = parts["steps_per_task"]
     if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget < 1:
         raise ValueError(f"steps_per_task must be an integer >= 1, got {budget!r}")
-    return Stream(
-        name=name,
-        tasks=resolve_tasks(parts["tasks"]),
-        schedule=make_schedule(parts["schedule"]),
-        steps_per_task=int(budget),
-    )
+    if parts["one_hot"] not in ONE_HOT_LAYOUTS:
+        raise ValueError(
+            f"one_hot must be one of {list(ONE_HOT_LAYOUTS)}, got {parts['one_hot']!r}"
+        )
+    tasks_, schedule_ = resolve_tasks(parts["tasks"]), make_schedule(parts["schedule"])
+    if parts["one_hot"] == "stage":
+        tasks_, schedule_ = _by_stage(tasks_, schedule_), make_schedule("sequential")
+    return Stream(name, tasks_, schedule_, int(budget), parts["one_hot"])

@@ -104,3 +104,22 @@ def test_memory_task_makes_the_registered_env_seeded():
     again, _ = task.make(seed=4).reset()
     direct, _ = task.make().reset(seed=4)
     assert (first == again).all() and (first == direct).all()
+
+
+def test_a_later_occurrence_is_the_same_environment_under_its_own_name():
+    from memrl.streams.catalogue import base_task_name, occurrence
+
+    second = get_task("hammer-v3#2")
+    hammer = get_task("hammer-v3")
+    assert second.name == "hammer-v3#2" and second.base_name == "hammer-v3"
+    assert (second.domain, second.split, second.entry_point, dict(second.kwargs)) == (
+        hammer.domain, hammer.split, hammer.entry_point, dict(hammer.kwargs),
+    )  # fmt: skip
+    assert occurrence("hammer-v3", 1) is hammer and occurrence(second, 1) == hammer
+    assert occurrence(second, 3).name == "hammer-v3#3" and base_task_name("a#3") == "a"
+    assert resolve_tasks(["hammer-v3", "hammer-v3#2"])[1] == second  # distinct names
+    for name in ("hammer-v3#1", "hammer-v3#0", "hammer-v3#x", "hammer-v9#2"):
+        with pytest.raises(ValueError, match="unknown task"):
+            get_task(name)
+    with pytest.raises(ValueError, match="occurrence number must be an integer >= 1"):
+        occurrence("hammer-v3", 0)

@@ -19,7 +19,7 @@ from gymnasium.utils.env_checker import check_env
 
 import memrl  # noqa: F401  (registers the ids)
 from memrl.envs import STREAMS
-from memrl.streams import NAMED_STREAMS, ContinualEnv, Schedule, make_stream
+from memrl.streams import CW10, NAMED_STREAMS, ContinualEnv, Schedule, make_stream
 
 RECALL = NAMED_STREAMS["Recall"]["tasks"]
 
@@ -226,10 +226,37 @@ def test_fixed_task_evaluates_one_task_in_the_stream_layout():
     env = ContinualEnv("CW20", task_one_hot=True, fixed_task="push-v3")
     obs, info = env.reset(seed=0)
     assert info["task"] == {"name": "push-v3", "index": 6, "stage": None}
-    assert obs.shape == (49,) and obs[39 + 6] == 1
+    assert obs.shape == (59,) and obs[39 + 6] == 1
     for _ in range(3):
         obs, *_ = env.step(env.action_space.sample())
     assert env.current_task == "push-v3"
+
+
+def test_cw20_gives_each_stage_its_own_task_as_continual_world():
+    stream = make_stream("CW20", steps_per_task=3)
+    assert stream.task_names == CW10 + tuple(f"{name}#2" for name in CW10)
+    assert stream.one_hot == "stage" and stream.schedule.kind == "sequential"
+    second = stream.task("hammer-v3#2")
+    assert second.base_name == "hammer-v3" and second.kwargs == stream.task("hammer-v3").kwargs
+    env = ContinualEnv(stream, task_one_hot=True)
+    obs, info = env.reset(seed=0, options={"stream_step": 30})  # stage 10: hammer's second pass
+    assert info["task"] == {"name": "hammer-v3#2", "index": 10, "stage": 10}
+    assert obs.shape == (59,) and obs[39 + 10] == 1 and obs[39:].sum() == 1
+    assert env.task_env("hammer-v3#2").unwrapped.task == "hammer-v3"
+    env.close()
+    # Laid out by task, the second pass keeps the first pass's tasks (and one-hots).
+    by_task = make_stream("CW20", one_hot="task")
+    assert by_task.task_names == CW10 and by_task.schedule.kind == "repeat"
+    assert by_task.name == "CW20 (one_hot changed)"
+    # Any one-task-per-stage schedule can be laid out by stage; a stage of several tasks cannot.
+    cyclic = make_stream(tasks=["reach-v3", "push-v3"], schedule={"kind": "cyclic", "cycles": 2},
+                         one_hot="stage")  # fmt: skip
+    assert sorted(cyclic.task_names) == ["push-v3", "push-v3#2", "reach-v3", "reach-v3#2"]
+    assert make_stream(stream).task_names == stream.task_names  # laying out again: no change
+    with pytest.raises(ValueError, match="one_hot='stage' needs one task per stage"):
+        make_stream("SCoLe", one_hot="stage")
+    with pytest.raises(ValueError, match=r"one_hot must be one of \['task', 'stage'\]"):
+        make_stream("CW10", one_hot="head")
 
 
 def test_mixed_domains_pad_observations_and_actions():

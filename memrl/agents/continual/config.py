@@ -46,6 +46,10 @@ class ContinualConfig:
     empty: the stream's own. scole (several tasks per stage) is not supported."""
     steps_per_task: int = 0
     """Env steps per stage (Continual World: 1,000,000); 0: the stream's own."""
+    one_hot: str = ""
+    """One-hot (so output head, entropy coefficient and evaluation column) per distinct "task",
+    or per "stage" (a task's second stage is the task "<name>#2", as in Continual World's CW20);
+    empty: the stream's own ("stage" for CW20, "task" otherwise)."""
     method: str = "finetune"
     """Continual-learning method: finetune, l2, ewc, packnet, replay (reservoir "perfect memory"),
     multitask (upper bound: all tasks interleaved episode by episode for the whole budget)."""
@@ -136,6 +140,7 @@ class ContinualConfig:
             tasks=self.task_list() or None,
             schedule=dict(self.schedule) or None,
             steps_per_task=self.steps_per_task or None,
+            one_hot=self.one_hot or None,
         )
         if self.task_list():  # name a custom task list by its tasks
             stream = dataclasses.replace(stream, name=" > ".join(self.task_list()))

@@ -37,6 +37,7 @@ from memrl.eval.metrics import (
     continual_world_metrics,
 )
 from memrl.eval.retention import RetentionMatrix
+from memrl.streams.catalogue import base_task_name
 
 LOG_FILE = "evaluations.json"
 """Name of the evaluation log in a run directory."""
@@ -239,12 +240,13 @@ def _resolve_reference(
     else:
         curves = {name: np.asarray(value, dtype=np.float64) for name, value in reference.items()}
         source = "given reference curves"
-    needed = {name for log in logs for name in log.history().window_names}
-    missing = sorted(needed - set(curves))
+    # A task's later occurrences ("hammer-v3#2", CW20) share the task's reference.
+    needed = {name: base_task_name(name) for log in logs for name in log.history().window_names}
+    missing = sorted(set(needed.values()) - set(curves))
     if missing:
         return None, f"{source} lacks tasks {missing}: forward transfer omitted"
-    runs = min(np.atleast_2d(curves[name]).shape[0] for name in needed)
-    trimmed = {name: np.atleast_2d(curves[name])[:runs] for name in needed}
+    runs = min(np.atleast_2d(curves[base]).shape[0] for base in needed.values())
+    trimmed = {name: np.atleast_2d(curves[base])[:runs] for name, base in needed.items()}
     return trimmed, f"reference curves: {source} ({runs} runs per task)"
 
 

@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike
 
 from memrl.agents.continual.config import ContinualConfig
 from memrl.agents.continual.evaluation import LOG_FILE, EvaluationLog
+from memrl.streams.catalogue import base_task_name
 
 
 def default_reference_path(steps_per_task: int) -> Path:
@@ -152,7 +153,7 @@ def train_reference_curves(
     the curves to ``out_dir/reference_curves.json``.
 
     Args:
-        tasks: Task names.
+        tasks: Task names (a later occurrence, ``"hammer-v3#2"``, shares its task's runs).
         base: The recipe (budget, evaluation schedule, SAC hyper-parameters) of the continual runs
             the curves are for; its tasks (one per run), schedule, method and seed are
             replaced.
@@ -167,7 +168,7 @@ def train_reference_curves(
 
     out = Path(out_dir)
     run_dirs = []
-    for task in tasks:
+    for task in dict.fromkeys(base_task_name(t) for t in tasks):  # "x#2" shares x's runs
         for seed in seeds:
             run_dir = out / task / f"seed{seed}"
             run_dirs.append(run_dir)

@@ -395,8 +395,10 @@ class ContinualTrainer:
 
     def _load_checkpoint(self) -> None:
         payload = torch.load(self.checkpoint_path, weights_only=False)
-        saved, mine = payload["config"], dataclasses.asdict(self.config)
-        changed = sorted(k for k in mine if k not in RESUMABLE_CHANGES and saved.get(k) != mine[k])
+        # A field added to the config after the run started has its default in the saved run.
+        saved = {**dataclasses.asdict(ContinualConfig()), **payload["config"]}
+        mine = dataclasses.asdict(self.config)
+        changed = sorted(k for k in mine if k not in RESUMABLE_CHANGES and saved[k] != mine[k])
         if changed:
             raise ValueError(
                 f"cannot resume {self.run_dir}: its config differs in {changed} (only "

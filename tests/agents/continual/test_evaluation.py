@@ -87,3 +87,14 @@ def test_retention_rows_are_end_of_window_values(tmp_path):
     multitask = EvaluationLog.load(_run(tmp_path, "mt", method="multitask"))
     assert multitask.retention().stage_labels == ("0: all tasks", "1: all tasks")
     assert multitask.retention().stage_tasks == ((), ())
+
+
+def test_a_later_occurrence_is_compared_with_its_tasks_reference(tmp_path):
+    # CW20's layout: the second pass of task a is the column "a#2", with a's reference curve.
+    run = _run(tmp_path, "x", tasks=("a", "a#2"))
+    reference = save_reference_curves(
+        tmp_path / "a_only.json", {"a": [[0.2, 0.4]]},
+        steps_per_task=300, eval_every=150, eval_episodes=10, seeds=[0],
+    )  # fmt: skip
+    report = evaluate_continual_runs([run], reference=reference)
+    assert _mean(report, "forward transfer") == pytest.approx((0.2 / 0.7 + 0.45 / 0.7) / 2)

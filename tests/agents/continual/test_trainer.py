@@ -107,6 +107,22 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, finetune_r
     assert steps == sorted(steps) and steps.count(500) == 1  # rows after the checkpoint dropped
 
 
+def test_a_run_saved_before_a_config_field_existed_resumes(tmp_path):
+    config = tiny_config()
+    trainer = ContinualTrainer(config, tmp_path, progress=False)
+    trainer.train(stop_at=150)
+    trainer.close()
+    path = tmp_path / "checkpoints" / "latest.pt"
+    payload = torch.load(path, weights_only=False)
+    del payload["config"]["one_hot"]  # as saved by a version without the field
+    torch.save(payload, path)
+    resumed = ContinualTrainer(config, tmp_path, resume=True, progress=False)
+    assert resumed.global_step == 150
+    resumed.close()
+    with pytest.raises(ValueError, match="config differs in \\['one_hot'\\]"):
+        ContinualTrainer(tiny_config(one_hot="stage"), tmp_path, resume=True, progress=False)
+
+
 def test_a_run_directory_is_not_overwritten(finetune_run):
     with pytest.raises(FileExistsError, match="resume"):
         ContinualTrainer(tiny_config(), finetune_run, progress=False)
@@ -242,3 +258,13 @@ def test_dm_control_tasks_are_scored_by_normalised_return(tmp_path):
         in (report["details"]["score"])
     )
     assert report["details"]["score"] in (tmp_path / "report.md").read_text()
+
+
+def test_cw20_trains_a_head_per_stage(tmp_path):
+    train_continual(tiny_config(stream="CW20", steps_per_task=150), tmp_path, progress=False)
+    log = EvaluationLog.load(tmp_path)
+    assert log.task_names == ("reach-v3", "button-press-v3", "reach-v3#2", "button-press-v3#2")
+    assert log.schedule == (0, 1, 2, 3) and log.finished
+    agent, _ = load_continual_agent(tmp_path)
+    assert agent.num_tasks == 4
+    assert json.loads((tmp_path / "config.json").read_text())["one_hot"] == ""

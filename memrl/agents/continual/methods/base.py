@@ -16,8 +16,9 @@ and a few class attributes: which buffer, whether it is cleared at a task change
 gradient clipping, and whether tasks are interleaved (multi-task) rather than sequential.
 
 A *task* here is a :class:`Segment`: a maximal run of consecutive stages of the stream that train
-the same task. For CW10 and CW20 segments are the stages; a ``power_law`` stream that draws the same
-task twice in a row trains it as one segment (no reset, no pruning in between).
+the same task. For CW10 and CW20 (whose second pass is ten tasks of its own, ``"hammer-v3#2"``)
+segments are the stages; a ``power_law`` stream that draws the same task twice in a row trains it
+as one segment (no reset, no pruning in between).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ At the end of every task ``k`` but the last:
 
 Task ``k`` is evaluated with only the weights owned by tasks ``0..k`` (later tasks' weights are
 zeroed for the evaluation and put back afterwards); a task not trained yet sees every weight. With
-repeated tasks (CW20, cyclic) a task is evaluated with the view of the last segment that trained it.
+repeated tasks (cyclic, power-law, or CW20 laid out by task) a task is evaluated with the view of
+the last segment that trained it.
 Continual World also clips every gradient to a global norm of 2e-5 in its PackNet runs
 (``packnet_clipnorm``).
 
