@@ -438,9 +438,17 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     b.add_argument("--json", metavar="FILE", help="also write the results and machine to FILE")
-    b.add_argument("--seconds", type=_positive_float, default=1.0, help="time per measurement")
     b.add_argument(
-        "--num-envs", type=_positive_int, default=64, help="sub-envs of the batched form"
+        "--seconds",
+        type=_positive_float,
+        default=1.0,
+        help="seconds per measurement (default: %(default)s)",
+    )
+    b.add_argument(
+        "--num-envs",
+        type=_positive_int,
+        default=64,
+        help="sub-envs of the batched form (default: %(default)s)",
     )
     b.add_argument(
         "--ids", nargs="+", type=_env_id, metavar="ID", help="measure only these ids (default all)"
@@ -454,8 +462,18 @@ def build_parser() -> argparse.ArgumentParser:
         "a retention-matrix evaluation (every CW10 task, --episodes episodes each).",
     )
     b.add_argument("--json", metavar="FILE", help="also write the results and machine to FILE")
-    b.add_argument("--rounds", type=_positive_int, default=15, help="paired timing rounds")
-    b.add_argument("--episodes", type=_positive_int, default=10, help="episodes per task")
+    b.add_argument(
+        "--rounds",
+        type=_positive_int,
+        default=15,
+        help="paired timing rounds (default: %(default)s)",
+    )
+    b.add_argument(
+        "--episodes",
+        type=_positive_int,
+        default=10,
+        help="episodes per task (default: %(default)s)",
+    )
     b.set_defaults(func=_cmd_bench_streams)
     b = bench.add_parser(
         "continual",
@@ -468,16 +486,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--json", metavar="FILE", help="also write the results and machine to FILE")
     b.add_argument(
-        "--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods to time"
+        "--methods",
+        nargs="+",
+        choices=METHODS,
+        default=list(METHODS),
+        help="methods to time (default: all)",
     )
     b.add_argument(
-        "--random-steps", type=_positive_int, default=500, help="random-action steps per task"
+        "--random-steps",
+        type=_positive_int,
+        default=500,
+        help="random-action steps per task (default: %(default)s)",
     )
     b.add_argument(
-        "--learning-steps", type=_positive_int, default=1_000, help="learning steps per task"
+        "--learning-steps",
+        type=_positive_int,
+        default=1_000,
+        help="learning steps per task (default: %(default)s)",
     )
     b.add_argument(
-        "--eval-episodes", type=_positive_int, default=2, help="episodes per task of the timed eval"
+        "--eval-episodes",
+        type=_positive_int,
+        default=2,
+        help="episodes per task of the timed eval (default: %(default)s)",
     )
     b.set_defaults(func=_cmd_bench_continual)
     b = bench.add_parser(
@@ -489,11 +520,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps env steps each and reports env steps per second, updates included.",
     )
     b.add_argument("--json", metavar="FILE", help="also write the results and machine to FILE")
-    b.add_argument("--part", choices=("read", "training", "all"), default="all", help="what to run")
     b.add_argument(
-        "--env", type=_env_id, default="memrl/BalletGrid-2-delay16-v0", help="training env"
+        "--part",
+        choices=("read", "training", "all"),
+        default="all",
+        help="what to run (default: %(default)s)",
     )
-    b.add_argument("--steps", type=_positive_int, default=16_384, help="training steps per agent")
+    b.add_argument(
+        "--env",
+        type=_env_id,
+        default="memrl/BalletGrid-2-delay16-v0",
+        help="training env (default: %(default)s)",
+    )
+    b.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=16_384,
+        help="training steps per agent (default: %(default)s)",
+    )
     b.set_defaults(func=_cmd_bench_memory)
 
     p = sub.add_parser(
