@@ -157,19 +157,21 @@ def project_run_hours(
     eval_episodes: int = 10,
     random_steps: int = 1_000,
     retrain_steps: int = -1,
+    evaluated_tasks: int | None = None,
 ) -> float:
     """Expected wall hours of one run (one method, one seed) from :func:`continual_sac_rates`.
 
     Args:
         rates: One method's measured rates.
-        num_tasks: Tasks in the stream (CW10: 10, CW20: 20); each is evaluated at every
-            evaluation.
+        num_tasks: Stages of the stream (CW10: 10, CW20: 20).
         steps_per_task: Env steps per task.
         eval_every: Env steps between evaluations of every task.
         eval_episodes: Episodes per task and evaluation.
         random_steps: Steps per task without gradient steps (``update_after``).
         retrain_steps: PackNet's ``packnet_retrain_steps`` (-1: a tenth of ``steps_per_task``),
             after every task but the last.
+        evaluated_tasks: Tasks evaluated at every evaluation (the stream's distinct tasks:
+            CW20 20, as its stages, CW10 repeated by task 10); None: ``num_tasks``.
 
     Returns:
         Hours.
@@ -186,7 +188,8 @@ def project_run_hours(
         retrain = packnet_retrain_steps(retrain_steps, steps_per_task)
         seconds += (num_tasks - 1) * retrain / later
     evaluations = num_tasks * steps_per_task // eval_every
-    seconds += evaluations * num_tasks * eval_episodes * rates["eval_seconds_per_episode"]
+    evaluated = num_tasks if evaluated_tasks is None else evaluated_tasks
+    seconds += evaluations * evaluated * eval_episodes * rates["eval_seconds_per_episode"]
     return seconds / 3600
 
 

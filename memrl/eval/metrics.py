@@ -284,7 +284,8 @@ def reference_auc(reference: Mapping[str, ArrayLike], task_names: Sequence[str])
             (or ``[evaluations]`` for one run): the evaluations made during the reference run's
             training (Continual World: SAC from scratch for Δ steps, evaluated every 20k steps from
             20k on, no evaluation at step 0).
-        task_names: Which tasks, in order (one per window; repeats allowed).
+        task_names: Which tasks, in order (one per window; repeats allowed). A later occurrence
+            ``"<name>#<k>"`` without a curve of its own takes ``<name>``'s.
 
     Returns:
         ``[runs, len(task_names)]`` mean of all evaluations of each reference run. Every task must
@@ -295,14 +296,17 @@ def reference_auc(reference: Mapping[str, ArrayLike], task_names: Sequence[str])
         ValueError: A task has no reference curve, a curve is empty or not a success rate, or the
             number of runs differs between tasks.
     """
-    missing = sorted({name for name in task_names if name not in reference})
+    # A later occurrence of a task ("hammer-v3#2", memrl.streams.catalogue.occurrence) shares the
+    # task's curve unless the reference has one of its own.
+    source = {name: name if name in reference else name.split("#", 1)[0] for name in task_names}
+    missing = sorted({name for name, key in source.items() if key not in reference})
     if missing:
         raise ValueError(
             f"missing reference curve for tasks {missing}; reference has {sorted(reference)}"
         )
     aucs: dict[str, FloatArray] = {}
     for name in dict.fromkeys(task_names):
-        runs = _reference_runs(name, reference[name])
+        runs = _reference_runs(name, reference[source[name]])
         aucs[name] = np.array([_reference_run_auc(name, run) for run in runs])
     counts = {name: auc.size for name, auc in aucs.items()}
     if len(set(counts.values())) > 1:
@@ -369,16 +373,27 @@ def forward_transfer(
     """
     runs = _as_runs(histories)
     auc = np.stack([window_auc(h) for h in runs])  # [seeds, windows]
-    names = runs[0].window_names
-    auc_reference = reference_auc(reference, names)  # [reference runs, windows]
-    mean_reference = auc_reference.mean(axis=0)
-    solved = sorted({names[w] for w in np.flatnonzero(mean_reference >= 1.0)})
+    auc_reference = reference_auc(reference, runs[0].window_names)  # [reference runs, windows]
+    windows = list(range(runs[0].num_windows))
+    return _transfer(auc, auc_reference, runs[0].window_names, windows)
+
+
+def _transfer(
+    auc: FloatArray, auc_reference: FloatArray, names: Sequence[str], windows: Sequence[int]
+) -> FloatArray:
+    """``FT_w`` of ``windows`` from ``[seeds, windows]`` and ``[reference runs, windows]`` AUCs.
+
+    Raises:
+        ValueError: The mean reference AUC of a selected window is 1 (FT undefined).
+    """
+    mean_reference = auc_reference.mean(axis=0)[windows]
+    solved = sorted({names[w] for w, m in zip(windows, mean_reference, strict=True) if m >= 1.0})
     if solved:
         raise ValueError(
             f"reference AUC of {solved} is 1: forward transfer (AUC - AUC_ref) / (1 - AUC_ref) "
             "is undefined for a task its reference solves at every evaluation"
         )
-    return _normalized_transfer(auc.mean(axis=0), mean_reference)
+    return _normalized_transfer(auc.mean(axis=0)[windows], mean_reference)
 
 
 @dataclass(frozen=True)
@@ -496,13 +511,13 @@ def forward_transfer_ci(
     """
     _check_bootstrap(confidence, n_resamples)
     runs = _as_runs(histories)
-    point = forward_transfer(runs, reference)
     selected = list(range(runs[0].num_windows)) if windows is None else [int(w) for w in windows]
     bad = [w for w in selected if not 0 <= w < runs[0].num_windows]
     if not selected or bad:
         raise ValueError(f"windows must be a non-empty subset of 0..{runs[0].num_windows - 1}")
     auc = np.stack([window_auc(h) for h in runs])  # [seeds, windows]
     auc_reference = reference_auc(reference, runs[0].window_names)  # [reference runs, windows]
+    point = _transfer(auc, auc_reference, runs[0].window_names, selected)
     rng = np.random.RandomState(seed)
     run_rows = rng.choice(auc.shape[0], (n_resamples, auc.shape[0]))
     reference_rows = rng.choice(auc_reference.shape[0], (n_resamples, auc_reference.shape[0]))
@@ -510,9 +525,9 @@ def forward_transfer_ci(
     resampled_reference = auc_reference[reference_rows].mean(axis=1)  # [resamples, windows]
     transfer = _normalized_transfer(resampled, resampled_reference)[:, selected]
     if not np.all(np.isfinite(transfer)):  # a resample drew only reference runs with AUC 1
-        return ConfidenceInterval(float(point[selected].mean()), math.nan, math.nan, confidence)
+        return ConfidenceInterval(float(point.mean()), math.nan, math.nan, confidence)
     lower, upper = _percentiles(transfer.mean(axis=1), confidence)
-    return ConfidenceInterval(float(point[selected].mean()), lower, upper, confidence)
+    return ConfidenceInterval(float(point.mean()), lower, upper, confidence)
 
 
 @dataclass(frozen=True, eq=False)

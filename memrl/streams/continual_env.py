@@ -63,11 +63,12 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
     The current task's. Seeding: `reset(seed=s)` seeds this env's generator, which draws one
     seed per task; each task's environment is reset with its seed the first time it is used
     after a seeded reset, and continues its own generator afterwards (so a task that recurs
-    in a stream continues where it left off). `scole` stages draw each episode's task from this
-    env's generator. The schedule's own seed, not the reset seed, fixes the stages: the stream
-    is part of the benchmark's definition. A seeded reset does not rewind the stream (its step
-    is kept across resets): `reset(seed=s, options={"stream_step": 0})` replays it from the
-    start, step for step.
+    in a stream continues where it left off; in a stream laid out by stage, such as CW20, a
+    later occurrence `"hammer-v3#2"` is a task of its own, with its own environment and seed).
+    `scole` stages draw each episode's task from this env's generator. The schedule's own seed,
+    not the reset seed, fixes the stages: the stream is part of the benchmark's definition. A
+    seeded reset does not rewind the stream (its step is kept across resets):
+    `reset(seed=s, options={"stream_step": 0})` replays it from the start, step for step.
 
     ## Episode End
 
@@ -86,9 +87,9 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
       `memrl.streams.NAMED_STREAMS` (`CW10`, `CW20`, `PowerLaw`, `Cyclic`, `SCoLe`, `DMC6`,
       `Recall`), a `Stream`, or None to build one from `tasks` (sequential, 1M steps per task
       unless `schedule` and `steps_per_task` say otherwise).
-    - `tasks`, `schedule`, `steps_per_task`: replace that part of the stream (see
-      `make_stream`), e.g. `steps_per_task=20_000` or `schedule={"kind": "power_law",
-      "alpha": 0.5}`.
+    - `tasks`, `schedule`, `steps_per_task`, `one_hot`: replace that part of the stream (see
+      `make_stream`), e.g. `steps_per_task=20_000`, `schedule={"kind": "power_law",
+      "alpha": 0.5}` or `one_hot="task"` (CW20 with one one-hot per distinct task).
     - `task_one_hot` (bool, default False): append the task one-hot to observations.
     - `fixed_task` (str or None): always run this task of the stream (in the stream's layout,
       one-hot included), ignoring the schedule; for evaluating every task of a stream with the
@@ -120,6 +121,7 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
         tasks: str | Task | Iterable[str | Task] | None = None,
         schedule: str | Mapping[str, Any] | Schedule | None = None,
         steps_per_task: int | None = None,
+        one_hot: str | None = None,
         task_one_hot: bool = False,
         fixed_task: str | None = None,
         render_mode: str | None = None,
@@ -132,7 +134,7 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
         if not isinstance(task_one_hot, bool | np.bool_):
             raise ValueError(f"task_one_hot must be True or False, got {task_one_hot!r}")
         self.stream = make_stream(
-            stream, tasks=tasks, schedule=schedule, steps_per_task=steps_per_task
+            stream, tasks=tasks, schedule=schedule, steps_per_task=steps_per_task, one_hot=one_hot
         )
         self.task_names = self.stream.task_names
         self.timeline: Timeline = self.stream.timeline

@@ -193,10 +193,18 @@ def make_stream(
         The stream.
 
     Raises:
-        ValueError: An unknown stream, task or schedule, or a bad ``steps_per_task``; the message
-            names the allowed values.
+        ValueError: An unknown stream, task or schedule, a bad ``steps_per_task`` or
+            ``one_hot``, or tasks, schedule or layout replaced on a ``Stream`` laid out by stage;
+            the message names the allowed values.
     """
     if isinstance(stream, Stream):
+        relaid = [key for key, value in (("tasks", tasks), ("schedule", schedule),
+                                         ("one_hot", one_hot)) if value is not None]  # fmt: skip
+        if stream.one_hot == "stage" and relaid:
+            raise ValueError(
+                f"stream {stream.name!r} is laid out by stage, so its {relaid} cannot be replaced; "
+                "replace them on the named stream instead (make_stream('CW20', tasks=...))"
+            )
         base: dict[str, Any] = {
             "tasks": stream.tasks,
             "schedule": stream.schedule,

@@ -62,6 +62,9 @@ def test_projection_by_hand():
     packnet = project_run_hours(_rates("packnet", 40.0), 3, 10_000, 2_000, retrain_steps=400)
     three = project_run_hours(_rates("ewc", 40.0), 3, 10_000, 2_000)
     assert packnet == pytest.approx(three + 2 * 400 / 40.0 / 3600)
+    # Evaluations cover the stream's distinct tasks, which a stream repeating tasks has fewer of.
+    fewer = project_run_hours(_rates("ewc", 40.0), 2, 10_000, 2_000, evaluated_tasks=1)
+    assert fewer == pytest.approx(hours - 10 * 1 * 10 * 0.5 / 3600)
     # Multitask: one segment, so random steps once and every other step at the first rate.
     multitask = project_run_hours(_rates("multitask", None), 2, 10_000, 2_000)
     expected = 1_000 / 1000.0 + 19_000 / 50.0 + evaluations

@@ -265,6 +265,21 @@ def test_forward_transfer_keeps_its_point_when_some_resamples_are_undefined():
     ci = forward_transfer_ci([two_task_history()], reference, n_resamples=200)
     assert ci.mean == pytest.approx(forward_transfer(two_task_history(), reference).mean())
     assert np.isnan(ci.lower) and np.isnan(ci.upper)
+    # A window left out may have an undefined FT: the selected ones are still computed.
+    solved_b = {"a": reference["a"], "b": [[1.0] * 6, [1.0] * 6]}
+    first = forward_transfer_ci([two_task_history()], solved_b, windows=[0], n_resamples=50)
+    assert first.mean == pytest.approx(forward_transfer(two_task_history(), reference)[0])
+    with pytest.raises(ValueError, match=r"reference AUC of \['b'\] is 1"):
+        forward_transfer_ci([two_task_history()], solved_b, windows=[1], n_resamples=50)
+
+
+def test_a_later_occurrence_takes_its_tasks_reference_unless_it_has_its_own():
+    from memrl.eval.metrics import reference_auc
+
+    reference = {"a": [[0.2, 0.4]], "b": [[0.5, 0.5]], "b#2": [[0.1, 0.1]]}
+    np.testing.assert_allclose(reference_auc(reference, ["a", "a#2", "b#2"]), [[0.3, 0.3, 0.1]])
+    with pytest.raises(ValueError, match=r"missing reference curve for tasks \['c#2'\]"):
+        reference_auc(reference, ["c#2"])
 
 
 def test_reference_runs_of_different_lengths_are_averaged_run_by_run():

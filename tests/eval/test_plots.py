@@ -48,6 +48,49 @@ def assert_png(path, size_inches):
         assert len(image.convert("RGB").getcolors(maxcolors=1 << 16) or range(2)) > 1
 
 
+@pytest.fixture
+def figures(monkeypatch):
+    """The figures the plot functions save, in order, to check what they draw."""
+    from memrl.eval import plots
+
+    saved = []
+    save = plots._save
+
+    def keep(figure, path):
+        saved.append(figure)
+        return save(figure, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return saved
+
+
+def test_success_curves_draw_boundaries_training_windows_and_the_mean(tmp_path, figures):
+    plot_success_curves([history(), history(0.5)], tmp_path / "c.png", dpi=DPI, title="t")
+    axes = [ax for ax in figures[0].axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["0: a", "1: b", "2: a"]  # a repeated name: numbered
+    first = axes[0]
+    boundaries = sorted(
+        {line.get_xdata()[0] for line in first.lines if line.get_linestyle() == ":"}
+    )
+    assert boundaries == [20, 40]  # dotted lines at every switch
+    spans = sorted(patch.get_x() for patch in first.patches)
+    assert spans == [0]  # "a" (column 0) trains in window 0 only; column 2 is its own panel
+    mean = [line for line in first.lines if line.get_linestyle() == "-"][0]
+    expected = (history().success[:, 0] + history(0.5).success[:, 0]) / 2
+    np.testing.assert_allclose(mean.get_ydata(), expected)
+    assert figures[0]._suptitle.get_text() == "t"
+
+
+def test_retention_heatmap_marks_held_out_tasks_and_trained_cells(tmp_path, figures):
+    plot_retention_heatmap(retention(), tmp_path / "r.png", dpi=DPI)
+    ax = figures[0].axes[0]
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["a", "b", "held*"]
+    outlined = sorted((p.get_x() + 0.5, p.get_y() + 0.5) for p in ax.patches)
+    assert outlined == [(0, 1), (1, 2)]  # (task, stage) of the trained cells
+    np.testing.assert_allclose(ax.images[0].get_array(), retention().matrix)
+    assert "0.80" in [text.get_text() for text in ax.texts]
+
+
 def test_success_curves_of_one_and_several_runs(tmp_path):
     out = plot_success_curves(history(), tmp_path / "one.png", dpi=DPI, title="three windows")
     assert out == tmp_path / "one.png"

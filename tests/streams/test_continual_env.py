@@ -253,6 +253,12 @@ def test_cw20_gives_each_stage_its_own_task_as_continual_world():
                          one_hot="stage")  # fmt: skip
     assert sorted(cyclic.task_names) == ["push-v3", "push-v3#2", "reach-v3", "reach-v3#2"]
     assert make_stream(stream).task_names == stream.task_names  # laying out again: no change
+    assert make_stream(stream, steps_per_task=5).task_names == stream.task_names
+    with pytest.raises(ValueError, match=r"laid out by stage, so its \['tasks'\] cannot"):
+        make_stream(stream, tasks=["reach-v3"])  # the named stream's tasks=... is the way
+    env = gymnasium.make("memrl/ContinualWorld-CW20-v0", one_hot="task", task_one_hot=True)
+    assert env.observation_space.shape == (49,) and env.unwrapped.stream.one_hot == "task"
+    env.close()
     with pytest.raises(ValueError, match="one_hot='stage' needs one task per stage"):
         make_stream("SCoLe", one_hot="stage")
     with pytest.raises(ValueError, match=r"one_hot must be one of \['task', 'stage'\]"):

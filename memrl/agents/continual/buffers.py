@@ -5,8 +5,8 @@ preallocated numpy arrays (``np.zeros``, so untouched capacity costs no memory o
 uniformly with their own seeded ``numpy`` generator.
 
 Size. A Meta-World transition with a CW10 one-hot is ``(2 * 49 + 4 + 2) * 4 = 416`` bytes:
-Continual World's 1M-transition buffer is 416 MB; the perfect-memory buffer of CW20 (20M
-transitions, one-hot of 10) is about 8.3 GB.
+Continual World's 1M-transition buffer is 416 MB. With CW20's one-hot of 20 a transition is 496
+bytes, and its perfect-memory buffer (20M transitions) about 9.9 GB.
 
 Checkpoints are incremental (:meth:`ReplayBuffer.save_parts` / :meth:`ReplayBuffer.load_parts`): the
 buffer remembers which slots changed since the last save and writes only those rows, as one

@@ -142,8 +142,10 @@ class ContinualConfig:
             steps_per_task=self.steps_per_task or None,
             one_hot=self.one_hot or None,
         )
-        if self.task_list():  # name a custom task list by its tasks
-            stream = dataclasses.replace(stream, name=" > ".join(self.task_list()))
+        if self.task_list():  # name a custom task list by its tasks (and a stream other than CW10)
+            tasks = " > ".join(self.task_list())
+            name = tasks if self.stream == "CW10" else f"{self.stream} on {tasks}"
+            stream = dataclasses.replace(stream, name=name)
         return stream
 
     def _check_types(self) -> None:

@@ -240,13 +240,13 @@ def _resolve_reference(
     else:
         curves = {name: np.asarray(value, dtype=np.float64) for name, value in reference.items()}
         source = "given reference curves"
-    # A task's later occurrences ("hammer-v3#2", CW20) share the task's reference.
-    needed = {name: base_task_name(name) for log in logs for name in log.history().window_names}
-    missing = sorted(set(needed.values()) - set(curves))
+    # A task's later occurrences ("hammer-v3#2", CW20) share the task's reference (reference_auc).
+    needed = {base_task_name(name) for log in logs for name in log.history().window_names}
+    missing = sorted(needed - set(curves))
     if missing:
         return None, f"{source} lacks tasks {missing}: forward transfer omitted"
-    runs = min(np.atleast_2d(curves[base]).shape[0] for base in needed.values())
-    trimmed = {name: np.atleast_2d(curves[base])[:runs] for name, base in needed.items()}
+    runs = min(np.atleast_2d(curves[name]).shape[0] for name in needed)
+    trimmed = {name: np.atleast_2d(curves[name])[:runs] for name in needed}
     return trimmed, f"reference curves: {source} ({runs} runs per task)"
 
 

@@ -44,6 +44,7 @@ import dataclasses
 import json
 import pickle
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -395,14 +396,21 @@ class ContinualTrainer:
 
     def _load_checkpoint(self) -> None:
         payload = torch.load(self.checkpoint_path, weights_only=False)
-        # A field added to the config after the run started has its default in the saved run.
-        saved = {**dataclasses.asdict(ContinualConfig()), **payload["config"]}
-        mine = dataclasses.asdict(self.config)
-        changed = sorted(k for k in mine if k not in RESUMABLE_CHANGES and saved[k] != mine[k])
+        saved_config = saved_run_config(payload["config"])
+        saved, mine = dataclasses.asdict(saved_config), dataclasses.asdict(self.config)
+        changed = [
+            k for k in mine if k not in (*RESUMABLE_CHANGES, "one_hot") and saved[k] != mine[k]
+        ]
+        layout = saved_config.build_stream().one_hot  # "" means the stream's own: compare layouts
+        if layout != self.config.build_stream().one_hot:
+            changed.append("one_hot")
         if changed:
+            hint = ""
+            if "one_hot" in changed:
+                hint = f"; the run is laid out with one_hot={layout!r} (--one-hot {layout})"
             raise ValueError(
-                f"cannot resume {self.run_dir}: its config differs in {changed} (only "
-                f"{list(RESUMABLE_CHANGES)} may change on resume)"
+                f"cannot resume {self.run_dir}: its config differs in {sorted(changed)} (only "
+                f"{list(RESUMABLE_CHANGES)} may change on resume){hint}"
             )
         self.global_step = payload["global_step"]
         self.segment_index = payload["segment_index"]
@@ -447,13 +455,22 @@ def train_continual(
         trainer.close()
 
 
+def saved_run_config(saved: Mapping[str, Any]) -> ContinualConfig:
+    """The config a checkpoint was saved with.
+
+    A field added since then takes its default, except ``one_hot``: a run saved before it existed
+    was laid out by task (CW20 included, whose default is now by stage).
+    """
+    return ContinualConfig(**{"one_hot": "task", **saved})
+
+
 def load_continual_agent(run_dir: str | Path) -> tuple[ContinualSAC, ContinualConfig]:
     """The agent (with its method's state, e.g. PackNet's masks) of a run's latest checkpoint."""
     path = Path(run_dir) / "checkpoints" / "latest.pt"
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}; train first with `memrl train`")
     payload = torch.load(path, weights_only=False)
-    config = ContinualConfig(**payload["config"])
+    config = saved_run_config(payload["config"])
     stream = config.build_stream()
     method = make_method(config, stream)
     env = ContinualEnv(stream, task_one_hot=True)

@@ -123,6 +123,23 @@ def test_a_run_saved_before_a_config_field_existed_resumes(tmp_path):
         ContinualTrainer(tiny_config(one_hot="stage"), tmp_path, resume=True, progress=False)
 
 
+def test_a_cw20_run_saved_before_one_hot_existed_keeps_its_layout(tmp_path):
+    old = tiny_config(stream="CW20", steps_per_task=150, one_hot="task")  # the old CW20 layout
+    trainer = ContinualTrainer(old, tmp_path, progress=False)
+    trainer.train(stop_at=150)
+    trainer.close()
+    path = tmp_path / "checkpoints" / "latest.pt"
+    payload = torch.load(path, weights_only=False)
+    del payload["config"]["one_hot"]
+    torch.save(payload, path)
+    agent, config = load_continual_agent(tmp_path)
+    assert agent.num_tasks == 2 and config.one_hot == "task"
+    with pytest.raises(ValueError, match=r"differs in \['one_hot'\].*--one-hot task"):
+        ContinualTrainer(tiny_config(stream="CW20", steps_per_task=150), tmp_path, resume=True,
+                         progress=False)  # fmt: skip
+    ContinualTrainer(old, tmp_path, resume=True, progress=False).close()
+
+
 def test_a_run_directory_is_not_overwritten(finetune_run):
     with pytest.raises(FileExistsError, match="resume"):
         ContinualTrainer(tiny_config(), finetune_run, progress=False)
@@ -265,6 +282,7 @@ def test_cw20_trains_a_head_per_stage(tmp_path):
     log = EvaluationLog.load(tmp_path)
     assert log.task_names == ("reach-v3", "button-press-v3", "reach-v3#2", "button-press-v3#2")
     assert log.schedule == (0, 1, 2, 3) and log.finished
+    assert log.stream == "CW20 on reach-v3 > button-press-v3"  # a CW10 run would say no "CW20"
     agent, _ = load_continual_agent(tmp_path)
     assert agent.num_tasks == 4
     assert json.loads((tmp_path / "config.json").read_text())["one_hot"] == ""
