@@ -46,6 +46,28 @@ def _json_dict(text: str) -> dict[str, Any]:
     return value
 
 
+def _default(f: dataclasses.Field[Any]) -> Any:
+    """A dataclass field's default value."""
+    factory: Any = f.default_factory
+    return f.default if f.default is not dataclasses.MISSING else factory()
+
+
+def _add_option(
+    parser: argparse.ArgumentParser | Any, name: str, kind: Any, help_text: str
+) -> None:
+    """``--name`` (underscores as dashes) parsed as ``kind``, default None (not given)."""
+    option = "--" + name.replace("_", "-")
+    if kind is bool:
+        parser.add_argument(
+            option, action=argparse.BooleanOptionalAction, default=None, help=help_text
+        )
+    elif typing.get_origin(kind) is dict:
+        parser.add_argument(option, type=_json_dict, default=None, metavar="JSON", help=help_text)
+    else:
+        parser.add_argument(option, type=kind, default=None, metavar=kind.__name__.upper(),
+                            help=help_text)  # fmt: skip
+
+
 def add_dataclass_arguments(
     parser: argparse.ArgumentParser | Any, cls: type, skip: tuple[str, ...] = ()
 ) -> None:
@@ -53,24 +75,9 @@ def add_dataclass_arguments(
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        factory: Any = f.default_factory
-        default = f.default if f.default is not dataclasses.MISSING else factory()
-        kind = hints[f.name]
-        option = "--" + f.name.replace("_", "-")
-        help_text = f"{docs.get(f.name, '')} (default: {default})"
-        if kind is bool:
-            parser.add_argument(
-                option, action=argparse.BooleanOptionalAction, default=None, help=help_text
-            )
-        elif typing.get_origin(kind) is dict:
-            parser.add_argument(
-                option, type=_json_dict, default=None, metavar="JSON", help=help_text
-            )
-        else:
-            parser.add_argument(option, type=kind, default=None, metavar=kind.__name__.upper(),
-                                help=help_text)  # fmt: skip
+        if f.name not in skip:
+            help_text = f"{docs.get(f.name, '')} (default: {_default(f)})"
+            _add_option(parser, f.name, hints[f.name], help_text)
 
 
 def add_shared_arguments(
@@ -91,23 +98,16 @@ def add_shared_arguments(
     """
     docs = {label: field_docs(cls) for label, cls in configs.items()}
     hints = {label: typing.get_type_hints(cls) for label, cls in configs.items()}
+    fields = {label: {f.name: f for f in dataclasses.fields(cls)} for label, cls in configs.items()}
     for name in names:
         kinds = {label: hint.get(name) for label, hint in hints.items()}
         if None in kinds.values() or len(set(kinds.values())) != 1:
             raise ValueError(f"{name} is not a field of one type in every config: {kinds}")
-        parts = []
-        for label, cls in configs.items():
-            f = cls.__dataclass_fields__[name]  # type: ignore[attr-defined]
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            parts.append(f"{label}: {docs[label].get(name, '')} (default: {default})")
-        kind: Any = next(iter(kinds.values()))
-        option = "--" + name.replace("_", "-")
-        if kind is bool:
-            parser.add_argument(option, action=argparse.BooleanOptionalAction, default=None,
-                                help="; ".join(parts))  # fmt: skip
-        else:
-            parser.add_argument(option, type=kind, default=None, metavar=kind.__name__.upper(),
-                                help="; ".join(parts))  # fmt: skip
+        parts = [
+            f"{label}: {docs[label].get(name, '')} (default: {_default(fields[label][name])})"
+            for label in configs
+        ]
+        _add_option(parser, name, next(iter(kinds.values())), "; ".join(parts))
 
 
 def dataclass_from_arguments(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:

@@ -296,9 +296,10 @@ def reference_auc(reference: Mapping[str, ArrayLike], task_names: Sequence[str])
         ValueError: A task has no reference curve, a curve is empty or not a success rate, or the
             number of runs differs between tasks.
     """
-    # A later occurrence of a task ("hammer-v3#2", memrl.streams.catalogue.occurrence) shares the
-    # task's curve unless the reference has one of its own.
-    source = {name: name if name in reference else name.split("#", 1)[0] for name in task_names}
+    from memrl.streams.catalogue import base_task_name  # "hammer-v3#2" -> "hammer-v3"
+
+    # A later occurrence of a task shares the task's curve unless the reference has one of its own.
+    source = {name: name if name in reference else base_task_name(name) for name in task_names}
     missing = sorted({name for name, key in source.items() if key not in reference})
     if missing:
         raise ValueError(

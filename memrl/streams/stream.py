@@ -198,13 +198,6 @@ def make_stream(
             the message names the allowed values.
     """
     if isinstance(stream, Stream):
-        relaid = [key for key, value in (("tasks", tasks), ("schedule", schedule),
-                                         ("one_hot", one_hot)) if value is not None]  # fmt: skip
-        if stream.one_hot == "stage" and relaid:
-            raise ValueError(
-                f"stream {stream.name!r} is laid out by stage, so its {relaid} cannot be replaced; "
-                "replace them on the named stream instead (make_stream('CW20', tasks=...))"
-            )
         base: dict[str, Any] = {
             "tasks": stream.tasks,
             "schedule": stream.schedule,
@@ -233,6 +226,12 @@ def make_stream(
         )
         if value is not None
     }
+    relaid = sorted(set(changed) - {"steps_per_task"})
+    if isinstance(stream, Stream) and stream.one_hot == "stage" and relaid:
+        raise ValueError(
+            f"stream {stream.name!r} is laid out by stage, so its {relaid} cannot be replaced; "
+            "replace them on the named stream instead (make_stream('CW20', tasks=...))"
+        )
     parts = {**base, **changed}
     if stream is not None:  # the name says which parts differ from the named stream's
         differ = [key for key in sorted(changed) if not _same_part(key, changed[key], base[key])]

@@ -348,8 +348,7 @@ def evaluate_continual_runs(
     single = len(logs) == 1
     partial: list[str] = []
     for method, method_logs in by_method.items():
-        windows = _common_windows(method, method_logs, dirs_by_method[method])
-        histories = [log.history(windows) for log in method_logs]
+        windows, histories = _completed_histories(method, method_logs, dirs_by_method[method])
         if windows < len(method_logs[0].schedule):
             partial.append(
                 f"{method}: partial, the first {windows} of {len(method_logs[0].schedule)} "
@@ -408,8 +407,14 @@ def _check_same_layout(logs: Sequence[EvaluationLog], run_dirs: Sequence[str | P
                 )
 
 
-def _common_windows(method: str, logs: Sequence[EvaluationLog], run_dirs: Sequence[str]) -> int:
-    """The windows every run of a method has completed; refuses runs evaluated at other steps."""
+def _completed_histories(
+    method: str, logs: Sequence[EvaluationLog], run_dirs: Sequence[str]
+) -> tuple[int, list[EvaluationHistory]]:
+    """The windows every run of a method has completed, and the runs' histories cut to them.
+
+    Raises:
+        ValueError: No window is complete in every run, or the runs were evaluated at other steps.
+    """
     windows = min(log.windows_completed for log in logs)
     if windows == 0:
         raise ValueError(
@@ -417,14 +422,14 @@ def _common_windows(method: str, logs: Sequence[EvaluationLog], run_dirs: Sequen
             f"{logs[0].steps_per_task} steps; the last evaluations are at steps "
             f"{[log.steps[-1] if log.steps else 0 for log in logs]})"
         )
-    steps = [log.history(windows).steps for log in logs]
-    for run_dir, run_steps in zip(run_dirs, steps, strict=True):
-        if not np.array_equal(run_steps, steps[0]):
+    histories = [log.history(windows) for log in logs]
+    for run_dir, history in zip(run_dirs, histories, strict=True):
+        if not np.array_equal(history.steps, histories[0].steps):
             raise ValueError(
                 f"{method}: runs must be evaluated at the same steps to be averaged: {run_dir} "
-                f"at {run_steps.tolist()}, {run_dirs[0]} at {steps[0].tolist()}"
+                f"at {history.steps.tolist()}, {run_dirs[0]} at {histories[0].steps.tolist()}"
             )
-    return windows
+    return windows, histories
 
 
 def per_task_tables(methods: Mapping[str, Mapping[str, Any]], precision: int = 2) -> dict[str, str]:

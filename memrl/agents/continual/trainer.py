@@ -402,7 +402,7 @@ class ContinualTrainer:
             k for k in mine if k not in (*RESUMABLE_CHANGES, "one_hot") and saved[k] != mine[k]
         ]
         layout = saved_config.build_stream().one_hot  # "" means the stream's own: compare layouts
-        if layout != self.config.build_stream().one_hot:
+        if layout != self.stream.one_hot:
             changed.append("one_hot")
         if changed:
             hint = ""
