@@ -113,7 +113,7 @@ def estimate_hours(config: ContinualConfig, rates: dict) -> float:
     return project_run_hours(
         rates[config.method],
         num_tasks=len(stream.timeline.stages),
-        evaluated_tasks=len(stream.tasks),
+        evaluated_tasks=len(stream.layout_tasks),
         steps_per_task=stream.steps_per_task,
         eval_every=config.eval_every,
         eval_episodes=config.eval_episodes,

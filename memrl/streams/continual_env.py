@@ -87,13 +87,15 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
       `memrl.streams.NAMED_STREAMS` (`CW10`, `CW20`, `PowerLaw`, `Cyclic`, `SCoLe`, `DMC6`,
       `Recall`), a `Stream`, or None to build one from `tasks` (sequential, 1M steps per task
       unless `schedule` and `steps_per_task` say otherwise).
-    - `tasks`, `schedule`, `steps_per_task`, `one_hot`: replace that part of the stream (see
-      `make_stream`), e.g. `steps_per_task=20_000`, `schedule={"kind": "power_law",
-      "alpha": 0.5}` or `one_hot="task"` (CW20 with one one-hot per distinct task).
+    - `tasks`, `schedule`, `steps_per_task`, `one_hot`, `held_out`: replace that part of the
+      stream (see `make_stream`), e.g. `steps_per_task=20_000`, `schedule={"kind": "power_law",
+      "alpha": 0.5}`, `one_hot="task"` (CW20 with one one-hot per distinct task) or
+      `held_out=["door-open-v3"]` (tasks that no stage trains, after the trained ones in
+      `task_names` and the one-hot: run them with `fixed_task`).
     - `task_one_hot` (bool, default False): append the task one-hot to observations.
-    - `fixed_task` (str or None): always run this task of the stream (in the stream's layout,
-      one-hot included), ignoring the schedule; for evaluating every task of a stream with the
-      policy trained on it. `info["task"]["stage"]` is then None.
+    - `fixed_task` (str or None): always run this task of the stream, trained or held out (in
+      the stream's layout, one-hot included), ignoring the schedule; for evaluating every task of
+      a stream with the policy trained on it. `info["task"]["stage"]` is then None.
     - `render_mode` (`"rgb_array"`, `"ansi"` or None): passed to the tasks' environments;
       `render()` renders the current task, at that task's frame size. `metadata["render_fps"]`
       is the first task's: streams of unlike tasks (DMC6, Recall) change frame size and rate
@@ -122,6 +124,7 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
         schedule: str | Mapping[str, Any] | Schedule | None = None,
         steps_per_task: int | None = None,
         one_hot: str | None = None,
+        held_out: str | Task | Iterable[str | Task] | None = None,
         task_one_hot: bool = False,
         fixed_task: str | None = None,
         render_mode: str | None = None,
@@ -134,9 +137,14 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
         if not isinstance(task_one_hot, bool | np.bool_):
             raise ValueError(f"task_one_hot must be True or False, got {task_one_hot!r}")
         self.stream = make_stream(
-            stream, tasks=tasks, schedule=schedule, steps_per_task=steps_per_task, one_hot=one_hot
+            stream,
+            tasks=tasks,
+            schedule=schedule,
+            steps_per_task=steps_per_task,
+            one_hot=one_hot,
+            held_out=held_out,
         )
-        self.task_names = self.stream.task_names
+        self.task_names = self.stream.layout_names
         self.timeline: Timeline = self.stream.timeline
         self.task_one_hot = bool(task_one_hot)
         self.render_mode = render_mode
@@ -148,7 +156,7 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
                     f"None, got {fixed_task!r}"
                 )
             self._fixed_task = self.task_names.index(fixed_task)
-        described = [task_spaces(task) for task in self.stream.tasks]
+        described = [task_spaces(task) for task in self.stream.layout_tasks]
         self.layout = StreamLayout(self.task_names, described, self.task_one_hot)
         self.observation_space = self.layout.observation_space
         self.action_space = self.layout.action_space
@@ -171,7 +179,7 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
 
     @property
     def num_tasks(self) -> int:
-        """Number of distinct tasks (the length of the one-hot)."""
+        """Number of distinct tasks, held-out ones included (the length of the one-hot)."""
         return len(self.task_names)
 
     @property
@@ -205,7 +213,7 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
     def _task_env(self, task_id: int) -> gymnasium.Env:
         env = self._envs[task_id]
         if env is None:
-            env = self.stream.tasks[task_id].make(render_mode=self.render_mode)
+            env = self.stream.layout_tasks[task_id].make(render_mode=self.render_mode)
             self._envs[task_id] = env
         return env
 

@@ -21,6 +21,11 @@ and the schedule becomes sequential over the stages. ``CW20`` is laid out so (20
 ``one_hot="task"`` (every other stream's default) a re-occurring task keeps its one-hot, head and
 column (``make_stream("CW20", one_hot="task")``: 10 tasks, schedule ``repeat``).
 
+``held_out=`` adds tasks that the stream evaluates but never trains (``make_stream("CW10",
+held_out=["door-open-v3"])``): they follow the trained tasks in the one-hot layout
+(``layout_names``), so an agent can be evaluated on them in the stream's spaces, and no stage
+trains them. A retention matrix's held-out columns come from them.
+
 ``PowerLaw`` spends CW20's budget (20M steps) over 200 shorter stages. ``Recall`` is
 DelayedMatch-Easy, KeyToDoor, DelayedMatch and PassiveVisualMatch (all ``Discrete(4)`` actions;
 observations padded to 77 entries).
@@ -51,6 +56,7 @@ class Stream:
         steps_per_task: Environment steps of every stage.
         one_hot: ``"task"``, or ``"stage"`` when ``tasks`` hold one task per stage (occurrences
             after the first renamed ``"<name>#<k>"``) and the schedule is sequential.
+        held_out: Tasks evaluated but never trained; in the one-hot layout after ``tasks``.
     """
 
     name: str
@@ -58,11 +64,27 @@ class Stream:
     schedule: Schedule
     steps_per_task: int
     one_hot: str = "task"
+    held_out: tuple[Task, ...] = ()
 
     @property
     def task_names(self) -> tuple[str, ...]:
-        """Names of the distinct tasks, in one-hot order."""
+        """Names of the distinct trained tasks, in one-hot order (the schedule's task ids)."""
         return tuple(task.name for task in self.tasks)
+
+    @property
+    def held_out_names(self) -> tuple[str, ...]:
+        """Names of the held-out tasks."""
+        return tuple(task.name for task in self.held_out)
+
+    @property
+    def layout_tasks(self) -> tuple[Task, ...]:
+        """Every task of the one-hot layout: the trained ones, then the held-out ones."""
+        return self.tasks + self.held_out
+
+    @property
+    def layout_names(self) -> tuple[str, ...]:
+        """Names of ``layout_tasks`` (the one-hot order, the evaluation columns)."""
+        return tuple(task.name for task in self.layout_tasks)
 
     @functools.cached_property
     def timeline(self) -> Timeline:
@@ -70,16 +92,16 @@ class Stream:
         return self.schedule.timeline(self.task_names, self.steps_per_task)
 
     def task(self, name: str) -> Task:
-        """The stream's task called ``name``.
+        """The stream's task (trained or held out) called ``name``.
 
         Raises:
             ValueError: ``name`` is not one of the stream's tasks.
         """
-        for task in self.tasks:
+        for task in self.layout_tasks:
             if task.name == name:
                 return task
         raise ValueError(
-            f"task must be one of the stream's tasks {list(self.task_names)}, got {name!r}"
+            f"task must be one of the stream's tasks {list(self.layout_names)}, got {name!r}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,10 +112,12 @@ class Stream:
             "schedule": self.schedule.to_dict(),
             "steps_per_task": self.steps_per_task,
             "one_hot": self.one_hot,
+            "held_out": list(self.held_out_names),
         }
 
     def __str__(self) -> str:
-        return f"stream {self.name}\n{self.timeline.format(max_stages=40)}"
+        held_out = f"\nheld out: {', '.join(self.held_out_names)}" if self.held_out else ""
+        return f"stream {self.name}\n{self.timeline.format(max_stages=40)}{held_out}"
 
 
 NAMED_STREAMS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
@@ -143,6 +167,8 @@ def _same_part(key: str, value: Any, base: Any) -> bool:
     """Whether a replacement part of a stream equals the part it replaces."""
     if key == "tasks":
         return resolve_tasks(value) == resolve_tasks(base)
+    if key == "held_out":
+        return _held_out_tasks(value) == _held_out_tasks(base)
     if key == "schedule":
         return make_schedule(value) == make_schedule(base)
     return bool(value == base)
@@ -169,6 +195,27 @@ def _by_stage(tasks: tuple[Task, ...], schedule: Schedule) -> tuple[Task, ...]:
     return tuple(by_stage)
 
 
+def _held_out_tasks(spec: str | Task | Iterable[str | Task]) -> tuple[Task, ...]:
+    """Held-out tasks from a list name, a task or tasks; none for an empty sequence."""
+    if not isinstance(spec, str | Task):
+        names = [item.name if isinstance(item, Task) else item for item in spec]
+        if not names:
+            return ()
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"held_out tasks must be distinct, got {twice} more than once")
+    return resolve_tasks(spec)
+
+
+def _check_held_out(trained: tuple[Task, ...], held_out: tuple[Task, ...]) -> None:
+    """Refuse a held-out task that the stream trains (under any occurrence name)."""
+    both = sorted({t.base_name for t in trained} & {t.base_name for t in held_out})
+    if both:
+        raise ValueError(
+            f"held_out tasks must not be trained by the stream, but {both} are among its tasks"
+        )
+
+
 def make_stream(
     stream: str | Stream | None = "CW10",
     *,
@@ -176,6 +223,7 @@ def make_stream(
     schedule: str | Mapping[str, Any] | Schedule | None = None,
     steps_per_task: int | None = None,
     one_hot: str | None = None,
+    held_out: str | Task | Iterable[str | Task] | None = None,
 ) -> Stream:
     """A named stream (or a given one), with any of its parts replaced.
 
@@ -188,6 +236,8 @@ def make_stream(
         steps_per_task: Replacement steps per stage (an integer >= 1).
         one_hot: ``"task"`` or ``"stage"`` (see the module's docstring); None: the stream's own
             (``"stage"`` for CW20, ``"task"`` otherwise).
+        held_out: Replacement held-out tasks (evaluated, never trained), given as ``tasks`` is;
+            an empty sequence removes them; None: the stream's own (none for a named stream).
 
     Returns:
         The stream.
@@ -195,7 +245,7 @@ def make_stream(
     Raises:
         ValueError: An unknown stream, task or schedule, a bad ``steps_per_task`` or
             ``one_hot``, or tasks, schedule or layout replaced on a ``Stream`` laid out by stage;
-            the message names the allowed values.
+            a held-out task that the stream trains; the message names the allowed values.
     """
     if isinstance(stream, Stream):
         base: dict[str, Any] = {
@@ -203,16 +253,17 @@ def make_stream(
             "schedule": stream.schedule,
             "steps_per_task": stream.steps_per_task,
             "one_hot": stream.one_hot,  # laying out a laid-out stream again changes nothing
+            "held_out": stream.held_out,
         }
         name = stream.name
     elif stream is None:
         if tasks is None:
             raise ValueError("tasks must be given when stream is None")
         base = {"tasks": tasks, "schedule": "sequential", "steps_per_task": 1_000_000,
-                "one_hot": "task"}  # fmt: skip
+                "one_hot": "task", "held_out": ()}  # fmt: skip
         name = "custom"
     elif isinstance(stream, str) and stream in NAMED_STREAMS:
-        base = {"one_hot": "task", **NAMED_STREAMS[stream]}
+        base = {"one_hot": "task", "held_out": (), **NAMED_STREAMS[stream]}
         name = stream
     else:
         raise ValueError(f"stream must be one of {list(NAMED_STREAMS)} or a Stream, got {stream!r}")
@@ -223,10 +274,11 @@ def make_stream(
             ("schedule", schedule),
             ("steps_per_task", steps_per_task),
             ("one_hot", one_hot),
+            ("held_out", held_out),
         )
         if value is not None
     }
-    relaid = sorted(set(changed) - {"steps_per_task"})
+    relaid = sorted(set(changed) - {"steps_per_task", "held_out"})
     if isinstance(stream, Stream) and stream.one_hot == "stage" and relaid:
         raise ValueError(
             f"stream {stream.name!r} is laid out by stage, so its {relaid} cannot be replaced; "
@@ -235,8 +287,12 @@ def make_stream(
     parts = {**base, **changed}
     if stream is not None:  # the name says which parts differ from the named stream's
         differ = [key for key in sorted(changed) if not _same_part(key, changed[key], base[key])]
-        if differ:
-            name = f"{name} ({', '.join(differ)} changed)"
+        parts_changed = [key for key in differ if key != "held_out"]
+        if parts_changed:
+            name = f"{name} ({', '.join(parts_changed)} changed)"
+        if "held_out" in differ:  # named by the held-out tasks themselves
+            held = _held_out_tasks(parts["held_out"])
+            name = f"{name} (held out: {', '.join(t.name for t in held) if held else 'none'})"
     budget = parts["steps_per_task"]
     if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget < 1:
         raise ValueError(f"steps_per_task must be an integer >= 1, got {budget!r}")
@@ -245,6 +301,8 @@ def make_stream(
             f"one_hot must be one of {list(ONE_HOT_LAYOUTS)}, got {parts['one_hot']!r}"
         )
     tasks_, schedule_ = resolve_tasks(parts["tasks"]), make_schedule(parts["schedule"])
+    held_out_ = _held_out_tasks(parts["held_out"])
+    _check_held_out(tasks_, held_out_)
     if parts["one_hot"] == "stage":
         tasks_, schedule_ = _by_stage(tasks_, schedule_), make_schedule("sequential")
-    return Stream(name, tasks_, schedule_, int(budget), parts["one_hot"])
+    return Stream(name, tasks_, schedule_, int(budget), parts["one_hot"], held_out_)

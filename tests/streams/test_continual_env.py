@@ -232,6 +232,36 @@ def test_fixed_task_evaluates_one_task_in_the_stream_layout():
     assert env.current_task == "push-v3"
 
 
+def test_held_out_tasks_follow_the_trained_ones_and_no_stage_trains_them():
+    stream = make_stream(tasks=["memrl/DelayedMatch-Easy-v0", "memrl/KeyToDoor-v0"],
+                         steps_per_task=40, held_out=["memrl/DelayedMatch-v0"])  # fmt: skip
+    assert stream.task_names == ("memrl/DelayedMatch-Easy-v0", "memrl/KeyToDoor-v0")
+    assert stream.layout_names == (*stream.task_names, "memrl/DelayedMatch-v0")
+    assert stream.to_dict()["held_out"] == ["memrl/DelayedMatch-v0"]
+    assert str(stream).endswith("held out: memrl/DelayedMatch-v0")
+    env = ContinualEnv(stream, task_one_hot=True)
+    assert env.task_names == stream.layout_names and env.observation_space.shape == (77 + 3,)
+    records = _run(env, 120)
+    assert {r["task"]["name"] for r in records} == set(stream.task_names)
+    assert all(r["obs"][-1] == 0 for r in records)
+    held = ContinualEnv(stream, task_one_hot=True, fixed_task="memrl/DelayedMatch-v0")
+    obs, info = held.reset(seed=0)
+    assert info["task"] == {"name": "memrl/DelayedMatch-v0", "index": 2, "stage": None}
+    np.testing.assert_array_equal(obs[-3:], [0, 0, 1])
+    # Named by the held-out tasks; a stream's held-out tasks can be replaced or removed.
+    named = make_stream("CW10", held_out="door-open-v3")
+    assert named.name == "CW10 (held out: door-open-v3)"
+    assert make_stream(named, held_out=[]).held_out == ()
+    cw20 = make_stream("CW20", held_out=["door-open-v3"])  # after the 20 stage tasks
+    assert cw20.layout_names[20:] == ("door-open-v3",) and len(cw20.task_names) == 20
+    with pytest.raises(ValueError, match=r"must not be trained by the stream, but \['push-v3'\]"):
+        make_stream("CW20", held_out=["push-v3"])  # push-v3 and push-v3#2 are trained
+    with pytest.raises(
+        ValueError, match=r"held_out tasks must be distinct, got \[.door-open-v3.\]"
+    ):
+        make_stream("CW10", held_out=["door-open-v3", "door-open-v3"])
+
+
 def test_cw20_gives_each_stage_its_own_task_as_continual_world():
     stream = make_stream("CW20", steps_per_task=3)
     assert stream.task_names == CW10 + tuple(f"{name}#2" for name in CW10)

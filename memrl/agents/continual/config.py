@@ -31,6 +31,11 @@ _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str:
                dict: "a mapping"}  # fmt: skip
 
 
+def _names(spec: str) -> list[str]:
+    """The names of a comma-separated list."""
+    return [name.strip() for name in spec.split(",") if name.strip()]
+
+
 @dataclass
 class ContinualConfig:
     """Configuration of a continual-SAC run (each field is a ``memrl train`` option)."""
@@ -50,6 +55,11 @@ class ContinualConfig:
     """One-hot (so output head, entropy coefficient and evaluation column) per distinct "task",
     or per "stage" (a task's second stage is the task "<name>#2", as in Continual World's CW20);
     empty: the stream's own ("stage" for CW20, "task" otherwise)."""
+    held_out: str = ""
+    """Comma-separated tasks evaluated at every evaluation (and before training) but never
+    trained, e.g. "door-open-v3,window-close-v3": the retention matrix's held-out columns and the
+    report's held-out retention. Needs --no-multi-head (a multi-head agent has no trained head
+    for them). Empty: none."""
     method: str = "finetune"
     """Continual-learning method: finetune, l2, ewc, packnet, replay (reservoir "perfect memory"),
     multitask (upper bound: all tasks interleaved episode by episode for the whole budget)."""
@@ -123,7 +133,11 @@ class ContinualConfig:
 
     def task_list(self) -> list[str]:
         """The replacement task names (empty: the stream's own)."""
-        return [name.strip() for name in self.tasks.split(",") if name.strip()]
+        return _names(self.tasks)
+
+    def held_out_list(self) -> list[str]:
+        """The held-out task names (empty: none)."""
+        return _names(self.held_out)
 
     def build_stream(self) -> Stream:
         """The stream this run trains on.
@@ -141,6 +155,7 @@ class ContinualConfig:
             schedule=dict(self.schedule) or None,
             steps_per_task=self.steps_per_task or None,
             one_hot=self.one_hot or None,
+            held_out=self.held_out_list() or None,
         )
         if self.task_list():  # name a custom task list by its tasks (and a stream other than CW10)
             tasks = " > ".join(self.task_list())
@@ -199,6 +214,12 @@ class ContinualConfig:
         for name in ("l2_coef", "ewc_coef", "packnet_clipnorm"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.held_out_list() and self.multi_head:
+            raise ValueError(
+                "held_out needs a single-head agent (multi_head false, --no-multi-head): a "
+                "multi-head agent never trains the output head of a task it does not train, so "
+                "its held-out success would be that of an untrained head"
+            )
         stream = self.build_stream()
         if any(len(stage.task_ids) != 1 for stage in stream.timeline.stages):
             raise ValueError(

@@ -1,17 +1,20 @@
 """A continual run's evaluation log, and the Continual World report made from it.
 
 ``evaluations.json`` in a run directory is the log (:class:`EvaluationLog`): the success rate and
-mean return of every task of the stream at every evaluation, the env steps at which the
-evaluations happened, and the stream's windows. It is exactly the layout of
+mean return of every task of the stream (held-out tasks included) at every evaluation, the env
+steps at which the evaluations happened, the stream's windows, and the initial evaluation made
+before any training. Its trained tasks' columns are exactly the layout of
 :class:`memrl.eval.metrics.EvaluationHistory` (``log.history()`` builds one): one column per
-distinct task of the stream, ``schedule`` = the column trained in each window (stage), and the
-window convention of Continual World (an evaluation made exactly at a task switch belongs to the
-task that has just finished, because the trainer evaluates after the last step of the task).
+distinct trained task of the stream, ``schedule`` = the column trained in each window (stage),
+and the window convention of Continual World (an evaluation made exactly at a task switch
+belongs to the task that has just finished, because the trainer evaluates after the last step of
+the task). Continual World's metrics read only those columns; the held-out columns and the
+initial evaluation go into the retention matrix (:meth:`EvaluationLog.retention`).
 
 - :func:`evaluate_continual` (``memrl eval RUN_DIR``): P, F, FT of one run, the success curves
   with the task boundaries, the retention heatmap; ``report.md``, ``report.json`` and PNGs.
 - :func:`evaluate_continual_runs`: the same over several runs (seeds), one row per method, with
-  Continual World's 90% bootstrap intervals over seeds.
+  Continual World's 90% bootstrap intervals over seeds, and the retention of held-out tasks.
 
 Forward transfer needs single-task reference curves (:mod:`memrl.agents.continual.reference`);
 without them FT is reported as unavailable.
@@ -32,11 +35,13 @@ from numpy.typing import ArrayLike
 
 from memrl.eval.metrics import (
     LAST_EVALUATIONS,
+    ConfidenceInterval,
     ContinualWorldMetrics,
     EvaluationHistory,
+    bootstrap_mean_ci,
     continual_world_metrics,
 )
-from memrl.eval.retention import RetentionMatrix
+from memrl.eval.retention import RetentionMatrix, held_out_retention, mean_retention
 from memrl.streams.catalogue import base_task_name
 
 LOG_FILE = "evaluations.json"
@@ -46,6 +51,7 @@ METRIC_NAMES = {
     "forgetting": "forgetting",
     "forward_transfer": "forward transfer",
     "cycle_forgetting": "per-cycle forgetting",
+    "held_out_retention": "held-out retention",
 }
 """Column titles of the metrics in reports."""
 
@@ -55,7 +61,8 @@ class EvaluationLog:
     """Every evaluation of one continual run (``evaluations.json``).
 
     Attributes:
-        task_names: The stream's distinct tasks (columns, in one-hot order).
+        task_names: The stream's distinct tasks (columns, in one-hot order): the trained tasks,
+            then the held-out ones.
         steps_per_task: Env steps per window (stage).
         schedule: Column trained in each window of the stream (all windows, reached or not).
         method: The continual-learning method.
@@ -68,6 +75,10 @@ class EvaluationLog:
         returns: ``[evaluations][tasks]`` mean episode returns.
         return_scored: Tasks without a success signal (dm_control), whose ``success`` entries are
             the mean normalised return (episode return / its maximum, in [0, 1]) instead.
+        held_out: The tasks evaluated but never trained (the last columns).
+        initial_success: ``[tasks]`` success before any training (None: not evaluated, as in runs
+            made before memrl evaluated initially).
+        initial_returns: ``[tasks]`` mean returns of that evaluation.
     """
 
     task_names: tuple[str, ...]
@@ -82,6 +93,28 @@ class EvaluationLog:
     success: list[list[float]] = field(default_factory=list)
     returns: list[list[float]] = field(default_factory=list)
     return_scored: tuple[str, ...] = ()
+    held_out: tuple[str, ...] = ()
+    initial_success: list[float] | None = None
+    initial_returns: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.held_out and self.task_names[-len(self.held_out) :] != tuple(self.held_out):
+            raise ValueError(
+                f"held_out {list(self.held_out)} must be the last of task_names "
+                f"{list(self.task_names)}"
+            )
+
+    @property
+    def trained_names(self) -> tuple[str, ...]:
+        """The columns of the tasks the stream trains (every column but the held-out ones)."""
+        return self.task_names[: len(self.task_names) - len(self.held_out)]
+
+    def set_initial(self, success: Sequence[float], returns: Sequence[float]) -> None:
+        """Record the evaluation made before any training."""
+        if self.steps:
+            raise ValueError("the initial evaluation must come before every other evaluation")
+        self.initial_success = [float(s) for s in success]
+        self.initial_returns = [float(r) for r in returns]
 
     def append(self, step: int, success: Sequence[float], returns: Sequence[float]) -> None:
         """Record one evaluation made after ``step`` env steps."""
@@ -126,8 +159,8 @@ class EvaluationLog:
         keep = steps <= windows * self.steps_per_task
         return EvaluationHistory(
             steps=steps[keep],
-            success=np.asarray(self.success)[keep],
-            task_names=self.task_names,
+            success=np.asarray(self.success)[keep, : len(self.trained_names)],
+            task_names=self.trained_names,
             steps_per_task=self.steps_per_task,
             schedule=self.schedule[:windows],
         )
@@ -139,7 +172,8 @@ class EvaluationLog:
 
         The mean of the last ``last_evaluations`` evaluations inside the window is Continual
         World's end-of-window value, so the trained task's cell is the value its forgetting starts
-        from.
+        from. The first row is the initial evaluation when the log has one; held-out tasks are
+        the matrix's held-out columns.
 
         Args:
             windows: As in :meth:`history`.
@@ -147,13 +181,18 @@ class EvaluationLog:
                 window holds fewer).
         """
         history = self.history(windows)
+        success = np.asarray(self.success)  # every column; history's rows are its first rows
         rows, labels = [], []
         trained: list[tuple[str, ...]] = []
+        if self.initial_success is not None:
+            rows.append(np.asarray(self.initial_success))
+            labels.append("initial")
+            trained.append(())
         for window in range(history.num_windows):
             inside = np.flatnonzero(history.evaluations_in(window, window))
             if inside.size == 0:
                 continue
-            rows.append(history.success[inside[-last_evaluations:]].mean(axis=0))
+            rows.append(success[inside[-last_evaluations:]].mean(axis=0))
             if self.method == "multitask":  # every window trains every task
                 labels.append(f"{window}: all tasks")
                 trained.append(())
@@ -161,7 +200,9 @@ class EvaluationLog:
                 task = self.task_names[self.schedule[window]]
                 labels.append(f"{window}: {task}")
                 trained.append((task,))
-        return RetentionMatrix(np.asarray(rows), self.task_names, tuple(labels), (), tuple(trained))
+        return RetentionMatrix(
+            np.asarray(rows), self.task_names, tuple(labels), self.held_out, tuple(trained)
+        )
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -171,6 +212,7 @@ class EvaluationLog:
         data["task_names"] = list(self.task_names)
         data["schedule"] = list(self.schedule)
         data["return_scored"] = list(self.return_scored)
+        data["held_out"] = list(self.held_out)
         return data
 
     @classmethod
@@ -180,6 +222,7 @@ class EvaluationLog:
         values["task_names"] = tuple(values["task_names"])
         values["schedule"] = tuple(int(c) for c in values["schedule"])
         values["return_scored"] = tuple(values.get("return_scored", ()))
+        values["held_out"] = tuple(values.get("held_out", ()))
         return cls(**values)
 
     def save(self, path: str | Path) -> Path:
@@ -356,12 +399,17 @@ def evaluate_continual_runs(
             )
         metrics, note = _metrics(histories, curves)
         rows[method] = _metrics_row(metrics, method)
+        held_out, held_out_note = _held_out_details(method_logs, windows)
+        if held_out is not None:
+            rows[method][METRIC_NAMES["held_out_retention"]] = held_out.pop("row")
+            note = "; ".join(n for n in (note, held_out_note) if n) or None
         details["methods"][method] = {
             **metrics.to_dict(),
             "runs": dirs_by_method[method],
             "seeds": [log.seed for log in method_logs],
             "windows_completed": windows,
             "windows": len(method_logs[0].schedule),
+            "held_out": held_out,
             "note": note,
         }
         suffix = "" if single else f"_{method}"
@@ -375,6 +423,9 @@ def evaluate_continual_runs(
     details["table"] = results_table(rows)
     sections = per_task_tables(details["methods"])
     details["per_task_tables"] = sections
+    if any((info["held_out"] or {}).get("tasks") for info in details["methods"].values()):
+        heading = "Held-out tasks: success before training -> at the end (retention)"
+        sections[f"{heading}, mean over seeds"] = held_out_table(details["methods"])
     first = logs[0]
     title = (
         f"Continual SAC on {first.stream}: {', '.join(by_method)}"
@@ -399,7 +450,7 @@ def _check_same_layout(logs: Sequence[EvaluationLog], run_dirs: Sequence[str | P
     """Refuse runs whose columns or windows differ: one table cannot hold them."""
     first = logs[0]
     for run_dir, log in zip(run_dirs, logs, strict=True):
-        for name in ("task_names", "schedule", "steps_per_task"):
+        for name in ("task_names", "held_out", "schedule", "steps_per_task"):
             if getattr(log, name) != getattr(first, name):
                 raise ValueError(
                     f"runs must share their tasks, windows and budget: {run_dir} has {name} "
@@ -430,6 +481,83 @@ def _completed_histories(
                 f"at {history.steps.tolist()}, {run_dirs[0]} at {histories[0].steps.tolist()}"
             )
     return windows, histories
+
+
+def _held_out_details(
+    logs: Sequence[EvaluationLog], windows: int
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Success of the held-out tasks before training and at the end, and their retention.
+
+    A run's held-out retention is the mean over its held-out tasks of success at the end (the
+    last window's end-of-window value) / success before any training (undefined for a task the
+    initial policy never solved); the method's is the mean over runs with a 90% bootstrap
+    interval (a plain mean for one run).
+
+    Returns:
+        None (no held-out tasks), or the details (``"row"``: the table's value), and a note when
+        retention is undefined for some runs.
+    """
+    if not logs[0].held_out:
+        return None, None
+    if any(log.initial_success is None for log in logs):
+        return {"row": None}, "held-out retention omitted: a run has no initial evaluation"
+    matrices = [log.retention(windows) for log in logs]
+    columns = [matrices[0].column(name) for name in logs[0].held_out]
+    ratios = [held_out_retention(matrix) for matrix in matrices]
+    per_run = np.array([mean_retention(r) for r in ratios])
+    defined = per_run[np.isfinite(per_run)]
+    note = None
+    row: ConfidenceInterval | float | None = None
+    if defined.size == len(per_run) > 1:
+        row = bootstrap_mean_ci(defined)
+    elif defined.size == len(per_run) == 1:
+        row = float(defined[0])
+    else:
+        note = (
+            f"held-out retention omitted: the initial policy solved no held-out task in "
+            f"{len(per_run) - defined.size} of {len(per_run)} runs (nothing to retain)"
+        )
+
+    def mean_of(values: list[list[float]]) -> list[float | None]:
+        table = np.asarray(values, dtype=np.float64)
+        means = [table[:, i][np.isfinite(table[:, i])] for i in range(table.shape[1])]
+        return [float(m.mean()) if m.size else None for m in means]
+
+    return {
+        "row": row,
+        "tasks": list(logs[0].held_out),
+        "initial": mean_of([list(m.matrix[0, columns]) for m in matrices]),
+        "end": mean_of([list(m.matrix[-1, columns]) for m in matrices]),
+        "retention": mean_of([list(r.values()) for r in ratios]),
+        "retention_per_run": [None if not np.isfinite(v) else float(v) for v in per_run],
+    }, note
+
+
+def held_out_table(methods: Mapping[str, Mapping[str, Any]], precision: int = 2) -> str:
+    """A Markdown table of each held-out task per method: ``initial -> end (retention)``.
+
+    Args:
+        methods: ``details["methods"]`` of :func:`evaluate_continual_runs` (with ``held_out``).
+        precision: Decimals.
+    """
+
+    def number(value: float | None) -> str:
+        return "-" if value is None else f"{value:.{precision}f}"
+
+    tasks = next(info["held_out"]["tasks"] for info in methods.values()
+                 if (info["held_out"] or {}).get("tasks"))  # fmt: skip
+    lines = ["| method | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
+    for method, info in methods.items():
+        held = info["held_out"] or {}
+        if "tasks" not in held:
+            cells = ["-"] * len(tasks)
+        else:
+            cells = [
+                f"{number(a)} -> {number(b)} ({number(r)})"
+                for a, b, r in zip(held["initial"], held["end"], held["retention"], strict=True)
+            ]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def per_task_tables(methods: Mapping[str, Mapping[str, Any]], precision: int = 2) -> dict[str, str]:

@@ -134,9 +134,14 @@ def reference_from_runs(run_dirs: Sequence[str | Path]) -> dict[str, np.ndarray]
 
 
 def reference_config(base: ContinualConfig, task: str, seed: int) -> ContinualConfig:
-    """``base`` reduced to a single-task run of ``task`` (plain SAC, one stage)."""
+    """``base`` reduced to a single-task run of ``task`` (plain SAC, one stage, no held-out)."""
     return dataclasses.replace(
-        base, tasks=task, schedule={"kind": "sequential"}, method="finetune", seed=seed
+        base,
+        tasks=task,
+        schedule={"kind": "sequential"},
+        method="finetune",
+        seed=seed,
+        held_out="",
     )
 
 

@@ -12,18 +12,21 @@ One env step at a time, as Continual World's ``SAC.run`` (single env):
    ``update_every`` gradient steps.
 5. **Task end.** After the task's last step the method finishes the task (PackNet prunes and
    retrains).
-6. **Evaluate** every ``eval_every`` steps (and at the end) on every task of the stream:
+6. **Evaluate** before training (the initial evaluation, at step 0), every ``eval_every`` steps
+   and at the end, on every task of the stream, held-out tasks included:
    ``ContinualEnv(fixed_task=...)``, ``eval_episodes`` episodes each, success =
    ``info["is_success"]`` at the episode's end (dm_control tasks define no success: their score
    is the normalised return, episode return / 1000, in [0, 1]); written to ``evaluations.json``
-   (:class:`~memrl.agents.continual.evaluation.EvaluationLog`, the layout of ``EvaluationHistory``)
-   and ``metrics.csv`` (``eval/<task>/success``; ``retention/<task>`` at every task's end).
+   (:class:`~memrl.agents.continual.evaluation.EvaluationLog`: the initial evaluation apart, the
+   trained tasks' columns in the layout of ``EvaluationHistory``) and ``metrics.csv``
+   (``eval/<task>/success``; ``retention/<task>`` at every task's end).
 7. **Log** (``charts/``, ``losses/``) every ``log_every`` steps; **checkpoint** every
    ``checkpoint_every`` steps and at the end.
 
-Evaluation episodes are seeded from ``(seed, evaluation index)`` and stochastic evaluations draw
-their noise from a generator seeded the same way: an evaluation does not depend on earlier ones,
-and does not disturb training's random streams.
+Evaluation episodes are seeded from ``(seed, evaluation index)`` (the initial evaluation from a
+seed of its own) and stochastic evaluations draw their noise from a generator seeded the same
+way: an evaluation does not depend on earlier ones, and does not disturb training's random
+streams.
 
 Checkpoints (``checkpoints/latest.pt`` + ``checkpoints/buffer/part-*.npz``): networks, optimisers,
 entropy coefficients, the method's state (anchors, importances, PackNet masks), the replay buffer
@@ -65,6 +68,8 @@ AGENT = "continual-sac"
 """``config.json``'s ``agent`` entry, by which ``memrl eval`` recognises a continual run."""
 EVAL_SEED_SALT = 7919
 """Mixed into the evaluation seeds so that they differ from the training env's."""
+INITIAL_EVAL_SALT = 7927
+"""Seeds the initial evaluation (before any training) apart from the later ones."""
 RESUMABLE_CHANGES = ("checkpoint_every", "log_every", "tensorboard", "threads")
 """Config fields that may differ when resuming (they do not change what is learnt)."""
 
@@ -124,7 +129,7 @@ class ContinualTrainer:
         self.segments = self.method.segments
         self._segment_starts = [segment.start for segment in self.segments]
         self.env = self.method.make_env()
-        self.agent = build_agent(config, self.env, len(self.stream.task_names))
+        self.agent = build_agent(config, self.env, len(self.stream.layout_names))
         self.agent.method = self.method
         self.method.attach(self.agent)
         space = self.env.action_space
@@ -136,7 +141,7 @@ class ContinualTrainer:
         self.rng = np.random.default_rng([config.seed, 1])  # exploration
         self.eval_envs: dict[str, ContinualEnv] = {}
         self.evaluations = EvaluationLog(
-            task_names=self.stream.task_names,
+            task_names=self.stream.layout_names,
             steps_per_task=self.stream.steps_per_task,
             schedule=tuple(stage.task_ids[0] for stage in self.timeline.stages),
             method=config.method,
@@ -144,7 +149,10 @@ class ContinualTrainer:
             seed=config.seed,
             eval_episodes=config.eval_episodes,
             deterministic=config.eval_deterministic,
-            return_scored=tuple(t.name for t in self.stream.tasks if t.domain == "dm_control"),
+            return_scored=tuple(
+                t.name for t in self.stream.layout_tasks if t.domain == "dm_control"
+            ),
+            held_out=self.stream.held_out_names,
         )
 
         self.global_step = 0
@@ -194,6 +202,8 @@ class ContinualTrainer:
             dynamic_ncols=True,
         )
         try:
+            if self.global_step == 0 and self.evaluations.initial_success is None:
+                self.evaluate_initial()
             while self.global_step < end:
                 self.step()
                 bar.update(1)
@@ -273,14 +283,26 @@ class ContinualTrainer:
 
     def evaluate(self) -> list[float]:
         """Evaluate every task of the stream now; log and return the success rates."""
-        cfg = self.config
         index = len(self.evaluations.steps)
-        seeds = np.random.SeedSequence([cfg.seed, EVAL_SEED_SALT, index]).generate_state(
-            cfg.eval_episodes
-        )
+        success, returns = self._play_evaluation([self.config.seed, EVAL_SEED_SALT, index])
+        self.evaluations.append(self.global_step, success, returns)
+        self._log_evaluation(success, returns)
+        return success
+
+    def evaluate_initial(self) -> list[float]:
+        """Evaluate every task before any training (the retention matrix's "initial" row)."""
+        success, returns = self._play_evaluation([self.config.seed, INITIAL_EVAL_SALT])
+        self.evaluations.set_initial(success, returns)
+        self._log_evaluation(success, returns)
+        return success
+
+    def _play_evaluation(self, entropy: list[int]) -> tuple[list[float], list[float]]:
+        """Success (or normalised return) and mean return of every task, seeded by ``entropy``."""
+        cfg = self.config
+        seeds = np.random.SeedSequence(entropy).generate_state(cfg.eval_episodes)
         generator = torch.Generator().manual_seed(int(seeds[0]))
         success, returns = [], []
-        for task_id, task in enumerate(self.stream.task_names):
+        for task_id, task in enumerate(self.evaluations.task_names):
             env = self._eval_env(task)
             wins, total = 0.0, 0.0
             by_return = task in self.evaluations.return_scored
@@ -302,17 +324,22 @@ class ContinualTrainer:
                         wins += bool(info["is_success"])
             success.append(wins / len(seeds))
             returns.append(total / len(seeds))
-        self.evaluations.append(self.global_step, success, returns)
+        return success, returns
+
+    def _log_evaluation(self, success: list[float], returns: list[float]) -> None:
+        """Save the evaluation log and write an evaluation's metrics at the current step."""
         self.evaluations.save(self.run_dir / LOG_FILE)
-        metrics = {"eval/average_success": float(np.mean(success))}
-        for task, rate, mean_return in zip(self.stream.task_names, success, returns, strict=True):
+        names = self.evaluations.task_names
+        trained = len(self.stream.task_names)
+        metrics = {"eval/average_success": float(np.mean(success[:trained]))}
+        if self.stream.held_out:
+            metrics["eval/held_out_average_success"] = float(np.mean(success[trained:]))
+        for task, rate, mean_return in zip(names, success, returns, strict=True):
             metrics[f"eval/{task}/success"] = rate
             metrics[f"eval/{task}/return"] = mean_return
-        if self.global_step % self.stream.steps_per_task == 0:  # the end of a window
-            metrics.update({f"retention/{t}": s for t, s in zip(self.stream.task_names, success,
-                                                                strict=True)})  # fmt: skip
+        if self.global_step > 0 and self.global_step % self.stream.steps_per_task == 0:
+            metrics.update({f"retention/{t}": s for t, s in zip(names, success, strict=True)})
         self.run_log.write(self.global_step, metrics)
-        return success
 
     # -- logging -------------------------------------------------------------------------------
 
@@ -344,20 +371,21 @@ class ContinualTrainer:
         task = "all" if segment.task_id is None else self.stream.task_names[segment.task_id]
         postfix = {"task": task}
         if self.evaluations.success:
-            postfix["eval"] = f"{np.mean(self.evaluations.success[-1]):.2f}"
+            trained = len(self.stream.task_names)
+            postfix["eval"] = f"{np.mean(self.evaluations.success[-1][:trained]):.2f}"
         return postfix
 
     def summary(self) -> dict[str, float]:
-        """The step reached and the last evaluation (average and per task)."""
+        """The step reached and the last evaluation (average over trained tasks, and per task)."""
         out = {
             "global_step": float(self.global_step),
             "finished": float(self.global_step >= self.total_steps),
         }
         if self.evaluations.success:
             last = self.evaluations.success[-1]
-            out["eval/average_success"] = float(np.mean(last))
-            out.update({f"eval/{t}/success": s for t, s in zip(self.stream.task_names, last,
-                                                               strict=True)})  # fmt: skip
+            out["eval/average_success"] = float(np.mean(last[: len(self.stream.task_names)]))
+            names = self.evaluations.task_names
+            out.update({f"eval/{t}/success": s for t, s in zip(names, last, strict=True)})
         return out
 
     def close(self) -> None:
@@ -474,7 +502,7 @@ def load_continual_agent(run_dir: str | Path) -> tuple[ContinualSAC, ContinualCo
     stream = config.build_stream()
     method = make_method(config, stream)
     env = ContinualEnv(stream, task_one_hot=True)
-    agent = build_agent(config, env, len(stream.task_names))
+    agent = build_agent(config, env, len(stream.layout_names))
     env.close()
     agent.method = method
     method.attach(agent)

@@ -98,3 +98,75 @@ def test_a_later_occurrence_is_compared_with_its_tasks_reference(tmp_path):
     )  # fmt: skip
     report = evaluate_continual_runs([run], reference=reference)
     assert _mean(report, "forward transfer") == pytest.approx((0.2 / 0.7 + 0.45 / 0.7) / 2)
+
+
+def _held_out_run(tmp_path, name, initial, held_out, seed=0):
+    """Tasks a, b trained as in SUCCESS, c held out: its success initially and at each step."""
+    run_dir = tmp_path / name
+    run_dir.mkdir()
+    log = EvaluationLog(
+        task_names=("a", "b", "c"), steps_per_task=300, schedule=(0, 1), method="finetune",
+        stream="test", seed=seed, eval_episodes=10, deterministic=False, held_out=("c",),
+    )  # fmt: skip
+    if initial is not None:
+        log.set_initial(initial, [0.0] * 3)
+    for step, row, c in zip((150, 300, 450, 600), SUCCESS, held_out, strict=True):
+        log.append(step, [*row, c], [0.0] * 3)
+    log.save(run_dir / "evaluations.json")
+    return run_dir
+
+
+def test_held_out_columns_are_left_out_of_the_metrics_and_kept_in_the_retention(tmp_path):
+    run = _held_out_run(tmp_path, "x", [0.1, 0.0, 0.4], [0.4, 0.6, 0.2, 0.4])
+    report = evaluate_continual_runs([run], reference=_reference(tmp_path))
+    # The hand values of test_metrics_equal_the_hand_computed_values: c changes nothing.
+    assert _mean(report, "average performance") == pytest.approx((0.4 + 0.375) / 2)
+    assert _mean(report, "forgetting") == pytest.approx((0.1 + 0.375) / 2)
+    assert _mean(report, "forward transfer") == pytest.approx((0.2 / 0.7 + 0.5) / 2)
+    retention = EvaluationLog.load(run).retention()
+    assert retention.stage_labels == ("initial", "0: a", "1: b")
+    assert retention.held_out == ("c",) and retention.stage_tasks == ((), ("a",), ("b",))
+    np.testing.assert_allclose(
+        retention.matrix, [[0.1, 0.0, 0.4], [0.5, 0.0, 0.5], [0.3, 0.75, 0.3]]
+    )
+    # One run: a plain mean. c: 0.3 at the end / 0.4 before training.
+    assert _mean(report, "held-out retention") == pytest.approx(0.75)
+
+
+def test_held_out_retention_over_seeds(tmp_path):
+    runs = [
+        _held_out_run(tmp_path, "s0", [0.0, 0.0, 0.4], [0.4, 0.4, 0.2, 0.2]),  # 0.2 / 0.4
+        _held_out_run(tmp_path, "s1", [0.0, 0.0, 0.5], [0.5, 0.5, 0.5, 0.5], seed=1),  # 1.0
+    ]
+    report = evaluate_continual_runs(runs, out_dir=tmp_path / "report")
+    value = report["metrics"]["finetune"]["held-out retention"]
+    assert value["mean"] == pytest.approx(0.75) and 0.5 <= value["lower"] < value["upper"] <= 1.0
+    held = report["details"]["methods"]["finetune"]["held_out"]
+    assert held["initial"] == pytest.approx([0.45]) and held["end"] == pytest.approx([0.35])
+    assert held["retention_per_run"] == pytest.approx([0.5, 1.0])
+    assert "| finetune | 0.45 -> 0.35 (0.75) |" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_held_out_retention_is_omitted_when_undefined(tmp_path):
+    never = _held_out_run(tmp_path, "never", [0.0, 0.0, 0.0], [0.0, 0.2, 0.0, 0.2])
+    report = evaluate_continual_runs([never], out_dir=tmp_path / "r1")
+    assert report["metrics"]["finetune"]["held-out retention"] is None
+    assert any("solved no held-out task in 1 of 1 runs" in n for n in report["notes"])
+    assert "| finetune | 0.00 -> 0.10 (-) |" in (tmp_path / "r1" / "report.md").read_text()
+    uninitialised = _held_out_run(tmp_path, "old", None, [0.0, 0.2, 0.0, 0.2])
+    report = evaluate_continual_runs([uninitialised], out_dir=tmp_path / "r2")
+    assert any("a run has no initial evaluation" in n for n in report["notes"])
+    assert EvaluationLog.load(uninitialised).retention().stage_labels == ("0: a", "1: b")
+
+
+def test_the_initial_evaluation_comes_first_and_old_logs_load(tmp_path):
+    log = EvaluationLog.load(_run(tmp_path, "x"))
+    with pytest.raises(ValueError, match="initial evaluation must come before"):
+        log.set_initial([0.0, 0.0], [0.0, 0.0])
+    data = log.to_dict()
+    for key in ("held_out", "initial_success", "initial_returns"):
+        del data[key]  # a log written before they existed
+    old = EvaluationLog.from_dict(data)
+    assert old.held_out == () and old.initial_success is None and old == log
+    with pytest.raises(ValueError, match=r"held_out \['a'\] must be the last of task_names"):
+        EvaluationLog.from_dict({**data, "held_out": ["a"]})

@@ -242,6 +242,8 @@ def test_per_task_tables_show_each_methods_tasks_and_windows():
         ({"batch_size": 0}, "batch_size must be an integer >= 1"),
         ({"packnet_retrain_steps": -2}, "packnet_retrain_steps must be -1"),
         ({"stream": "Recall", "tasks": ""}, "Box action space"),
+        ({"held_out": "drawer-close-v3"}, "held_out needs a single-head agent"),
+        ({"held_out": "reach-v3", "multi_head": False}, "must not be trained by the stream"),
     ],
 )
 def test_bad_config_values_raise_naming_the_allowed_values(tmp_path, changes, message):
@@ -286,3 +288,52 @@ def test_cw20_trains_a_head_per_stage(tmp_path):
     agent, _ = load_continual_agent(tmp_path)
     assert agent.num_tasks == 4
     assert json.loads((tmp_path / "config.json").read_text())["one_hot"] == ""
+
+
+def test_held_out_tasks_are_evaluated_and_never_trained(tmp_path):
+    config = tiny_config(held_out="drawer-close-v3", multi_head=False)
+    trainer = ContinualTrainer(config, tmp_path, progress=False)
+    trainer.train(stop_at=1)  # the initial evaluation, then one step
+    assert trainer.agent.num_tasks == 3  # the held-out task has the last one-hot
+    while trainer.global_step < trainer.total_steps:
+        assert trainer.observation[-3:].tolist() != [0.0, 0.0, 1.0]  # never its one-hot
+        trainer.step()
+    trainer.close()
+    log = EvaluationLog.load(tmp_path)
+    assert log.task_names == ("reach-v3", "button-press-v3", "drawer-close-v3")
+    assert log.held_out == ("drawer-close-v3",) and log.schedule == (0, 1)
+    assert len(log.initial_success) == 3 and all(len(row) == 3 for row in log.success)
+    assert log.history().task_names == ("reach-v3", "button-press-v3")  # CW metrics: trained only
+    retention = log.retention()
+    assert retention.stage_labels == ("initial", "0: reach-v3", "1: button-press-v3")
+    assert retention.held_out == ("drawer-close-v3",)
+    np.testing.assert_allclose(retention.matrix[0], log.initial_success)
+    with (tmp_path / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["global_step"] == "0" and rows[0]["eval/drawer-close-v3/success"] != ""
+    assert float(rows[0]["eval/average_success"]) == np.mean(log.initial_success[:2])
+    assert "eval/held_out_average_success" in rows[0]
+    report = evaluate_continual(tmp_path)
+    assert "held-out retention" in report["metrics"]["finetune"]
+    assert "drawer-close-v3" in (tmp_path / "report.md").read_text()
+    assert json.loads((tmp_path / "config.json").read_text())["held_out"] == "drawer-close-v3"
+
+
+def test_the_initial_evaluation_changes_nothing_that_is_learnt(tmp_path, monkeypatch):
+    evaluated = ContinualTrainer(tiny_config(), tmp_path / "evaluated", progress=False)
+    evaluated.train(stop_at=250)  # past update_after: gradient steps were taken
+    assert evaluated.evaluations.initial_success is not None
+    monkeypatch.setattr(ContinualTrainer, "evaluate_initial", lambda self: [])
+    skipped = ContinualTrainer(tiny_config(), tmp_path / "skipped", progress=False)
+    skipped.train(stop_at=250)
+    assert skipped.evaluations.initial_success is None
+    for name, module in evaluated.agent.modules().items():
+        for (key, value), other in zip(
+            module.state_dict().items(),
+            skipped.agent.modules()[name].state_dict().values(),
+            strict=True,
+        ):
+            assert torch.equal(value, other), f"{name}.{key} differs"
+    np.testing.assert_array_equal(evaluated.observation, skipped.observation)
+    evaluated.close()
+    skipped.close()
