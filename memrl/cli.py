@@ -276,7 +276,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             )
         report = evaluate_continual(args.run_dir, reference=args.reference)
         print(report["details"]["table"])
-        print(f"- {report['details']['reference']}")
+        for note in report["notes"]:
+            print(f"- {note}")
         print(f"wrote {Path(args.run_dir) / 'report.md'} and report.json")
         return 0
     if args.reference is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import gymnasium
@@ -11,11 +11,39 @@ import numpy as np
 from gymnasium.error import ResetNeeded
 
 from memrl.streams.catalogue import Task
-from memrl.streams.layout import StreamLayout, task_spaces
+from memrl.streams.layout import StreamLayout, TaskSpaces, task_spaces
 from memrl.streams.schedules import Schedule, Stage, Timeline
 from memrl.streams.stream import Stream, make_stream
 
 _RESET_OPTIONS = ("stream_step",)
+
+
+def _check_held_out_fits(stream: Stream, described: Sequence[TaskSpaces]) -> None:
+    """Refuse held-out tasks that would change the spaces the trained tasks share.
+
+    They are evaluated in the layout that the agent trains in, so they must not widen it (a longer
+    observation or another action space would change the agent, i.e. what is learnt).
+    """
+    trained = StreamLayout(stream.task_names, described[: len(stream.tasks)])
+    full = StreamLayout(stream.layout_names, described)
+    same_observations = (
+        trained.observation_space.shape == full.observation_space.shape
+        and trained.observation_space.dtype == full.observation_space.dtype
+    )
+    if not same_observations or trained.action_space != full.action_space:
+        raise ValueError(
+            f"held_out tasks must fit the spaces of the trained tasks (observations "
+            f"{_brief(trained.observation_space)}, actions {trained.action_space}), but with "
+            f"{list(stream.held_out_names)} they become {_brief(full.observation_space)} and "
+            f"{full.action_space}: hold out tasks of the same kind as the trained ones"
+        )
+
+
+def _brief(space: gymnasium.Space) -> str:
+    """A space without its bounds (a Box's shape and dtype)."""
+    if isinstance(space, gymnasium.spaces.Box):
+        return f"Box({space.shape}, {space.dtype})"
+    return str(space)
 
 
 class ContinualEnv(gymnasium.Env[Any, Any]):
@@ -91,7 +119,8 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
       stream (see `make_stream`), e.g. `steps_per_task=20_000`, `schedule={"kind": "power_law",
       "alpha": 0.5}`, `one_hot="task"` (CW20 with one one-hot per distinct task) or
       `held_out=["door-open-v3"]` (tasks that no stage trains, after the trained ones in
-      `task_names` and the one-hot: run them with `fixed_task`).
+      `task_names` and the one-hot: run them with `fixed_task`; they must fit the trained
+      tasks' observation length and action space).
     - `task_one_hot` (bool, default False): append the task one-hot to observations.
     - `fixed_task` (str or None): always run this task of the stream, trained or held out (in
       the stream's layout, one-hot included), ignoring the schedule; for evaluating every task of
@@ -157,6 +186,8 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
                 )
             self._fixed_task = self.task_names.index(fixed_task)
         described = [task_spaces(task) for task in self.stream.layout_tasks]
+        if self.stream.held_out:
+            _check_held_out_fits(self.stream, described)
         self.layout = StreamLayout(self.task_names, described, self.task_one_hot)
         self.observation_space = self.layout.observation_space
         self.action_space = self.layout.action_space

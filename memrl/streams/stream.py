@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from memrl.streams.catalogue import Task, occurrence, resolve_tasks
+from memrl.streams.catalogue import Task, base_task_name, occurrence, resolve_tasks
 from memrl.streams.schedules import Schedule, Timeline, make_schedule
 
 
@@ -196,14 +196,18 @@ def _by_stage(tasks: tuple[Task, ...], schedule: Schedule) -> tuple[Task, ...]:
 
 
 def _held_out_tasks(spec: str | Task | Iterable[str | Task]) -> tuple[Task, ...]:
-    """Held-out tasks from a list name, a task or tasks; none for an empty sequence."""
-    if not isinstance(spec, str | Task):
-        names = [item.name if isinstance(item, Task) else item for item in spec]
-        if not names:
-            return ()
-        twice = sorted({name for name in names if names.count(name) > 1})
-        if twice:
-            raise ValueError(f"held_out tasks must be distinct, got {twice} more than once")
+    """Held-out tasks from a list name, a task or tasks; none for an empty sequence.
+
+    Raises:
+        ValueError: An unknown task, or one environment held out twice (``"x"`` and ``"x#2"``).
+    """
+    if not isinstance(spec, str | Task) and not tuple(spec):
+        return ()
+    bases = [base_task_name(item.name if isinstance(item, Task) else item) for item in
+             ((spec,) if isinstance(spec, str | Task) else spec)]  # fmt: skip
+    twice = sorted({name for name in bases if bases.count(name) > 1})
+    if twice:
+        raise ValueError(f"held_out tasks must be distinct, got {twice} more than once")
     return resolve_tasks(spec)
 
 
@@ -267,6 +271,11 @@ def make_stream(
         name = stream
     else:
         raise ValueError(f"stream must be one of {list(NAMED_STREAMS)} or a Stream, got {stream!r}")
+    # Iterators are read once here (the parts are read more than once below).
+    if tasks is not None and not isinstance(tasks, str | Task):
+        tasks = tuple(tasks)
+    if held_out is not None and not isinstance(held_out, str | Task):
+        held_out = tuple(held_out)
     changed = {
         key: value
         for key, value in (
@@ -290,9 +299,12 @@ def make_stream(
         parts_changed = [key for key in differ if key != "held_out"]
         if parts_changed:
             name = f"{name} ({', '.join(parts_changed)} changed)"
-        if "held_out" in differ:  # named by the held-out tasks themselves
+        if "held_out" in differ:  # named by the held-out tasks themselves, replacing the old ones
+            if isinstance(stream, Stream) and stream.held_out:
+                name = name.replace(f" (held out: {', '.join(stream.held_out_names)})", "")
             held = _held_out_tasks(parts["held_out"])
-            name = f"{name} (held out: {', '.join(t.name for t in held) if held else 'none'})"
+            if held:
+                name = f"{name} (held out: {', '.join(t.name for t in held)})"
     budget = parts["steps_per_task"]
     if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget < 1:
         raise ValueError(f"steps_per_task must be an integer >= 1, got {budget!r}")

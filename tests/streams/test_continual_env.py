@@ -252,6 +252,9 @@ def test_held_out_tasks_follow_the_trained_ones_and_no_stage_trains_them():
     named = make_stream("CW10", held_out="door-open-v3")
     assert named.name == "CW10 (held out: door-open-v3)"
     assert make_stream(named, held_out=[]).held_out == ()
+    assert make_stream(named, held_out=[]).name == "CW10"
+    assert make_stream(named, held_out=["window-open-v3"]).name == "CW10 (held out: window-open-v3)"
+    assert make_stream("CW10", held_out=iter(["door-open-v3"])).held_out_names == ("door-open-v3",)
     cw20 = make_stream("CW20", held_out=["door-open-v3"])  # after the 20 stage tasks
     assert cw20.layout_names[20:] == ("door-open-v3",) and len(cw20.task_names) == 20
     with pytest.raises(ValueError, match=r"must not be trained by the stream, but \['push-v3'\]"):
@@ -259,7 +262,9 @@ def test_held_out_tasks_follow_the_trained_ones_and_no_stage_trains_them():
     with pytest.raises(
         ValueError, match=r"held_out tasks must be distinct, got \[.door-open-v3.\]"
     ):
-        make_stream("CW10", held_out=["door-open-v3", "door-open-v3"])
+        make_stream("CW10", held_out=["door-open-v3", "door-open-v3#2"])  # one env twice
+    with pytest.raises(ValueError, match=r"must fit the spaces of the trained tasks.*\(6,\)"):
+        ContinualEnv("CW10", held_out=["cheetah-run"])  # 6 actions where CW10 has 4
 
 
 def test_cw20_gives_each_stage_its_own_task_as_continual_world():

@@ -58,8 +58,9 @@ class ContinualConfig:
     held_out: str = ""
     """Comma-separated tasks evaluated at every evaluation (and before training) but never
     trained, e.g. "door-open-v3,window-close-v3": the retention matrix's held-out columns and the
-    report's held-out retention. Needs --no-multi-head (a multi-head agent has no trained head
-    for them). Empty: none."""
+    report's held-out retention. They must fit the trained tasks' observation and action spaces,
+    and need a task-agnostic agent, --no-multi-head with --hide-task-id (the default): a head or a
+    one-hot input of their own would never be trained. Empty: none."""
     method: str = "finetune"
     """Continual-learning method: finetune, l2, ewc, packnet, replay (reservoir "perfect memory"),
     multitask (upper bound: all tasks interleaved episode by episode for the whole budget)."""
@@ -160,6 +161,8 @@ class ContinualConfig:
         if self.task_list():  # name a custom task list by its tasks (and a stream other than CW10)
             tasks = " > ".join(self.task_list())
             name = tasks if self.stream == "CW10" else f"{self.stream} on {tasks}"
+            if stream.held_out:
+                name = f"{name} (held out: {', '.join(stream.held_out_names)})"
             stream = dataclasses.replace(stream, name=name)
         return stream
 
@@ -214,11 +217,11 @@ class ContinualConfig:
         for name in ("l2_coef", "ewc_coef", "packnet_clipnorm"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.held_out_list() and self.multi_head:
+        if self.held_out_list() and (self.multi_head or not self.hide_task_id):
             raise ValueError(
-                "held_out needs a single-head agent (multi_head false, --no-multi-head): a "
-                "multi-head agent never trains the output head of a task it does not train, so "
-                "its held-out success would be that of an untrained head"
+                "held_out needs a task-agnostic agent (multi_head false and hide_task_id true: "
+                "--no-multi-head --hide-task-id): a held-out task's own output head or one-hot "
+                "input weights would never be trained, so its success would measure them"
             )
         stream = self.build_stream()
         if any(len(stage.task_ids) != 1 for stage in stream.timeline.stages):

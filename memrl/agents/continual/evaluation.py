@@ -51,6 +51,7 @@ METRIC_NAMES = {
     "forgetting": "forgetting",
     "forward_transfer": "forward transfer",
     "cycle_forgetting": "per-cycle forgetting",
+    "held_out_change": "held-out change",
     "held_out_retention": "held-out retention",
 }
 """Column titles of the metrics in reports."""
@@ -401,7 +402,7 @@ def evaluate_continual_runs(
         rows[method] = _metrics_row(metrics, method)
         held_out, held_out_note = _held_out_details(method_logs, windows)
         if held_out is not None:
-            rows[method][METRIC_NAMES["held_out_retention"]] = held_out.pop("row")
+            rows[method].update(held_out.pop("rows"))
             note = "; ".join(n for n in (note, held_out_note) if n) or None
         details["methods"][method] = {
             **metrics.to_dict(),
@@ -424,7 +425,7 @@ def evaluate_continual_runs(
     sections = per_task_tables(details["methods"])
     details["per_task_tables"] = sections
     if any((info["held_out"] or {}).get("tasks") for info in details["methods"].values()):
-        heading = "Held-out tasks: success before training -> at the end (retention)"
+        heading = "Held-out tasks: success before training -> at the end (retention, runs)"
         sections[f"{heading}, mean over seeds"] = held_out_table(details["methods"])
     first = logs[0]
     title = (
@@ -486,55 +487,67 @@ def _completed_histories(
 def _held_out_details(
     logs: Sequence[EvaluationLog], windows: int
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """Success of the held-out tasks before training and at the end, and their retention.
+    """Success of the held-out tasks before training and at the end, its change, and retention.
 
-    A run's held-out retention is the mean over its held-out tasks of success at the end (the
-    last window's end-of-window value) / success before any training (undefined for a task the
-    initial policy never solved); the method's is the mean over runs with a 90% bootstrap
-    interval (a plain mean for one run).
+    Per run, over its held-out tasks: the mean change, success at the end (the last window's
+    end-of-window value) minus success before any training, and the mean retention, the ratio of
+    the two (undefined for a task the initial policy never solved: nothing to retain). Per method:
+    the mean over runs with a 90% bootstrap interval (a plain mean for one run); retention over
+    the runs where it is defined.
 
     Returns:
-        None (no held-out tasks), or the details (``"row"``: the table's value), and a note when
-        retention is undefined for some runs.
+        None (no held-out tasks), or the details (``"rows"``: the table's values), and a note when
+        retention is undefined in some runs or a run has no initial evaluation.
     """
     if not logs[0].held_out:
         return None, None
     if any(log.initial_success is None for log in logs):
-        return {"row": None}, "held-out retention omitted: a run has no initial evaluation"
+        rows = dict.fromkeys((METRIC_NAMES["held_out_change"], METRIC_NAMES["held_out_retention"]))
+        return {"rows": rows}, "held-out metrics omitted: a run has no initial evaluation"
     matrices = [log.retention(windows) for log in logs]
     columns = [matrices[0].column(name) for name in logs[0].held_out]
-    ratios = [held_out_retention(matrix) for matrix in matrices]
-    per_run = np.array([mean_retention(r) for r in ratios])
+    initial = np.array([m.matrix[0, columns] for m in matrices])  # [runs, held-out tasks]
+    end = np.array([m.matrix[-1, columns] for m in matrices])
+    by_task = [held_out_retention(m) for m in matrices]
+    ratios = np.array([list(r.values()) for r in by_task])  # [runs, held-out tasks]
+    per_run = np.array([mean_retention(r) for r in by_task])
     defined = per_run[np.isfinite(per_run)]
     note = None
-    row: ConfidenceInterval | float | None = None
-    if defined.size == len(per_run) > 1:
-        row = bootstrap_mean_ci(defined)
-    elif defined.size == len(per_run) == 1:
-        row = float(defined[0])
-    else:
+    if defined.size < per_run.size:
         note = (
-            f"held-out retention omitted: the initial policy solved no held-out task in "
-            f"{len(per_run) - defined.size} of {len(per_run)} runs (nothing to retain)"
+            f"held-out retention over {defined.size} of {per_run.size} runs: in the others the "
+            "initial policy solved no held-out task (nothing to retain)"
         )
 
-    def mean_of(values: list[list[float]]) -> list[float | None]:
-        table = np.asarray(values, dtype=np.float64)
-        means = [table[:, i][np.isfinite(table[:, i])] for i in range(table.shape[1])]
-        return [float(m.mean()) if m.size else None for m in means]
+    def summary(values: np.ndarray) -> ConfidenceInterval | float | None:
+        if values.size == 0:
+            return None
+        return bootstrap_mean_ci(values) if values.size > 1 else float(values[0])
+
+    def task_means(values: np.ndarray) -> list[float | None]:
+        return [float(np.mean(c[np.isfinite(c)])) if np.isfinite(c).any() else None
+                for c in values.T]  # fmt: skip
 
     return {
-        "row": row,
+        "rows": {
+            METRIC_NAMES["held_out_change"]: summary((end - initial).mean(axis=1)),
+            METRIC_NAMES["held_out_retention"]: summary(defined),
+        },
         "tasks": list(logs[0].held_out),
-        "initial": mean_of([list(m.matrix[0, columns]) for m in matrices]),
-        "end": mean_of([list(m.matrix[-1, columns]) for m in matrices]),
-        "retention": mean_of([list(r.values()) for r in ratios]),
+        "initial": task_means(initial),
+        "end": task_means(end),
+        "retention": task_means(ratios),
+        "retention_runs": [int(n) for n in np.isfinite(ratios).sum(axis=0)],
+        "change_per_run": [float(v) for v in (end - initial).mean(axis=1)],
         "retention_per_run": [None if not np.isfinite(v) else float(v) for v in per_run],
     }, note
 
 
 def held_out_table(methods: Mapping[str, Mapping[str, Any]], precision: int = 2) -> str:
-    """A Markdown table of each held-out task per method: ``initial -> end (retention)``.
+    """A Markdown table of each held-out task per method: ``initial -> end (retention, k/n)``.
+
+    Initial and end are means over all runs; retention over the ``k`` of ``n`` runs in which the
+    initial policy solved the task.
 
     Args:
         methods: ``details["methods"]`` of :func:`evaluate_continual_runs` (with ``held_out``).
@@ -552,9 +565,16 @@ def held_out_table(methods: Mapping[str, Mapping[str, Any]], precision: int = 2)
         if "tasks" not in held:
             cells = ["-"] * len(tasks)
         else:
+            runs = len(held["change_per_run"])
             cells = [
-                f"{number(a)} -> {number(b)} ({number(r)})"
-                for a, b, r in zip(held["initial"], held["end"], held["retention"], strict=True)
+                f"{number(a)} -> {number(b)} ({number(r)}, {k}/{runs})"
+                for a, b, r, k in zip(
+                    held["initial"],
+                    held["end"],
+                    held["retention"],
+                    held["retention_runs"],
+                    strict=True,
+                )
             ]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

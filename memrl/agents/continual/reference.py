@@ -124,11 +124,11 @@ def reference_from_runs(run_dirs: Sequence[str | Path]) -> dict[str, np.ndarray]
     by_task: dict[str, list[list[float]]] = {}
     for run_dir in run_dirs:
         log = EvaluationLog.load(run_dir)
-        if len(log.task_names) != 1:
-            raise ValueError(f"{run_dir} is not a single-task run (tasks {log.task_names})")
+        if len(log.trained_names) != 1:
+            raise ValueError(f"{run_dir} is not a single-task run (tasks {log.trained_names})")
         if not log.finished:
             raise ValueError(f"{run_dir} has not finished: its reference curve is incomplete")
-        by_task.setdefault(log.task_names[0], []).append([row[0] for row in log.success])
+        by_task.setdefault(log.trained_names[0], []).append([row[0] for row in log.success])
     runs = min(len(curves) for curves in by_task.values())
     return {name: np.asarray(curves[:runs]) for name, curves in by_task.items()}
 

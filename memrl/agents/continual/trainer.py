@@ -160,7 +160,8 @@ class ContinualTrainer:
         self.episode_return, self.episode_length = 0.0, 0
         self.finished: list[tuple[float, int, bool]] = []  # (return, length, success)
         self.losses: dict[str, float] = {}
-        if resume and self.checkpoint_path.exists():
+        resumed = resume and self.checkpoint_path.exists()
+        if resumed:
             self._load_checkpoint()
         else:
             if not resume and any(
@@ -176,7 +177,8 @@ class ContinualTrainer:
             json.dumps({"agent": AGENT, **dataclasses.asdict(config)}, indent=2) + "\n"
         )
         self.run_log = RunLog(self.run_dir, tensorboard=config.tensorboard)
-        self.run_log.truncate_after(self.global_step)
+        # A fresh start in the directory of a run killed before its first checkpoint: drop it all.
+        self.run_log.truncate_after(self.global_step if resumed else -1)
         self._clock = (time.perf_counter(), self.global_step)
 
     @property
@@ -291,6 +293,10 @@ class ContinualTrainer:
 
     def evaluate_initial(self) -> list[float]:
         """Evaluate every task before any training (the retention matrix's "initial" row)."""
+        if self.global_step:
+            raise ValueError(
+                f"the initial evaluation must come before training, not at step {self.global_step}"
+            )
         success, returns = self._play_evaluation([self.config.seed, INITIAL_EVAL_SALT])
         self.evaluations.set_initial(success, returns)
         self._log_evaluation(success, returns)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from memrl.agents.continual import EvaluationLog, evaluate_continual_runs, save_reference_curves
+from memrl.agents.continual.reference import reference_from_runs
 
 SUCCESS = [[0.2, 0.0], [0.8, 0.0], [0.4, 0.5], [0.2, 1.0]]
 """Success of tasks a, b at steps 150, 300, 450, 600 (a trains in window 0, b in window 1)."""
@@ -131,6 +132,7 @@ def test_held_out_columns_are_left_out_of_the_metrics_and_kept_in_the_retention(
     )
     # One run: a plain mean. c: 0.3 at the end / 0.4 before training.
     assert _mean(report, "held-out retention") == pytest.approx(0.75)
+    assert _mean(report, "held-out change") == pytest.approx(-0.1)
 
 
 def test_held_out_retention_over_seeds(tmp_path):
@@ -141,21 +143,44 @@ def test_held_out_retention_over_seeds(tmp_path):
     report = evaluate_continual_runs(runs, out_dir=tmp_path / "report")
     value = report["metrics"]["finetune"]["held-out retention"]
     assert value["mean"] == pytest.approx(0.75) and 0.5 <= value["lower"] < value["upper"] <= 1.0
+    # Change: end - initial, -0.2 and 0.0.
+    assert _mean(report, "held-out change") == pytest.approx(-0.1)
     held = report["details"]["methods"]["finetune"]["held_out"]
     assert held["initial"] == pytest.approx([0.45]) and held["end"] == pytest.approx([0.35])
     assert held["retention_per_run"] == pytest.approx([0.5, 1.0])
-    assert "| finetune | 0.45 -> 0.35 (0.75) |" in (tmp_path / "report" / "report.md").read_text()
+    assert (
+        "| finetune | 0.45 -> 0.35 (0.75, 2/2) |" in (tmp_path / "report" / "report.md").read_text()
+    )
+    assert not [n for n in report["notes"] if "held-out" in n]
+
+
+def test_held_out_retention_skips_runs_where_it_is_undefined(tmp_path):
+    runs = [
+        _held_out_run(tmp_path, "s0", [0.0, 0.0, 0.4], [0.4, 0.4, 0.2, 0.2]),  # 0.5
+        _held_out_run(tmp_path, "s1", [0.0, 0.0, 0.5], [0.5, 0.5, 0.5, 0.5], seed=1),  # 1.0
+        _held_out_run(tmp_path, "s2", [0.0, 0.0, 0.0], [0.1, 0.1, 0.3, 0.3], seed=2),  # undefined
+    ]
+    report = evaluate_continual_runs(runs, out_dir=tmp_path / "report")
+    assert _mean(report, "held-out retention") == pytest.approx(0.75)  # over s0 and s1
+    assert _mean(report, "held-out change") == pytest.approx((-0.2 + 0.0 + 0.3) / 3)
+    assert any("held-out retention over 2 of 3 runs" in n for n in report["notes"])
+    # Initial and end over all runs (0.3 and 1/3), retention over the 2 defined.
+    assert (
+        "| finetune | 0.30 -> 0.33 (0.75, 2/3) |" in (tmp_path / "report" / "report.md").read_text()
+    )
 
 
 def test_held_out_retention_is_omitted_when_undefined(tmp_path):
     never = _held_out_run(tmp_path, "never", [0.0, 0.0, 0.0], [0.0, 0.2, 0.0, 0.2])
     report = evaluate_continual_runs([never], out_dir=tmp_path / "r1")
     assert report["metrics"]["finetune"]["held-out retention"] is None
-    assert any("solved no held-out task in 1 of 1 runs" in n for n in report["notes"])
-    assert "| finetune | 0.00 -> 0.10 (-) |" in (tmp_path / "r1" / "report.md").read_text()
+    assert _mean(report, "held-out change") == pytest.approx(0.1)
+    assert any("held-out retention over 0 of 1 runs" in n for n in report["notes"])
+    assert "| finetune | 0.00 -> 0.10 (-, 0/1) |" in (tmp_path / "r1" / "report.md").read_text()
     uninitialised = _held_out_run(tmp_path, "old", None, [0.0, 0.2, 0.0, 0.2])
     report = evaluate_continual_runs([uninitialised], out_dir=tmp_path / "r2")
     assert any("a run has no initial evaluation" in n for n in report["notes"])
+    assert report["metrics"]["finetune"]["held-out change"] is None
     assert EvaluationLog.load(uninitialised).retention().stage_labels == ("0: a", "1: b")
 
 
@@ -170,3 +195,18 @@ def test_the_initial_evaluation_comes_first_and_old_logs_load(tmp_path):
     assert old.held_out == () and old.initial_success is None and old == log
     with pytest.raises(ValueError, match=r"held_out \['a'\] must be the last of task_names"):
         EvaluationLog.from_dict({**data, "held_out": ["a"]})
+
+
+def test_a_single_task_run_with_held_out_tasks_gives_a_reference_curve(tmp_path):
+    run_dir = tmp_path / "single"
+    run_dir.mkdir()
+    log = EvaluationLog(
+        task_names=("a", "c"), steps_per_task=300, schedule=(0,), method="finetune",
+        stream="a", seed=0, eval_episodes=10, deterministic=False, held_out=("c",),
+    )  # fmt: skip
+    log.append(150, [0.2, 0.9], [0.0, 0.0])
+    log.append(300, [0.6, 0.9], [0.0, 0.0])
+    log.save(run_dir / "evaluations.json")
+    curves = reference_from_runs([run_dir])
+    assert list(curves) == ["a"]
+    np.testing.assert_allclose(curves["a"], [[0.2, 0.6]])

@@ -242,8 +242,10 @@ def test_per_task_tables_show_each_methods_tasks_and_windows():
         ({"batch_size": 0}, "batch_size must be an integer >= 1"),
         ({"packnet_retrain_steps": -2}, "packnet_retrain_steps must be -1"),
         ({"stream": "Recall", "tasks": ""}, "Box action space"),
-        ({"held_out": "drawer-close-v3"}, "held_out needs a single-head agent"),
+        ({"held_out": "drawer-close-v3"}, "held_out needs a task-agnostic agent"),
+        ({"held_out": "drawer-close-v3", "multi_head": False, "hide_task_id": False}, "agnostic"),
         ({"held_out": "reach-v3", "multi_head": False}, "must not be trained by the stream"),
+        ({"held_out": "cheetah-run", "multi_head": False}, "must fit the spaces of the trained"),
     ],
 )
 def test_bad_config_values_raise_naming_the_allowed_values(tmp_path, changes, message):
@@ -317,6 +319,44 @@ def test_held_out_tasks_are_evaluated_and_never_trained(tmp_path):
     assert "held-out retention" in report["metrics"]["finetune"]
     assert "drawer-close-v3" in (tmp_path / "report.md").read_text()
     assert json.loads((tmp_path / "config.json").read_text())["held_out"] == "drawer-close-v3"
+    assert log.stream == "reach-v3 > button-press-v3 (held out: drawer-close-v3)"
+
+
+def test_held_out_averages_and_retention_read_the_held_out_columns(tmp_path, monkeypatch):
+    played = []
+
+    def play(self, entropy):  # trained tasks 0.2 and 0.4; held-out 0.8 before training, then 0.4
+        played.append(self.global_step)
+        return [0.2, 0.4, 0.8 if len(played) == 1 else 0.4], [1.0, 2.0, 3.0]
+
+    monkeypatch.setattr(ContinualTrainer, "_play_evaluation", play)
+    train_continual(tiny_config(held_out="drawer-close-v3", multi_head=False), tmp_path,
+                    progress=False)  # fmt: skip
+    assert played == [0, 150, 300, 450, 600]
+    with (tmp_path / "metrics.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if r["eval/average_success"]]
+    assert [float(r["eval/average_success"]) for r in rows] == pytest.approx([0.3] * 5)
+    held = [float(r["eval/held_out_average_success"]) for r in rows]
+    assert held == pytest.approx([0.8, 0.4, 0.4, 0.4, 0.4])
+    report = evaluate_continual(tmp_path)
+    assert report["metrics"]["finetune"]["held-out retention"]["mean"] == pytest.approx(0.5)
+    assert report["metrics"]["finetune"]["held-out change"]["mean"] == pytest.approx(-0.4)
+    assert report["metrics"]["finetune"]["average performance"]["mean"] == pytest.approx(0.3)
+
+
+def test_a_fresh_start_after_a_kill_before_any_checkpoint_logs_step_0_once(tmp_path):
+    killed = ContinualTrainer(tiny_config(), tmp_path, progress=False)
+    killed.train(stop_at=100)  # the initial evaluation is logged; no checkpoint yet (150)
+    killed.close()
+    restarted = ContinualTrainer(tiny_config(), tmp_path, resume=True, progress=False)
+    assert restarted.global_step == 0
+    restarted.train(stop_at=100)
+    with pytest.raises(ValueError, match="initial evaluation must come before training"):
+        restarted.evaluate_initial()
+    restarted.close()
+    with (tmp_path / "metrics.csv").open() as f:
+        steps = [int(row["global_step"]) for row in csv.DictReader(f)]
+    assert steps.count(0) == 1 and steps == sorted(steps)
 
 
 def test_the_initial_evaluation_changes_nothing_that_is_learnt(tmp_path, monkeypatch):
@@ -337,3 +377,26 @@ def test_the_initial_evaluation_changes_nothing_that_is_learnt(tmp_path, monkeyp
     np.testing.assert_array_equal(evaluated.observation, skipped.observation)
     evaluated.close()
     skipped.close()
+
+
+def test_held_out_tasks_change_nothing_that_is_learnt(tmp_path):
+    # One after the other: a trainer seeds torch's global generator when it is built.
+    plain = ContinualTrainer(tiny_config(multi_head=False), tmp_path / "plain", progress=False)
+    plain.train(stop_at=350)  # gradient steps on both tasks
+    held = ContinualTrainer(
+        tiny_config(multi_head=False, held_out="drawer-close-v3"), tmp_path / "held",
+        progress=False,
+    )  # fmt: skip
+    held.train(stop_at=350)
+    for name, module in plain.agent.modules().items():
+        for (key, value), other in zip(
+            module.state_dict().items(),
+            held.agent.modules()[name].state_dict().values(),
+            strict=True,
+        ):
+            assert torch.equal(value, other), f"{name}.{key} differs"
+    assert torch.equal(plain.agent.log_alpha, held.agent.log_alpha[:2])
+    plain_log, held_log = plain.evaluations, held.evaluations
+    np.testing.assert_array_equal(np.asarray(held_log.success)[:, :2], plain_log.success)
+    plain.close()
+    held.close()
