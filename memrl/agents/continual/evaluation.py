@@ -508,6 +508,7 @@ def _held_out_details(
     columns = [matrices[0].column(name) for name in logs[0].held_out]
     initial = np.array([m.matrix[0, columns] for m in matrices])  # [runs, held-out tasks]
     end = np.array([m.matrix[-1, columns] for m in matrices])
+    change = (end - initial).mean(axis=1)  # [runs]
     by_task = [held_out_retention(m) for m in matrices]
     ratios = np.array([list(r.values()) for r in by_task])  # [runs, held-out tasks]
     per_run = np.array([mean_retention(r) for r in by_task])
@@ -530,7 +531,7 @@ def _held_out_details(
 
     return {
         "rows": {
-            METRIC_NAMES["held_out_change"]: summary((end - initial).mean(axis=1)),
+            METRIC_NAMES["held_out_change"]: summary(change),
             METRIC_NAMES["held_out_retention"]: summary(defined),
         },
         "tasks": list(logs[0].held_out),
@@ -538,7 +539,7 @@ def _held_out_details(
         "end": task_means(end),
         "retention": task_means(ratios),
         "retention_runs": [int(n) for n in np.isfinite(ratios).sum(axis=0)],
-        "change_per_run": [float(v) for v in (end - initial).mean(axis=1)],
+        "change_per_run": [float(v) for v in change],
         "retention_per_run": [None if not np.isfinite(v) else float(v) for v in per_run],
     }, note
 

@@ -30,6 +30,15 @@ from memrl.eval.metrics import EvaluationHistory, continual_world_metrics
 from .conftest import tiny_config
 
 
+def _assert_same_networks(agent, other) -> None:
+    """Every network of two agents holds the same values, bit for bit."""
+    for name, module in agent.modules().items():
+        for (key, value), theirs in zip(
+            module.state_dict().items(), other.modules()[name].state_dict().values(), strict=True
+        ):
+            assert torch.equal(value, theirs), f"{name}.{key} differs"
+
+
 @pytest.fixture(scope="module")
 def finetune_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("finetune")
@@ -93,13 +102,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, finetune_r
 
     reference, _ = load_continual_agent(finetune_run)
     agent, _ = load_continual_agent(tmp_path / "run")
-    for name, module in agent.modules().items():
-        for (key, value), other in zip(
-            module.state_dict().items(),
-            reference.modules()[name].state_dict().values(),
-            strict=True,
-        ):
-            assert torch.equal(value, other), f"{name}.{key} differs"
+    _assert_same_networks(agent, reference)
     assert torch.equal(agent.log_alpha, reference.log_alpha)
     assert EvaluationLog.load(tmp_path / "run") == EvaluationLog.load(finetune_run)
     with (tmp_path / "run" / "metrics.csv").open() as f:
@@ -367,13 +370,7 @@ def test_the_initial_evaluation_changes_nothing_that_is_learnt(tmp_path, monkeyp
     skipped = ContinualTrainer(tiny_config(), tmp_path / "skipped", progress=False)
     skipped.train(stop_at=250)
     assert skipped.evaluations.initial_success is None
-    for name, module in evaluated.agent.modules().items():
-        for (key, value), other in zip(
-            module.state_dict().items(),
-            skipped.agent.modules()[name].state_dict().values(),
-            strict=True,
-        ):
-            assert torch.equal(value, other), f"{name}.{key} differs"
+    _assert_same_networks(evaluated.agent, skipped.agent)
     np.testing.assert_array_equal(evaluated.observation, skipped.observation)
     evaluated.close()
     skipped.close()
@@ -388,13 +385,7 @@ def test_held_out_tasks_change_nothing_that_is_learnt(tmp_path):
         progress=False,
     )  # fmt: skip
     held.train(stop_at=350)
-    for name, module in plain.agent.modules().items():
-        for (key, value), other in zip(
-            module.state_dict().items(),
-            held.agent.modules()[name].state_dict().values(),
-            strict=True,
-        ):
-            assert torch.equal(value, other), f"{name}.{key} differs"
+    _assert_same_networks(plain.agent, held.agent)
     assert torch.equal(plain.agent.log_alpha, held.agent.log_alpha[:2])
     plain_log, held_log = plain.evaluations, held.evaluations
     np.testing.assert_array_equal(np.asarray(held_log.success)[:, :2], plain_log.success)
