@@ -514,10 +514,15 @@ def _held_out_details(
     per_run = np.array([mean_retention(r) for r in by_task])
     defined = per_run[np.isfinite(per_run)]
     note = None
-    if defined.size < per_run.size:
+    if defined.size == 0:
         note = (
-            f"held-out retention over {defined.size} of {per_run.size} runs: in the others the "
-            "initial policy solved no held-out task (nothing to retain)"
+            "held-out retention undefined: the initial policy solved no held-out task in any run "
+            "(nothing to retain)"
+        )
+    elif defined.size < per_run.size:
+        note = (
+            f"held-out retention over {defined.size} of {per_run.size} runs: in the other "
+            f"{per_run.size - defined.size} the initial policy solved no held-out task"
         )
 
     def summary(values: np.ndarray) -> ConfidenceInterval | float | None:
