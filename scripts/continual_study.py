@@ -21,7 +21,7 @@ seeds, success curves and retention heatmaps per method), OUT/reference/referenc
 and OUT/RESULTS_SECTION.md, a section for docs/RESULTS.md (table, command, seeds, budget,
 machine, date, wall time).
 
-    python scripts/continual_study.py --dry-run                     # the plan and its cost
+    python scripts/continual_study.py --dry-run                     # the plan, its cost, progress
     python scripts/continual_study.py --tiny --out /tmp/cw_tiny     # minutes: the whole pipeline
     python scripts/continual_study.py --out runs/continual_study    # the study (see --dry-run)
     python scripts/continual_study.py --out runs/continual_study --jobs 2   # two runs at a time
@@ -122,6 +122,19 @@ def estimate_hours(config: ContinualConfig, rates: dict) -> float:
     )
 
 
+def run_progress(run_dir: str) -> tuple[float, str]:
+    """How much of a run is done, from its evaluation log: (fraction of its steps, status)."""
+    path = Path(run_dir) / "evaluations.json"
+    if not path.exists():
+        return 0.0, "not started"
+    log = EvaluationLog.load(path)
+    total = len(log.schedule) * log.steps_per_task
+    if log.finished:
+        return 1.0, "finished"
+    step = log.steps[-1] if log.steps else 0
+    return step / total, f"at step {step} of {total}"
+
+
 def load_rates(path: str) -> dict:
     """The per-method rates of a `memrl bench continual --json` file."""
     if not Path(path).exists():
@@ -186,7 +199,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one per core)")
     parser.add_argument("--bench", default=BENCH, help="rates for the cost estimate")
     parser.add_argument("--tiny", action="store_true", help="minutes: small nets, 600 steps")
-    parser.add_argument("--dry-run", action="store_true", help="print the plan and its cost")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the plan, its cost and each run's progress"
+    )
     args = parser.parse_args()
     if args.budget is None:
         args.budget = 600 if args.tiny else 50_000
@@ -197,14 +212,17 @@ def main() -> None:
     runs = plan(args, config)
 
     rates = load_rates(args.bench)
-    hours = sum(estimate_hours(c, rates) for c, _ in runs)
+    estimates = [estimate_hours(c, rates) for c, _ in runs]
+    progress = [run_progress(run_dir) for _, run_dir in runs]
+    hours = sum(estimates)
+    left = sum(h * (1 - done) for h, (done, _) in zip(estimates, progress, strict=True))
+    finished = sum(status == "finished" for _, status in progress)
     print(f"{len(runs)} runs on {config.build_stream().name}; expected {hours:.1f} h on one core "
           f"at the rates of {args.bench} ({hours / max(args.jobs, 1):.1f} h with --jobs "
-          f"{args.jobs})")  # fmt: skip
-    for run_config, run_dir in runs:
+          f"{args.jobs}); {finished} finished, about {left:.1f} h left")  # fmt: skip
+    for (run_config, run_dir), estimate, (_, status) in zip(runs, estimates, progress, strict=True):
         what = "single-task reference" if "/reference/" in run_dir else run_config.method
-        print(f"  {run_dir}: {what}, seed {run_config.seed}, "
-              f"{estimate_hours(run_config, rates):.2f} h")  # fmt: skip
+        print(f"  {run_dir}: {what}, seed {run_config.seed}, {estimate:.2f} h [{status}]")
     if args.dry_run:
         return
 

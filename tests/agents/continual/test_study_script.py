@@ -38,6 +38,41 @@ def test_dry_run_prints_every_run_and_the_expected_cost(tmp_path):
     assert hours[f"{tmp_path}/replay/seed0"] > 2 * hours[f"{tmp_path}/finetune/seed0"]
 
 
+def test_dry_run_shows_each_runs_progress_and_the_hours_left(tmp_path):
+    from memrl.agents.continual import EvaluationLog
+
+    def log(method: str, steps: list[int]) -> None:
+        run_dir = tmp_path / method / "seed0"
+        run_dir.mkdir(parents=True)
+        log = EvaluationLog(
+            task_names=("reach-v3", "button-press-v3", "window-open-v3"), steps_per_task=50_000,
+            schedule=(0, 1, 2), method=method, stream="s", seed=0, eval_episodes=10,
+            deterministic=False,
+        )  # fmt: skip
+        for step in steps:
+            log.append(step, [0.0] * 3, [0.0] * 3)
+        log.save(run_dir / "evaluations.json")
+
+    log("finetune", list(range(5_000, 150_001, 5_000)))  # finished
+    log("l2", [5_000, 10_000, 15_000])  # a tenth done
+    fresh = _run("--dry-run", "--out", str(tmp_path / "none"), "--seeds", "0")
+    out = _run("--dry-run", "--out", str(tmp_path), "--seeds", "0")
+    lines = out.splitlines()
+    assert f"{tmp_path}/finetune/seed0: finetune, seed 0, " in lines[1]
+    assert lines[1].endswith("h [finished]")
+    assert lines[2].endswith("h [at step 15000 of 150000]") and lines[3].endswith("[not started]")
+    assert "1 finished, about" in lines[0]
+
+    def hours_left(text: str) -> float:
+        return float(text.splitlines()[0].rsplit("about ", 1)[1].split()[0])
+
+    def estimate(line: str) -> float:
+        return float(line.rsplit(",", 1)[1].split()[0])
+
+    expected = hours_left(fresh) - estimate(lines[1]) - 0.1 * estimate(lines[2])
+    assert hours_left(out) == pytest.approx(expected, abs=0.06)  # rounded to 0.1 h
+
+
 def test_a_missing_bench_file_is_named(tmp_path):
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--dry-run", "--bench", str(tmp_path / "none.json")],
