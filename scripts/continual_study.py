@@ -128,11 +128,10 @@ def run_progress(run_dir: str) -> tuple[float, str]:
     if not path.exists():
         return 0.0, "not started"
     log = EvaluationLog.load(path)
-    total = len(log.schedule) * log.steps_per_task
     if log.finished:
         return 1.0, "finished"
     step = log.steps[-1] if log.steps else 0
-    return step / total, f"at step {step} of {total}"
+    return step / log.total_steps, f"at step {step} of {log.total_steps}"
 
 
 def load_rates(path: str) -> dict:

@@ -294,6 +294,7 @@ def make_stream(
             "replace them on the named stream instead (make_stream('CW20', tasks=...))"
         )
     parts = {**base, **changed}
+    held_out_ = _held_out_tasks(parts["held_out"])
     if stream is not None:  # the name says which parts differ from the named stream's
         differ = [key for key in sorted(changed) if not _same_part(key, changed[key], base[key])]
         parts_changed = [key for key in differ if key != "held_out"]
@@ -302,9 +303,8 @@ def make_stream(
         if "held_out" in differ:  # named by the held-out tasks themselves, replacing the old ones
             if isinstance(stream, Stream) and stream.held_out:
                 name = name.replace(f" (held out: {', '.join(stream.held_out_names)})", "")
-            held = _held_out_tasks(parts["held_out"])
-            if held:
-                name = f"{name} (held out: {', '.join(t.name for t in held)})"
+            if held_out_:
+                name = f"{name} (held out: {', '.join(t.name for t in held_out_)})"
     budget = parts["steps_per_task"]
     if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget < 1:
         raise ValueError(f"steps_per_task must be an integer >= 1, got {budget!r}")
@@ -313,7 +313,6 @@ def make_stream(
             f"one_hot must be one of {list(ONE_HOT_LAYOUTS)}, got {parts['one_hot']!r}"
         )
     tasks_, schedule_ = resolve_tasks(parts["tasks"]), make_schedule(parts["schedule"])
-    held_out_ = _held_out_tasks(parts["held_out"])
     _check_held_out(tasks_, held_out_)
     if parts["one_hot"] == "stage":
         tasks_, schedule_ = _by_stage(tasks_, schedule_), make_schedule("sequential")

@@ -136,9 +136,14 @@ class EvaluationLog:
         return self.steps[-1] // self.steps_per_task if self.steps else 0
 
     @property
+    def total_steps(self) -> int:
+        """Env steps of the whole stream (every window, reached or not)."""
+        return len(self.schedule) * self.steps_per_task
+
+    @property
     def finished(self) -> bool:
         """Whether the log reaches the end of the stream."""
-        return bool(self.steps) and self.steps[-1] == len(self.schedule) * self.steps_per_task
+        return bool(self.steps) and self.steps[-1] == self.total_steps
 
     def history(self, windows: int | None = None) -> EvaluationHistory:
         """The log as an ``EvaluationHistory``.

@@ -336,9 +336,9 @@ class ContinualTrainer:
         """Save the evaluation log and write an evaluation's metrics at the current step."""
         self.evaluations.save(self.run_dir / LOG_FILE)
         names = self.evaluations.task_names
-        trained = len(self.stream.task_names)
-        metrics = {"eval/average_success": float(np.mean(success[:trained]))}
+        metrics = {"eval/average_success": self._trained_mean(success)}
         if self.stream.held_out:
+            trained = len(self.stream.task_names)
             metrics["eval/held_out_average_success"] = float(np.mean(success[trained:]))
         for task, rate, mean_return in zip(names, success, returns, strict=True):
             metrics[f"eval/{task}/success"] = rate
@@ -377,9 +377,12 @@ class ContinualTrainer:
         task = "all" if segment.task_id is None else self.stream.task_names[segment.task_id]
         postfix = {"task": task}
         if self.evaluations.success:
-            trained = len(self.stream.task_names)
-            postfix["eval"] = f"{np.mean(self.evaluations.success[-1][:trained]):.2f}"
+            postfix["eval"] = f"{self._trained_mean(self.evaluations.success[-1]):.2f}"
         return postfix
+
+    def _trained_mean(self, success: list[float]) -> float:
+        """Mean success over the trained tasks of one evaluation (held-out ones left out)."""
+        return float(np.mean(success[: len(self.stream.task_names)]))
 
     def summary(self) -> dict[str, float]:
         """The step reached and the last evaluation (average over trained tasks, and per task)."""
@@ -389,7 +392,7 @@ class ContinualTrainer:
         }
         if self.evaluations.success:
             last = self.evaluations.success[-1]
-            out["eval/average_success"] = float(np.mean(last[: len(self.stream.task_names)]))
+            out["eval/average_success"] = self._trained_mean(last)
             names = self.evaluations.task_names
             out.update({f"eval/{t}/success": s for t, s in zip(names, last, strict=True)})
         return out
