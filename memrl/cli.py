@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -201,10 +202,29 @@ def _mode_options() -> tuple[list[str], list[str]]:
     return continual, ["env", "agent", "steps", "frame_stack", *ppo]
 
 
+def _check_resume(run_dir: Path) -> None:
+    """Refuse ``--resume`` of a directory that does not exist; say so when it has no checkpoint.
+
+    Every trainer keeps its checkpoints in ``RUN_DIR/checkpoints/``.
+    """
+    if not run_dir.is_dir():
+        raise FileNotFoundError(
+            f"--resume: {run_dir} does not exist, so there is no run to resume; drop --resume to "
+            "start a run there"
+        )
+    checkpoints = run_dir / "checkpoints"
+    if not checkpoints.is_dir() or not any(checkpoints.iterdir()):
+        print(f"note: {run_dir} has no checkpoint yet: the run starts from step 0", file=sys.stderr)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from memrl.config_args import dataclass_from_arguments
 
     progress = not args.no_progress
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise FileExistsError(f"--out {args.out} is a file; give a run directory")
+    if args.resume:
+        _check_resume(Path(args.out))
     continual_only, ppo_only = _mode_options()
     if args.stream:
         wrong = _given(args, ppo_only)
@@ -257,39 +277,64 @@ def _cmd_train(args: argparse.Namespace) -> int:
 # -- memrl eval -----------------------------------------------------------------------------------
 
 
+def _is_continual_run(run_dir: str) -> bool:
+    config_path = Path(run_dir) / "config.json"
+    return config_path.exists() and "stream" in json.loads(config_path.read_text())
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from memrl.agents.loading import load_agent
     from memrl.eval.evaluate import evaluate_run
 
-    config_path = Path(args.run_dir) / "config.json"
-    if config_path.exists() and "stream" in json.loads(config_path.read_text()):
-        from memrl.agents.continual.evaluation import evaluate_continual
-
-        wrong = [flag for flag, given in (("--deterministic", args.deterministic),
-                 ("--episodes", args.episodes is not None), ("--seed", args.seed is not None))
-                 if given]  # fmt: skip
-        if wrong:
-            raise ValueError(
-                f"{', '.join(wrong)} cannot be used with continual runs: their report is made "
-                "from the evaluations logged during training (--eval-episodes, "
-                "--eval-deterministic of memrl train)"
-            )
-        report = evaluate_continual(args.run_dir, reference=args.reference)
-        print(report["details"]["table"])
-        for note in report["notes"]:
-            print(f"- {note}")
-        print(f"wrote {Path(args.run_dir) / 'report.md'} and report.json")
-        return 0
-    if args.reference is not None:
-        raise ValueError("--reference applies to continual runs (trained with --stream) only")
-    agent, info = load_agent(args.run_dir)
+    continual = [_is_continual_run(run_dir) for run_dir in args.run_dirs]
+    if len(args.run_dirs) > 1 and not all(continual):
+        others = [d for d, c in zip(args.run_dirs, continual, strict=True) if not c]
+        raise ValueError(
+            f"several run directories make one table of continual runs (memrl train --stream) "
+            f"only; {others} {'is not one' if len(others) == 1 else 'are not'}: evaluate a "
+            "memory run on its own"
+        )
+    if all(continual):
+        return _eval_continual(args)
+    for flag, value in (("--reference", args.reference), ("--out", args.out)):
+        if value is not None:
+            raise ValueError(f"{flag} applies to continual runs (trained with --stream) only")
+    (run_dir,) = args.run_dirs
+    agent, info = load_agent(run_dir)
     episodes = 200 if args.episodes is None else args.episodes
     seed = 10_000 if args.seed is None else args.seed
-    report = evaluate_run(agent, info, args.run_dir, episodes=episodes, seed=seed,
+    report = evaluate_run(agent, info, run_dir, episodes=episodes, seed=seed,
                           deterministic=args.deterministic)  # fmt: skip
     for row in report["results"]:
         print(f"{row['label']:<28} success {row['success_rate']:.3f}")
-    print(f"wrote {Path(args.run_dir) / 'report.md'} and report.json")
+    print(f"wrote {Path(run_dir) / 'report.md'} and report.json")
+    return 0
+
+
+def _eval_continual(args: argparse.Namespace) -> int:
+    """Continual World's table of one continual run, or of several (methods x seeds)."""
+    from memrl.agents.continual.evaluation import evaluate_continual_runs
+
+    wrong = [flag for flag, given in (("--deterministic", args.deterministic),
+             ("--episodes", args.episodes is not None), ("--seed", args.seed is not None))
+             if given]  # fmt: skip
+    if wrong:
+        raise ValueError(
+            f"{', '.join(wrong)} cannot be used with continual runs: their report is made "
+            "from the evaluations logged during training (--eval-episodes, "
+            "--eval-deterministic of memrl train)"
+        )
+    if len(args.run_dirs) > 1 and args.out is None:
+        raise ValueError(
+            "several run directories need --out DIR for their joint report (it is written "
+            "into none of the runs)"
+        )
+    out = Path(args.out if args.out is not None else args.run_dirs[0])
+    report = evaluate_continual_runs(args.run_dirs, reference=args.reference, out_dir=out)
+    print(report["details"]["table"])
+    for note in report["notes"]:
+        print(f"- {note}")
+    print(f"wrote {out / 'report.md'} and report.json")
     return 0
 
 
@@ -299,7 +344,8 @@ def _train_continual(args: argparse.Namespace, progress: bool) -> int:
 
     config = dataclass_from_arguments(ContinualConfig, args)
     result = train_continual(config, args.out, resume=args.resume, progress=progress)
-    print(f"trained continual SAC ({config.method}) on {config.stream} -> {args.out}: {result}")
+    stream = config.build_stream().name
+    print(f"trained continual SAC ({config.method}) on {stream} -> {args.out}: {result}")
     return 0
 
 
@@ -335,11 +381,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "train",
-        help="train an agent on an env",
-        description="Train a memory agent with memrl's memory PPO (hcam, sat-*, transformer, "
-        "lstm, gru, none) or an SB3 baseline (sb3-ppo, sb3-recurrent-ppo). The run directory "
-        "gets config.json, metrics.csv, TensorBoard events (tb/) and checkpoints/; --resume "
-        "continues a killed run from its last checkpoint.",
+        help="train a memory agent on an env (--env), or continual SAC on a task stream (--stream)",
+        description="With --env: train a memory agent with memrl's memory PPO (hcam, sat-*, "
+        "transformer, lstm, gru, none) or an SB3 baseline (sb3-ppo, sb3-recurrent-ppo). With "
+        "--stream: train continual SAC (Continual World's recipe) on a task stream with one "
+        "continual-learning method, evaluating every task every --eval-every steps. The run "
+        "directory gets config.json, metrics.csv, TensorBoard events (tb/) and checkpoints/ "
+        "(continual runs also evaluations.json); --resume continues a killed run from its last "
+        "checkpoint and must be given the run's original options (a changed option that would "
+        "change what is learnt is refused).",
     )
     p.add_argument("--env", type=_env_id, metavar="ID", help="env id (memory agents, SB3)")
     p.add_argument(
@@ -350,7 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="seed")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
-    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in RUN_DIR from its last checkpoint (give the run's options "
+        "again); RUN_DIR must exist, and a run killed before its first checkpoint starts over",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
         "--frame-stack", type=int, default=None, help="sb3-ppo only: stack this many observations"
@@ -374,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     continual.add_argument(
         "--tasks",
         metavar="A,B,...",
-        help="replace the stream's tasks (Meta-World v3 or dm_control names, one action space)",
+        help="replace the stream's tasks (Meta-World v3 or dm_control names; tasks of "
+        "different spaces share the widest, zero-padded observation and action)",
     )
     add_dataclass_arguments(continual, ContinualConfig, skip=CONTINUAL_SKIP + SHARED_OPTIONS)
     add_dataclass_arguments(p.add_argument_group("memory PPO options"), PPOConfig,
@@ -388,15 +444,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "eval",
-        help="evaluate a trained run: success per level, recall vs delay, or per question type",
+        help="evaluate a trained run (success per level, recall vs delay, per question type), "
+        "or continual runs (Continual World's metrics table)",
         description="Evaluate the agent of a run directory: on Ballet every paper level, on "
         "DelayedMatch recall vs delay (16..4096), on RoomBallet accuracy per question type, "
-        "otherwise success on the training env. For a continual run (memrl train --stream): "
+        "otherwise success on the training env. For continual runs (memrl train --stream): "
         "Continual World's average performance, forgetting and forward transfer from the "
         "evaluations logged during training, per-task tables, success curves and the retention "
-        "heatmap. Writes report.md, report.json and plots into RUN_DIR.",
+        "heatmap; several continual runs (methods x seeds) make one table, a row per method "
+        "with 90%% bootstrap intervals over its seeds. Writes report.md, report.json and plots "
+        "into RUN_DIR (several runs: into --out).",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by memrl train")
+    p.add_argument(
+        "run_dirs",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="a directory written by memrl train; or several continual runs of one stream "
+        "and budget",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="continual runs: where the report goes (default: RUN_DIR; required for several)",
+    )
     p.add_argument(
         "--episodes",
         type=_positive_int,
@@ -591,18 +662,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, *_: object, **__: object) -> None:
+    """Print a warning as a ``warning: message`` line, without Python's file and line."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``memrl`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
-    try:
-        return int(args.func(args))
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    with warnings.catch_warnings():  # restores Python's own display on the way out
+        warnings.showwarning = _show_warning
+        try:
+            return int(args.func(args))
+        except (ValueError, FileNotFoundError, FileExistsError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
 
 
 if __name__ == "__main__":

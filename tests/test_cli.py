@@ -115,6 +115,54 @@ def test_train_stream_and_eval_continual(tmp_path, capsys):
     assert main(["eval", str(run), "--reference", str(reference)]) == 0
     report = json.loads((run / "report.json").read_text())
     assert report["details"]["reference"].startswith(f"reference curves: {reference}")
+    # A file that is not a reference file is named in a one-line error.
+    for text, message in (("{}", "has no 'curves' mapping"), ("nope", "is not JSON"),
+                          ('{"curves": {"reach-v3": [1, 2]}}', "must be a non-empty")):  # fmt: skip
+        (tmp_path / "bad.json").write_text(text)
+        assert main(["eval", str(run), "--reference", str(tmp_path / "bad.json")]) == 2
+        assert f"{tmp_path / 'bad.json'}" in capsys.readouterr().err.split(message)[0]
+
+    # A second seed: several runs make one table, written to --out only.
+    seed1 = tmp_path / "cw_seed1"
+    code = main(["train", "--stream", "CW10", "--tasks", "reach-v3,button-press-v3",
+                 "--steps-per-task", "200", "--method", "l2", "--out", str(seed1),
+                 "--no-progress", "--eval-every", "100", "--eval-episodes", "1",
+                 "--start-steps", "50", "--update-after", "50", "--no-tensorboard",
+                 "--hidden-size", "32", "--learning-rate", "5e-4", "--seed", "1"])  # fmt: skip
+    assert code == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), str(seed1)]) == 2
+    assert "several run directories need --out DIR" in capsys.readouterr().err
+    assert main(["eval", str(run), str(seed1), "--out", str(tmp_path / "table")]) == 0
+    out = capsys.readouterr().out
+    assert "| l2 | " in out and " [" in out  # a row with a 90% interval over the two seeds
+    report = json.loads((tmp_path / "table" / "report.json").read_text())
+    assert report["details"]["methods"]["l2"]["seeds"] == [0, 1]
+
+
+def test_resume_needs_an_existing_run_directory(tmp_path, capsys):
+    missing = tmp_path / "typo"
+    assert main(["train", "--env", BALLET, "--out", str(missing), "--resume"]) == 2
+    assert f"--resume: {missing} does not exist" in capsys.readouterr().err
+    assert not missing.exists()
+    (tmp_path / "file").write_text("")
+    assert main(["train", "--env", BALLET, "--out", str(tmp_path / "file")]) == 2
+    assert "is a file; give a run directory" in capsys.readouterr().err
+
+
+def test_resume_of_a_run_without_a_checkpoint_says_it_starts_over(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code = main(["train", "--stream", "CW10", "--tasks", "reach-v3", "--steps-per-task", "100",
+                 "--eval-every", "50", "--eval-episodes", "1", "--start-steps", "100",
+                 "--update-after", "50", "--hidden-size", "8", "--no-tensorboard",
+                 "--no-progress", "--out", str(tmp_path / "empty"), "--resume"])  # fmt: skip
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "has no checkpoint yet: the run starts from step 0" in captured.err
+    # start_steps covers the whole task: warned of, one line without Python's file and line.
+    assert "warning: start_steps (100) >= steps per task (100)" in captured.err
+    assert "UserWarning" not in captured.err
+    assert "on reach-v3 ->" in captured.out  # the stream trained, named by its tasks
 
 
 def test_train_needs_an_env_or_a_stream(tmp_path, capsys):
@@ -144,4 +192,8 @@ def test_eval_reference_must_exist_and_suit_a_continual_run(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     (tmp_path / "ref.json").write_text("{}")
     assert main(["eval", str(tmp_path), "--reference", str(tmp_path / "ref.json")]) == 2
-    assert "continual runs (trained with --stream) only" in capsys.readouterr().err
+    assert "--reference applies to continual runs (trained with --stream) only" in (
+        capsys.readouterr().err
+    )
+    assert main(["eval", str(tmp_path), str(tmp_path)]) == 2
+    assert "several run directories make one table of continual runs" in capsys.readouterr().err

@@ -27,6 +27,14 @@ def packnet_retrain_steps(configured: int, steps_per_task: int) -> int:
     return configured if configured >= 0 else steps_per_task // 10
 
 
+def suggested_eval_every(steps_per_task: int) -> int:
+    """A valid ``eval_every`` for a budget.
+
+    Its largest divisor that gives at least 10 evaluations per task (1 if none does).
+    """
+    return max(d for d in range(1, max(steps_per_task // 10, 1) + 1) if steps_per_task % d == 0)
+
+
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
                dict: "a mapping"}  # fmt: skip
 
@@ -67,7 +75,9 @@ class ContinualConfig:
     seed: int = 0
     """Seed of the networks, the exploration, the replay sampling and the env."""
     eval_every: int = 20_000
-    """Evaluate every task of the stream every this many env steps (and at the end)."""
+    """Evaluate every task of the stream every this many env steps; must divide the steps per
+    task, so that every task's window ends with an evaluation. Continual World's end-of-task
+    values average the last 5 evaluations: give each window at least 5."""
     eval_episodes: int = 10
     """Episodes per task and evaluation (Continual World: 10)."""
     eval_deterministic: bool = False
@@ -95,7 +105,7 @@ class ContinualConfig:
     start_steps: int = 10_000
     """Uniform-random actions for the first this many steps of every task."""
     update_after: int = 1_000
-    """First gradient step after this many steps of every task."""
+    """First gradient step after this many steps of every task (less than the steps per task)."""
     update_every: int = 50
     """Every this many env steps, this many gradient steps."""
     target_output_std: float = 0.089
@@ -234,5 +244,13 @@ class ContinualConfig:
             raise ValueError(
                 f"eval_every must divide steps_per_task ({stream.steps_per_task}) so that every "
                 f"task's window ends with an evaluation (forgetting and the retention matrix read "
-                f"it), got {self.eval_every}; e.g. --eval-every {stream.steps_per_task // 10 or 1}"
+                f"it), got {self.eval_every}; e.g. --eval-every "
+                f"{suggested_eval_every(stream.steps_per_task)}"
+            )
+        if self.update_after >= stream.steps_per_task:
+            raise ValueError(
+                f"update_after ({self.update_after}) must be less than steps_per_task "
+                f"({stream.steps_per_task}): the first gradient step of a task comes after "
+                f"update_after of its steps, so this run would learn nothing; e.g. --update-after "
+                f"{stream.steps_per_task // 10}"
             )

@@ -383,6 +383,7 @@ def evaluate_continual_runs(
         raise ValueError("run_dirs must name at least one run directory")
     logs = [EvaluationLog.load(run_dir) for run_dir in run_dirs]
     _check_same_layout(logs, run_dirs)
+    _check_distinct_runs(logs, run_dirs)
     out = Path(out_dir) if out_dir is not None else Path(os.path.commonpath(
         [Path(d).resolve().parent for d in run_dirs]))  # fmt: skip
     by_method: dict[str, list[EvaluationLog]] = {}
@@ -442,7 +443,8 @@ def evaluate_continual_runs(
         f"; {', '.join(scored)} define no success: their score is the normalised return "
         "(episode return / its maximum, in [0, 1])" if scored else ""
     )  # fmt: skip
-    notes = [reference_note, *partial, *([details["score"]] if scored else [])] + [
+    short = _short_window_note(first)
+    notes = [reference_note, *partial, *([details["score"]] if scored else []), *short] + [
         f"{method}: {info['note']}" for method, info in details["methods"].items() if info["note"]
     ]
     _, json_path = write_report(
@@ -453,15 +455,82 @@ def evaluate_continual_runs(
 
 
 def _check_same_layout(logs: Sequence[EvaluationLog], run_dirs: Sequence[str | Path]) -> None:
-    """Refuse runs whose columns or windows differ: one table cannot hold them."""
+    """Refuse runs whose columns, windows or evaluations differ: one table cannot hold them."""
     first = logs[0]
+    fields = ("task_names", "held_out", "schedule", "steps_per_task", "deterministic",
+              "eval_episodes")  # fmt: skip
     for run_dir, log in zip(run_dirs, logs, strict=True):
-        for name in ("task_names", "held_out", "schedule", "steps_per_task"):
+        for name in fields:
             if getattr(log, name) != getattr(first, name):
                 raise ValueError(
-                    f"runs must share their tasks, windows and budget: {run_dir} has {name} "
-                    f"{getattr(log, name)}, {run_dirs[0]} has {getattr(first, name)}"
+                    f"runs must share their tasks, windows, budget and evaluation: {run_dir} has "
+                    f"{name} {getattr(log, name)}, {run_dirs[0]} has {getattr(first, name)}"
                 )
+
+
+def _check_distinct_runs(logs: Sequence[EvaluationLog], run_dirs: Sequence[str | Path]) -> None:
+    """Refuse a run given twice, and runs of one method that differ in more than their seed.
+
+    A method's row averages its runs as seeds: a directory given twice, two runs of one seed, or
+    runs of different settings (an ``ewc_coef`` sweep) would pass for seeds they are not.
+    """
+    seen: dict[Path, str | Path] = {}
+    for run_dir in run_dirs:
+        resolved = Path(run_dir).resolve()
+        if resolved in seen:
+            raise ValueError(f"{run_dir} is given twice (as {seen[resolved]} too)")
+        seen[resolved] = run_dir
+    firsts: dict[str, tuple[str | Path, EvaluationLog, dict[str, Any] | None]] = {}
+    for run_dir, log in zip(run_dirs, logs, strict=True):
+        config = _varying_config(run_dir)
+        if log.method not in firsts:
+            firsts[log.method] = (run_dir, log, config)
+            continue
+        other_dir, other, other_config = firsts[log.method]
+        if log.seed == other.seed:
+            raise ValueError(
+                f"{log.method}: {run_dir} and {other_dir} both have seed {log.seed}; a method's "
+                "runs are averaged as seeds, so each must have its own"
+            )
+        if config is not None and other_config is not None and config != other_config:
+            changed = sorted(k for k in config if config[k] != other_config.get(k))
+            raise ValueError(
+                f"{log.method}: {run_dir} and {other_dir} differ in {changed}, not only in their "
+                "seed; evaluate each setting on its own (one row averages seeds of one setting)"
+            )
+
+
+def _varying_config(run_dir: str | Path) -> dict[str, Any] | None:
+    """A run's settings: its ``config.json`` without the seed and what does not change learning.
+
+    None when the run has no ``config.json``.
+    """
+    from memrl.agents.continual.trainer import RESUMABLE_CHANGES, saved_run_config
+
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    saved.pop("agent", None)
+    run_config = saved_run_config(saved)
+    config = asdict(run_config)
+    for name in ("seed", *RESUMABLE_CHANGES):
+        config.pop(name)
+    config["one_hot"] = run_config.build_stream().one_hot  # "": the stream's own layout
+    return config
+
+
+def _short_window_note(log: EvaluationLog) -> list[str]:
+    """A note when a window holds fewer evaluations than a value "at the end" averages."""
+    per_window = sum(0 < step <= log.steps_per_task for step in log.steps)
+    if not log.steps or log.steps[-1] < log.steps_per_task or per_window >= LAST_EVALUATIONS:
+        return []
+    return [
+        f"each task's window holds {per_window} evaluation{'s' if per_window > 1 else ''}, fewer "
+        f"than the {LAST_EVALUATIONS} that Continual World averages for a value 'at the end', so "
+        "those values reach back before the window and mix in success from before the task was "
+        f"trained; evaluate every {log.steps_per_task // LAST_EVALUATIONS:,} steps or more often"
+    ]
 
 
 def _completed_histories(

@@ -101,9 +101,11 @@ def load_reference_curves(
         deterministic: If given, whether the curves' evaluations acted with the mean action.
 
     Raises:
-        ValueError: The file differs from a given field; the message names both values.
+        ValueError: The file is not a reference file (not JSON, or no ``curves`` mapping task ->
+            ``[runs, evaluations]`` success), or differs from a given field; the message names
+            the file and both values.
     """
-    document = json.loads(Path(path).read_text())
+    document = _read_reference(Path(path))
     wanted = {"steps_per_task": steps_per_task, "eval_every": eval_every,
               "deterministic": deterministic}  # fmt: skip
     for name, value in wanted.items():
@@ -113,6 +115,31 @@ def load_reference_curves(
                 f"{name}={value}: forward transfer needs the same budget and evaluation schedule"
             )
     return {name: np.asarray(c, dtype=np.float64) for name, c in document["curves"].items()}
+
+
+def _read_reference(path: Path) -> dict[str, Any]:
+    """A reference file's document, checked to hold ``curves``: task -> 2-D success rates."""
+    what = "a reference-curves file (written by save_reference_curves or continual_study.py)"
+    try:
+        document = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not JSON ({error}); expected {what}") from None
+    curves = document.get("curves") if isinstance(document, dict) else None
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError(
+            f"{path} has no 'curves' mapping task -> [runs][evaluations] success; expected {what}"
+        )
+    for name, curve in curves.items():
+        try:
+            values = np.asarray(curve, dtype=np.float64)
+        except (TypeError, ValueError):
+            values = np.empty(0)
+        if values.ndim != 2 or values.size == 0:
+            raise ValueError(
+                f"{path}: curves[{name!r}] must be a non-empty [runs][evaluations] list of "
+                f"success rates, got {str(curve)[:80]}"
+            )
+    return document
 
 
 def reference_from_runs(run_dirs: Sequence[str | Path]) -> dict[str, np.ndarray]:

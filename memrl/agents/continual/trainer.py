@@ -47,6 +47,7 @@ import dataclasses
 import json
 import pickle
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -168,10 +169,17 @@ class ContinualTrainer:
                 (self.run_dir / name).exists() for name in ("metrics.csv", LOG_FILE)
             ):
                 raise FileExistsError(
-                    f"{self.run_dir} already holds a run; pass resume=True (--resume) to continue "
-                    "it or choose another directory"
+                    f"{self.run_dir} already holds a run; resume it (--resume, or resume=True) "
+                    "or choose another directory"
                 )
             self.observation, _ = self.env.reset(seed=config.seed)
+            if config.start_steps >= self.stream.steps_per_task:
+                warnings.warn(
+                    f"start_steps ({config.start_steps}) >= steps per task "
+                    f"({self.stream.steps_per_task}): every training action is uniformly random "
+                    "and the policy only acts in evaluations",
+                    stacklevel=2,
+                )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.json").write_text(
             json.dumps({"agent": AGENT, **dataclasses.asdict(config)}, indent=2) + "\n"

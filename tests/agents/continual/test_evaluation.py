@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 
@@ -69,7 +72,7 @@ def test_a_stopped_run_is_evaluated_on_its_completed_windows(tmp_path):
 def test_runs_that_cannot_share_a_table_are_refused(tmp_path):
     finished = _run(tmp_path, "finished")
     other_tasks = _run(tmp_path, "other", tasks=("c", "d"), method="ewc")
-    with pytest.raises(ValueError, match="runs must share their tasks, windows and budget"):
+    with pytest.raises(ValueError, match="runs must share their tasks, windows, budget and"):
         evaluate_continual_runs([finished, other_tasks], out_dir=tmp_path / "r1")
     other_steps = _run(tmp_path, "other_steps", steps=(100, 300, 400, 600), seed=1)
     with pytest.raises(ValueError, match="must be evaluated at the same steps"):
@@ -77,6 +80,56 @@ def test_runs_that_cannot_share_a_table_are_refused(tmp_path):
     early = _run(tmp_path, "early", steps=(150,), success=SUCCESS[:1])
     with pytest.raises(ValueError, match="no window is complete in every run yet"):
         evaluate_continual_runs([early], out_dir=tmp_path / "r3")
+
+
+def test_runs_that_would_pass_for_other_seeds_are_refused(tmp_path):
+    first = _run(tmp_path, "first")
+    with pytest.raises(ValueError, match="is given twice"):
+        evaluate_continual_runs([first, tmp_path / "." / "first"], out_dir=tmp_path / "r1")
+    same_seed = _run(tmp_path, "same_seed")
+    with pytest.raises(ValueError, match="finetune: .* both have seed 0"):
+        evaluate_continual_runs([first, same_seed], out_dir=tmp_path / "r2")
+    # Two methods may share a seed: each row averages its own runs.
+    evaluate_continual_runs([first, _run(tmp_path, "ewc", method="ewc")], out_dir=tmp_path / "r3")
+
+
+def _configured_run(tmp_path, name, seed, **overrides):
+    """A hand-written log beside the config.json a trainer writes (tiny CW10 config)."""
+    from memrl.agents.continual import ContinualConfig
+
+    run_dir = _run(tmp_path, name, seed=seed)
+    config = ContinualConfig(tasks="reach-v3,button-press-v3", seed=seed, **overrides)
+    (run_dir / "config.json").write_text(json.dumps({"agent": "x", **asdict(config)}))
+    return run_dir
+
+
+def test_a_method_row_averages_runs_of_one_setting(tmp_path):
+    a = _configured_run(tmp_path, "a", seed=0, ewc_coef=1.0, threads=2)
+    b = _configured_run(tmp_path, "b", seed=1, ewc_coef=1.0, threads=1)  # threads: same learning
+    evaluate_continual_runs([a, b], out_dir=tmp_path / "r1")
+    sweep = _configured_run(tmp_path, "sweep", seed=2, ewc_coef=10.0)
+    with pytest.raises(ValueError, match=r"differ in \['ewc_coef'\], not only in their seed"):
+        evaluate_continual_runs([a, sweep], out_dir=tmp_path / "r2")
+
+
+def test_runs_evaluated_differently_are_refused(tmp_path):
+    stochastic = _run(tmp_path, "stochastic")
+    greedy = _run(tmp_path, "greedy", seed=1)
+    log = EvaluationLog.load(greedy)
+    log.deterministic = True
+    log.save(greedy / "evaluations.json")
+    with pytest.raises(ValueError, match="has deterministic True"):
+        evaluate_continual_runs([stochastic, greedy], out_dir=tmp_path / "r")
+
+
+def test_windows_of_fewer_than_five_evaluations_get_a_note(tmp_path):
+    report = evaluate_continual_runs([_run(tmp_path, "x")])
+    (note,) = [n for n in report["notes"] if "evaluations, fewer than the 5" in n]
+    assert "each task's window holds 2 evaluations" in note and "every 60 steps" in note
+    steps = [60 * k for k in range(1, 11)]
+    dense = _run(tmp_path, "dense", steps=steps, success=[[0.5, 0.5]] * 10)
+    report = evaluate_continual_runs([dense])
+    assert not [n for n in report["notes"] if "fewer than the 5" in n]
 
 
 def test_retention_rows_are_end_of_window_values(tmp_path):

@@ -24,6 +24,7 @@ from memrl.agents.continual import (
     save_reference_curves,
     train_continual,
 )
+from memrl.agents.continual.config import suggested_eval_every
 from memrl.agents.continual.trainer import ContinualTrainer
 from memrl.eval.metrics import EvaluationHistory, continual_world_metrics
 
@@ -236,6 +237,8 @@ def test_per_task_tables_show_each_methods_tasks_and_windows():
         ({"tasks": "reach-v3,nope-v3"}, "unknown task 'nope-v3'"),
         ({"eval_every": 301}, "eval_every must divide steps_per_task \\(300\\)"),
         ({"eval_every": 200}, "eval_every must divide steps_per_task \\(300\\).*got 200"),
+        ({"eval_every": 200, "steps_per_task": 333}, "got 200; e.g. --eval-every 9$"),
+        ({"update_after": 300}, "update_after \\(300\\) must be less than steps_per_task"),
         ({"schedule": "repeat"}, 'schedule must be a mapping like {"kind": "repeat"'),
         ({"tasks": ["reach-v3"]}, "tasks must be a string, got \\['reach-v3'\\] \\(list\\)"),
         ({"learning_rate": "1e-4"}, "learning_rate must be a number, got '1e-4'"),
@@ -255,6 +258,19 @@ def test_bad_config_values_raise_naming_the_allowed_values(tmp_path, changes, me
     config = tiny_config(**changes)
     with pytest.raises(ValueError, match=message):
         ContinualTrainer(config, tmp_path, progress=False)
+
+
+def test_random_actions_for_a_whole_task_are_warned_of(tmp_path):
+    with pytest.warns(UserWarning, match="start_steps \\(300\\) >= steps per task \\(300\\)"):
+        trainer = ContinualTrainer(tiny_config(start_steps=300), tmp_path / "w", progress=False)
+    trainer.close()
+
+
+@pytest.mark.parametrize("steps_per_task", [1, 7, 20, 333, 50_000, 1_000_000])
+def test_the_suggested_eval_every_divides_the_budget(steps_per_task):
+    suggested = suggested_eval_every(steps_per_task)
+    assert steps_per_task % suggested == 0
+    assert suggested == 1 or steps_per_task // suggested >= 10
 
 
 def test_config_fields_all_have_help():
