@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from memrl.envs.vector import make_vector_env
 
@@ -77,8 +78,24 @@ def run_episodes(
     Each of the ``n`` envs plays a fixed quota of episodes (``(episodes + i) // n`` for env ``i``,
     as stable-baselines3's ``evaluate_policy``), and episodes past an env's quota are ignored.
     Keeping the first ``episodes`` episodes to *finish* instead would over-count short episodes
-    (an early wrong choice ends sooner than a timeout).
+    (an early wrong choice ends sooner than a timeout). ``seed`` seeds the episodes and torch's
+    sampling of the actions, so a seeded evaluation repeats exactly.
     """
+    with torch.random.fork_rng():  # sampled actions repeat under a seed; the caller's RNG is kept
+        torch.manual_seed(seed)
+        return _play(agent, env_id, env_kwargs, episodes, seed, num_envs, deterministic)
+
+
+def _play(
+    agent: Any,
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    episodes: int,
+    seed: int,
+    num_envs: int,
+    deterministic: bool,
+) -> dict[str, float]:
+    """:func:`run_episodes`' loop."""
     envs = make_vector_env(env_id, min(num_envs, episodes), env_kwargs)
     n = envs.num_envs
     quota = np.array([(episodes + i) // n for i in range(n)])

@@ -247,6 +247,13 @@ def test_sat_ama_evaluation_uses_the_allocators_greedy_choice(tmp_path):
     agent.observe(reset_info)
     _, state = agent.predict(obs, episode_start=np.ones(3, dtype=bool))
     assert state["strategy"].tolist() == [3, 3, 3]
+    # A SyncVectorEnv of single envs reports the question types under info["memory"].
+    sync = gymnasium.make_vec("memrl/RoomBallet-v0", num_envs=3, vectorization_mode="sync")
+    _, sync_info = sync.reset(seed=0)
+    agent.observe(sync_info)
+    assert agent.context.tolist() == np.asarray(reset_info["question_type"]).tolist()
+    with pytest.raises(ValueError, match="needs the episodes' question types"):
+        agent.observe({"is_success": np.zeros(3, bool)})
     result = run_episodes(agent, "memrl/RoomBallet-FirstSeen-v0", {}, episodes=4, seed=1)
     assert 0.0 <= result["success_rate"] <= 1.0
 

@@ -5,6 +5,7 @@ import json
 import gymnasium
 import numpy as np
 import pytest
+import torch
 
 from memrl.agents.ppo import PPOTrainer
 from memrl.agents.ppo_config import PPOConfig
@@ -128,6 +129,30 @@ class _GreedyOnlyOracle(_Oracle):
     def predict(self, obs, state=None, episode_start=None, deterministic=False):
         action, state = super().predict(obs, state, episode_start, deterministic)
         return (action if deterministic else (action + 1) % 4), state
+
+
+class _Sampler:
+    """Answers with torch's global RNG, as a policy sampling its actions does."""
+
+    def __init__(self):
+        self.actions = []
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=False):
+        action = torch.randint(0, 4, (len(obs),)).numpy()
+        self.actions.append(action)
+        return action, state
+
+
+def test_a_sampled_evaluation_repeats_under_its_seed():
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    runs = [_Sampler() for _ in range(3)]
+    results = [run_episodes(agent, "memrl/DelayedMatch-v0", {"delay": 5}, episodes=8, seed=seed)
+               for agent, seed in zip(runs, (7, 7, 8), strict=True)]  # fmt: skip
+    assert results[0] == results[1]
+    assert np.array_equal(np.concatenate(runs[0].actions), np.concatenate(runs[1].actions))
+    assert not np.array_equal(np.concatenate(runs[0].actions), np.concatenate(runs[2].actions))
+    assert torch.equal(torch.get_rng_state(), before)  # the caller's RNG is left as it was
 
 
 def test_deterministic_reaches_the_agents_predict():
