@@ -63,6 +63,7 @@ def plot_success_curves(
     path: str | Path,
     *,
     title: str | None = None,
+    initial: ArrayLike | None = None,
     figsize: tuple[float, float] | None = None,
     dpi: int = 100,
 ) -> Path:
@@ -76,6 +77,8 @@ def plot_success_curves(
         histories: One run, or several runs with the same tasks, schedule and evaluation steps.
         path: Where to save the PNG.
         title: Figure title.
+        initial: ``[runs, tasks]`` success before any training, drawn at step 0 (None: the
+            curves start at the first evaluation).
         figsize: Inches (width, height); default ``SUBPLOT_SIZE`` per panel, ``MAX_COLUMNS``
             panels per row.
         dpi: Pixels per inch.
@@ -87,6 +90,12 @@ def plot_success_curves(
     runs = [histories] if isinstance(histories, EvaluationHistory) else list(histories)
     if not runs:
         raise ValueError("need at least one EvaluationHistory")
+    start = None if initial is None else np.asarray(initial, dtype=np.float64)
+    if start is not None and start.shape != (len(runs), runs[0].num_tasks):
+        raise ValueError(
+            f"initial must be [runs, tasks] = [{len(runs)}, {runs[0].num_tasks}], "
+            f"got shape {list(start.shape)}"
+        )
     first = runs[0]
     for index, run in enumerate(runs[1:], start=1):
         same = (
@@ -107,6 +116,9 @@ def plot_success_curves(
     _check_figure(figsize, dpi)
     success = np.stack([run.success for run in runs])  # [runs, evaluations, tasks]
     steps = first.steps
+    if start is not None:
+        success = np.concatenate([start[:, None, :], success], axis=1)
+        steps = np.concatenate([[0], steps])
     delta = first.steps_per_task
     end = first.num_windows * delta
     repeated = len(set(first.task_names)) < first.num_tasks

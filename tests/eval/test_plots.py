@@ -81,6 +81,16 @@ def test_success_curves_draw_boundaries_training_windows_and_the_mean(tmp_path, 
     assert figures[0]._suptitle.get_text() == "t"
 
 
+def test_success_curves_start_from_the_initial_evaluation(tmp_path, figures):
+    initial = [[0.1, 0.2, 0.3], [0.3, 0.0, 0.1]]
+    plot_success_curves([history(), history(0.5)], tmp_path / "c.png", dpi=DPI, initial=initial)
+    mean = [line for line in figures[0].axes[1].lines if line.get_linestyle() == "-"][0]
+    assert mean.get_xdata()[0] == 0 and mean.get_ydata()[0] == pytest.approx(0.1)
+    np.testing.assert_allclose(mean.get_xdata()[1:], history().steps)
+    with pytest.raises(ValueError, match="initial must be \\[runs, tasks\\] = \\[2, 3\\]"):
+        plot_success_curves([history(), history(0.5)], tmp_path / "d.png", initial=[0.1, 0.2, 0.3])
+
+
 def test_retention_heatmap_marks_held_out_tasks_and_trained_cells(tmp_path, figures):
     plot_retention_heatmap(retention(), tmp_path / "r.png", dpi=DPI)
     ax = figures[0].axes[0]

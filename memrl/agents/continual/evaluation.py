@@ -420,9 +420,13 @@ def evaluate_continual_runs(
             "note": note,
         }
         suffix = "" if single else f"_{method}"
+        initial = None  # drawn at step 0 when every run evaluated before training
+        if all(log.initial_success is not None for log in method_logs):
+            initial = [log.initial_success[: len(log.trained_names)] for log in method_logs]
         plots[f"success curves ({method})"] = plot_success_curves(
-            histories, out / f"success_curves{suffix}.png", title=f"{method}: success per task"
-        )
+            histories, out / f"success_curves{suffix}.png", title=f"{method}: success per task",
+            initial=initial,
+        )  # fmt: skip
         plots[f"retention ({method}, seed {method_logs[0].seed})"] = plot_retention_heatmap(
             method_logs[0].retention(windows), out / f"retention{suffix}.png",
             title=f"{method}: success after each task",
