@@ -588,8 +588,10 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
     (row, col), ``target_dance`` (name), ``target_dance_index``, and per dancer in performing
     order ``slots`` (home row, col), ``dances``, ``shapes``, ``colours`` (indices); also
     ``num_dancers``, ``dance_delay``, ``choice_step`` (see :func:`memory_batch`). Every ``step``
-    returns ``info["is_success"]``, True only on the step that reaches the target (memory is not
-    repeated there, which keeps steps cheap and vectorised infos small).
+    returns ``info["is_success"]``, True only on the step that reaches the target; the step that
+    terminates the episode (the agent reaches a dancer) repeats ``info["memory"]``, as the other
+    memrl envs do on their last step. A truncation comes from Gymnasium's ``TimeLimit`` wrapper,
+    which the env does not see: that step has no ``memory`` (the reset info had it).
 
     ## Memory demand
 
@@ -600,7 +602,7 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
 
     ## Version History
 
-    - v0: first version (memrl 0.1).
+    - v0: first version (memrl 0.1); ``info["memory"]`` added to the terminating step's info.
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 8}
@@ -692,7 +694,11 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
                 if outcome is not None:
                     terminated = True
                     reward = outcome
-        return self._observe(), reward, terminated, False, {"is_success": reward > 0.0}
+        info: dict[str, Any] = {"is_success": reward > 0.0}
+        if terminated:
+            assert self._episodes is not None
+            info["memory"] = memory_of(memory_batch(self._episodes, self.dance_delay), 0)
+        return self._observe(), reward, terminated, False, info
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

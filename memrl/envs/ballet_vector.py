@@ -144,10 +144,10 @@ class BatchedBalletEnv(BatchedEnv):
     Observations are the single env's stacked along a leading axis (``instruction`` ``[N]``
     int64, ``image`` ``[N, 99, 99, 3]`` or ``grid`` ``[N, 242]`` uint8). Infos are laid out as
     ``SyncVectorEnv`` lays out the single env's: ``is_success`` ``[N]`` bool with mask
-    ``_is_success`` (False on autoreset steps), and, from ``reset()`` and on steps where some
-    sub-environments start a new episode, ``memory``: each entry of the single env's
-    ``info["memory"]`` as an array with a leading ``[N]`` axis (names as object arrays), masked
-    by ``_memory`` and by ``memory["_<key>"]``.
+    ``_is_success`` (False on autoreset steps), and, from ``reset()``, on steps where some
+    sub-environments start a new episode and on steps where some terminate, ``memory``: each
+    entry of the single env's ``info["memory"]`` as an array with a leading ``[N]`` axis (names
+    as object arrays), masked by ``_memory`` and by ``memory["_<key>"]``.
 
     Args:
         num_envs: Number of sub-environments.
@@ -246,7 +246,13 @@ class BatchedBalletEnv(BatchedEnv):
         self._agent[indices] = _AGENT_START
         self._episodes.dancers[indices] = episodes.dancers
         self._episodes.target[indices] = episodes.target
-        # The new episodes' memory, laid out as SyncVectorEnv lays out reset infos.
+        return self._memory_info(indices)
+
+    def _memory_info(self, indices: np.ndarray) -> dict[str, Any]:
+        """``info["memory"]`` of the current episodes of ``indices``, as in ``SyncVectorEnv``."""
+        episodes = BalletEpisodes(
+            dancers=self._episodes.dancers[indices], target=self._episodes.target[indices]
+        )
         memory = memory_batch(episodes, self.dance_delay, size=self.num_envs, rows=indices)
         mask = np.zeros(self.num_envs, dtype=bool)
         mask[indices] = True
@@ -300,11 +306,11 @@ class BatchedBalletEnv(BatchedEnv):
         terminated = outcome != OUTCOME_NONE
         success = outcome == OUTCOME_TARGET
         success &= active
-        return (
-            success.astype(np.float64),
-            terminated,
-            {"is_success": success, "_is_success": active},
-        )
+        info: dict[str, Any] = {"is_success": success, "_is_success": active}
+        ended = terminated & active
+        if ended.any():  # the single env repeats its memory on the terminating step
+            info |= self._memory_info(np.flatnonzero(ended))
+        return success.astype(np.float64), terminated, info
 
     def _observe(self) -> dict[str, np.ndarray]:
         instruction = self._instruction.copy()

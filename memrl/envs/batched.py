@@ -8,7 +8,11 @@ Gymnasium's ``SyncVectorEnv`` over N copies of the single environment (wrapped i
 - autoreset is ``NEXT_STEP``: the step after an episode ends resets that sub-environment, ignores
   its action and returns reward 0, ``terminated=False``, ``truncated=False``;
 - ``truncated`` is set when the episode reaches ``max_episode_steps``, whether or not it also
-  terminated on that step (as ``TimeLimit`` does).
+  terminated on that step (as ``TimeLimit`` does);
+- ``reset(options={"reset_mask": mask})`` resets only the masked sub-environments, as
+  ``SyncVectorEnv`` does (see :meth:`BatchedEnv.reset`);
+- infos are laid out as ``SyncVectorEnv`` lays out the single env's: the same keys on the same
+  steps, values in arrays with a leading ``[N]`` axis, ``_key`` masks.
 
 The registry-parametrised tests compare every batched env with ``SyncVectorEnv`` seed by seed.
 """
@@ -120,6 +124,12 @@ class BatchedEnv(VectorEnv):
     def _observe(self) -> Any:
         """Return the batched observation of every sub-environment."""
 
+    def _reseeded(self, indices: np.ndarray) -> None:
+        """Called by ``reset`` when ``self.rngs[i]`` for ``i`` in ``indices`` were just replaced.
+
+        Subclasses that pre-draw randomness drop what they drew from the old generators.
+        """
+
     def _render_env(self, index: int) -> Any:
         """Return the render of one sub-environment."""
         raise NotImplementedError(f"{type(self).__name__} does not render")
@@ -129,28 +139,73 @@ class BatchedEnv(VectorEnv):
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        """Reset every sub-environment; sub-environment i is seeded with ``seed + i``."""
+        """Reset the sub-environments, all of them or those of ``options["reset_mask"]``.
+
+        As ``SyncVectorEnv.reset``: sub-environment i is seeded with ``seed + i`` (a list gives one
+        seed each, None leaves a generator as it is). With ``options={"reset_mask": mask}`` (a bool
+        array of shape ``[num_envs]`` with at least one True) only the masked sub-environments
+        start a new episode: the seeds of the others are ignored, their state, step count and
+        pending autoreset are kept and the observation shows their current step; the info holds
+        the reset sub-environments' reset infos only (``_key`` masks False elsewhere). Unlike
+        Gymnasium 1.x, the caller's ``options`` dict is not modified (Gymnasium pops the mask).
+        """
         if seed is None:
             seeds: list[int | None] = [None] * self.num_envs
         elif isinstance(seed, int | np.integer):
             seeds = [int(seed) + i for i in range(self.num_envs)]
-            self._np_random, self._np_random_seed = seeding.np_random(int(seed))
         else:
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(
                     f"a list of seeds must have num_envs={self.num_envs} entries, got {len(seeds)}"
                 )
-        if not self.rngs:
-            self.rngs = [seeding.np_random(s)[0] for s in seeds]
+        if options is not None and "reset_mask" in options:
+            reset_mask = self._check_reset_mask(options["reset_mask"])
         else:
-            for i, s in enumerate(seeds):
-                if s is not None:
-                    self.rngs[i] = seeding.np_random(s)[0]
-        self._elapsed_steps[:] = 0
-        self._needs_reset[:] = False
-        info = self._reset_envs(np.arange(self.num_envs))
+            reset_mask = np.ones(self.num_envs, dtype=bool)
+        if not self.rngs:
+            if not reset_mask.all():
+                raise gymnasium.error.ResetNeeded(
+                    "the first reset() must reset every sub-environment; got reset_mask="
+                    f"{reset_mask}"
+                )
+            self.rngs = [seeding.np_random(s)[0] for s in seeds]
+            reseeded = np.ones(self.num_envs, dtype=bool)
+        else:
+            reseeded = reset_mask & np.array([s is not None for s in seeds], dtype=bool)
+            for i in np.flatnonzero(reseeded).tolist():
+                self.rngs[i] = seeding.np_random(seeds[i])[0]
+        if isinstance(seed, int | np.integer):
+            self._np_random, self._np_random_seed = seeding.np_random(int(seed))
+        if reseeded.any():
+            self._reseeded(np.flatnonzero(reseeded))
+        indices = np.flatnonzero(reset_mask)
+        self._elapsed_steps[indices] = 0
+        self._needs_reset[indices] = False
+        info = self._reset_envs(indices)
         return self._observe(), info
+
+    def _check_reset_mask(self, reset_mask: Any) -> np.ndarray:
+        """Validate ``options["reset_mask"]`` as Gymnasium's vector envs do."""
+        if not isinstance(reset_mask, np.ndarray):
+            raise TypeError(
+                f"`options['reset_mask']` must be a numpy array, got {type(reset_mask)}"
+            )
+        if reset_mask.shape != (self.num_envs,):
+            raise ValueError(
+                f"`options['reset_mask']` must have shape `({self.num_envs},)`, "
+                f"got {reset_mask.shape}"
+            )
+        if reset_mask.dtype != np.bool_:
+            raise TypeError(
+                f"`options['reset_mask']` must have `dtype=np.bool_`, got {reset_mask.dtype}"
+            )
+        if not reset_mask.any():
+            raise ValueError(
+                "`options['reset_mask']` must contain a boolean array with at least one True "
+                f"value, got reset_mask={reset_mask}"
+            )
+        return reset_mask
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every sub-environment; those whose episode ended last step are reset instead."""

@@ -428,8 +428,9 @@ class RoomBalletEnv(gymnasium.Env):
 
     Ties between rooms are broken uniformly at random (by a random rank per room drawn at reset).
     ``question="mixed"`` draws the type uniformly per episode. The episode's type is in
-    ``info["memory"]["question_type"]`` from the reset on: that is where a memory allocator that
-    picks an eviction strategy per episode reads it (the observation shows it only in the query).
+    ``info["question_type"]`` (its index in ``QUESTION_TYPES``) at reset and on every step, and
+    in ``info["memory"]["question_type"]`` (its name): that is where a memory allocator that picks
+    an eviction strategy per episode reads it (the observation shows it only in the query).
 
     ## Observation Space
 
@@ -466,8 +467,8 @@ class RoomBalletEnv(gymnasium.Env):
     ``np_random.random``, so ``info["memory"]`` holds the whole episode: the dancers, the visit
     sequence, the dance of every visit, the question type, the queried room and visit, and the
     answer. In the active variant the visits, the queried room and visit and the answer depend
-    on the agent's moves: they are None at reset and filled in in the final step's
-    ``info["memory"]``.
+    on the agent's moves: at reset ``visits`` and ``answer_name`` are None and ``queried_room``,
+    ``queried_visit`` and ``answer`` are -1; the final step's ``info["memory"]`` fills them in.
 
     ## Episode End
 
@@ -475,8 +476,8 @@ class RoomBalletEnv(gymnasium.Env):
     truncation. ``info["is_success"]`` is on every step, True only after a right answer;
     ``info["answer"]`` is on every step too: the index of the right answer, -1 while it is not
     yet known (the active variant, before the query). It is the label of SAT's supervised
-    protocol (memory PPO's ``objective="supervised"``). The final step's info also repeats
-    ``memory``.
+    protocol (memory PPO's ``objective="supervised"``). ``info["question_type"]`` (int) is on
+    every step and at reset. The final step's info also repeats ``memory``.
 
     ## Arguments
 
@@ -514,7 +515,10 @@ class RoomBalletEnv(gymnasium.Env):
 
     ## Version History
 
-    - v0: first version (memrl 0.1).
+    - v0: first version (memrl 0.1); ``info["question_type"]`` added to the reset and step infos
+      (as the batched env reports it); in the active variant's reset memory, the undecided
+      ``queried_room``, ``queried_visit`` and ``answer`` are -1 instead of None (None next to an
+      int crashed ``SyncVectorEnv`` when episodes ended and started on one step).
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array", "ansi"], "render_fps": 4}
@@ -578,7 +582,7 @@ class RoomBalletEnv(gymnasium.Env):
         self._t = 0
         self._done = False
         self._place = int(self._visits[0])
-        return self._observe(), {"memory": self._memory()}
+        return self._observe(), {"memory": self._memory(), "question_type": self._type}
 
     def _pose_question(self) -> None:
         room, visit, answer = pose_questions(
@@ -602,7 +606,12 @@ class RoomBalletEnv(gymnasium.Env):
         if t == self.query_time:
             success = int(action) == self._answer
             self._done = True
-            info = {"is_success": success, "answer": self._answer, "memory": self._memory()}
+            info = {
+                "is_success": success,
+                "answer": self._answer,
+                "memory": self._memory(),
+                "question_type": self._type,
+            }
             return self._observe(), float(success), True, False, info
         event = t // self.stay_steps
         if t % self.stay_steps == self.stay_steps - 1 and event + 1 < self.num_events:
@@ -613,7 +622,8 @@ class RoomBalletEnv(gymnasium.Env):
         if t == self.query_time and self.movement == "active":
             self._pose_question()
         answer = -1 if self._answer is None else self._answer
-        return self._observe(), 0.0, False, False, {"is_success": False, "answer": answer}
+        info = {"is_success": False, "answer": answer, "question_type": self._type}
+        return self._observe(), 0.0, False, False, info
 
     def _observe(self) -> dict[str, Any]:
         t = self._t
@@ -639,7 +649,7 @@ class RoomBalletEnv(gymnasium.Env):
         }
 
     def _memory(self) -> dict[str, Any]:
-        """The episode's plan, for analysis and oracles (None: not decided yet)."""
+        """The episode's plan, for analysis and oracles (None or -1: not decided yet)."""
         known = self.movement == "passive" or self._t >= self.query_time
         query = self._query if known else None
         return {
@@ -652,9 +662,11 @@ class RoomBalletEnv(gymnasium.Env):
             "start_room": int(self._visits[0]),
             "visits": self._visits.tolist() if known else None,
             "dances": self._dances.tolist(),
-            "queried_room": query[0] if query else None,
-            "queried_visit": query[1] if query else None,
-            "answer": self._answer if known else None,
+            # Integers stay integers (-1: not decided yet), so that a vector env can batch a
+            # reset's memory and a final step's memory in one int array.
+            "queried_room": query[0] if query else -1,
+            "queried_visit": query[1] if query else -1,
+            "answer": self._answer if known and self._answer is not None else -1,
             "answer_name": DANCE_NAMES[self._answer]
             if known and self._answer is not None
             else None,

@@ -15,7 +15,11 @@ from typing import Any
 import numpy as np
 
 from memrl.envs.batched import BatchedEnv
+from memrl.envs.dances import DANCE_NAMES
+from memrl.envs.glyphs import COLOUR_NAMES, SHAPES
 from memrl.envs.room_ballet import (
+    NUM_COLOURS,
+    NUM_SHAPES,
     PHASE_QUERY,
     PHASE_VISIT_END,
     PHASE_WATCH,
@@ -36,17 +40,26 @@ from memrl.envs.room_ballet import (
 EPISODES_PER_REFILL = 32
 """Episodes each sub-environment pre-draws at a time."""
 
+# Names of info["memory"] as object arrays, to be gathered for a batch by one fancy index.
+_QUESTION_TYPE_NAMES = np.array(QUESTION_TYPES, dtype=object)
+_DANCE_NAME_OBJECTS = np.array(DANCE_NAMES, dtype=object)
+_DANCER_NAMES = np.empty((NUM_SHAPES, NUM_COLOURS), dtype=object)  # (shape name, colour name)
+for _shape in range(NUM_SHAPES):
+    for _colour in range(NUM_COLOURS):
+        _DANCER_NAMES[_shape, _colour] = (SHAPES[_shape], COLOUR_NAMES[_colour])
+
 
 class BatchedRoomBalletEnv(BatchedEnv):
     """Room Ballet, ``num_envs`` episodes stepped together; see ``RoomBalletEnv`` for the task.
 
-    Equal to ``SyncVectorEnv`` over ``RoomBalletEnv`` seed by seed (observations, rewards,
-    terminations). The step info holds ``is_success`` (bool ``[num_envs]``),
-    ``question_type`` (int ``[num_envs]``, index into ``QUESTION_TYPES``, of each sub-environment's
-    current episode, so after an autoreset it is the new episode's) and ``answer`` (int
-    ``[num_envs]``, the right answer of the current episode, -1 while not yet known); ``reset``
-    returns ``question_type`` too. The full plan of an episode (``info["memory"]`` of the single
-    env) is available from :meth:`episode_memory`.
+    Equal to ``SyncVectorEnv`` over ``RoomBalletEnv`` seed by seed: observations, rewards,
+    terminations and infos, laid out as ``SyncVectorEnv`` lays out the single env's (``_key``
+    masks). ``reset`` and every step give ``question_type`` (int ``[num_envs]``, index into
+    ``QUESTION_TYPES``, of each sub-environment's current episode, so after an autoreset the new
+    episode's); steps give ``is_success`` (bool) and ``answer`` (int, -1 while not yet known),
+    masked off on autoreset steps; ``reset``, autoreset steps and final steps give ``memory``,
+    the episode's plan. :meth:`episode_memory` returns the plan of one sub-environment's current
+    episode at any time.
 
     Args:
         num_envs: Number of sub-environments.
@@ -110,20 +123,8 @@ class BatchedRoomBalletEnv(BatchedEnv):
 
     # -- buffers ---------------------------------------------------------------------------------
 
-    def reset(
-        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[Any, dict[str, Any]]:
-        """Reset every sub-environment; sub-environment i is seeded with ``seed + i``."""
-        if seed is None:
-            reseeded = np.zeros(self.num_envs, dtype=bool)
-        elif isinstance(seed, int | np.integer):
-            reseeded = np.ones(self.num_envs, dtype=bool)
-        else:
-            reseeded = np.array([s is not None for s in seed], dtype=bool)
-        if not self.rngs:
-            reseeded[:] = True
-        self._slot[reseeded] = EPISODES_PER_REFILL  # pre-drawn episodes of old seeds are void
-        return super().reset(seed=seed, options=options)
+    def _reseeded(self, indices: np.ndarray) -> None:
+        self._slot[indices] = EPISODES_PER_REFILL  # pre-drawn episodes of old seeds are void
 
     def _refill(self, env: int) -> None:
         """Draw and prepare the next ``EPISODES_PER_REFILL`` episodes of sub-environment ``env``."""
@@ -172,7 +173,14 @@ class BatchedRoomBalletEnv(BatchedEnv):
             self._refill(int(env))
         self._row[indices] = indices * EPISODES_PER_REFILL + self._slot[indices]
         self._t[indices] = 0
-        return {"question_type": self._type[self._row]}
+        mask = np.zeros(self.num_envs, dtype=bool)
+        mask[indices] = True
+        return {
+            "memory": self._memory_info(indices, known=self.movement == "passive"),
+            "_memory": mask,
+            "question_type": np.where(mask, self._type[self._row], 0),
+            "_question_type": mask,
+        }
 
     def _step_envs(
         self, actions: np.ndarray, active: np.ndarray
@@ -188,7 +196,82 @@ class BatchedRoomBalletEnv(BatchedEnv):
             if entering.any():
                 rows = row[entering]
                 self._pose(rows, self._counts[rows])
-        return success.astype(np.float64), answering, {"is_success": success}
+        # As the single env: the answer is -1 until known (the active variant, before the query).
+        answer = self._answer[row]
+        if self.movement == "active":
+            answer = np.where(t >= self.query_time, answer, -1)
+        info: dict[str, Any] = {
+            "is_success": success,
+            "_is_success": active,
+            "answer": np.where(active, answer, 0),
+            "_answer": active,
+            "question_type": np.where(active, self._type[row], 0),
+            "_question_type": active,
+        }
+        ended = answering & active
+        if ended.any():
+            info["memory"] = self._memory_info(np.flatnonzero(ended), known=True)
+            info["_memory"] = ended
+        return success.astype(np.float64), answering, info
+
+    def _memory_info(self, indices: np.ndarray, known: bool) -> dict[str, np.ndarray]:
+        """``info["memory"]`` of the episodes of ``indices``, laid out as ``SyncVectorEnv`` does.
+
+        Each key of the single env's memory is an array over all sub-environments (int64 for
+        integers, else an object array holding the single env's str, tuple, list or None), 0 or
+        None outside ``indices``, with its ``_key`` mask. ``known``: the visits, question and
+        answer are decided (always in the passive variant; at the end in the active one).
+        """
+        n = self.num_envs
+        rows = self._row[indices]
+        mask = np.zeros(n, dtype=bool)
+        mask[indices] = True
+
+        def objects(values: Any) -> np.ndarray:
+            out = np.full(n, None, dtype=object)
+            if isinstance(values, np.ndarray):
+                out[indices] = values
+            else:  # a list of lists or tuples: one per index, not broadcast by numpy
+                for i, value in zip(indices.tolist(), values, strict=True):
+                    out[i] = value
+            return out
+
+        def integers(values: np.ndarray) -> np.ndarray:
+            out = np.zeros(n, dtype=np.int64)
+            out[indices] = values
+            return out
+
+        appearance = self._appearance[rows].astype(np.int64) - 1  # [k, rooms, 2]
+        question = self._questions[rows, 1]  # [k, 3]: type + 1, room + 1, visit
+        k = len(indices)
+        memory: dict[str, np.ndarray] = {
+            "question_type": objects(_QUESTION_TYPE_NAMES[self._type[rows]]),
+            "movement": objects(np.full(k, self.movement, dtype=object)),
+            "rooms": objects([(self.rows, self.cols)] * k),
+            "dancers": objects(_DANCER_NAMES[appearance[..., 0], appearance[..., 1]].tolist()),
+            "start_room": integers(self._visits[rows, 0]),
+            "dances": objects(self._dances[rows].tolist()),
+        }
+        if known:
+            answer = self._answer[rows]
+            memory |= {
+                "visits": objects(self._visits[rows].tolist()),
+                "queried_room": integers(question[:, 1] - 1),
+                "queried_visit": integers(question[:, 2]),
+                "answer": integers(answer),
+                "answer_name": objects(_DANCE_NAME_OBJECTS[answer]),
+            }
+        else:
+            undecided = np.full(k, -1, dtype=np.int64)
+            memory |= {
+                "visits": objects(np.full(k, None, dtype=object)),
+                "queried_room": integers(undecided),
+                "queried_visit": integers(undecided),
+                "answer": integers(undecided),
+                "answer_name": objects(np.full(k, None, dtype=object)),
+            }
+        memory |= {f"_{key}": mask for key in list(memory)}
+        return memory
 
     def _move(self, actions: np.ndarray, active: np.ndarray) -> None:
         """Active variant: sub-environments at the last step of a visit move as commanded."""
@@ -213,26 +296,10 @@ class BatchedRoomBalletEnv(BatchedEnv):
             "question": self._questions[row, (phase == PHASE_QUERY).view(np.int8)],
         }
 
-    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step every sub-environment.
-
-        ``info["question_type"]`` is that of the current episodes; ``info["answer"]`` their right
-        answers, -1 where not yet known (the active variant before the query), as in the single
-        env.
-        """
-        observation, reward, terminated, truncated, info = super().step(actions)
-        info["question_type"] = self._type[self._row]
-        known = self._t >= self.query_time if self.movement == "active" else True
-        info["answer"] = np.where(known, self._answer[self._row], -1)
-        return observation, reward, terminated, truncated, info
-
     # -- inspection ------------------------------------------------------------------------------
 
     def episode_memory(self, index: int) -> dict[str, Any]:
         """The plan of sub-environment ``index``'s current episode, as the single env's memory."""
-        from memrl.envs.dances import DANCE_NAMES
-        from memrl.envs.glyphs import COLOUR_NAMES, SHAPES
-
         row = int(self._row[index])
         known = self.movement == "passive" or self._t[index] >= self.query_time
         appearance = self._appearance[row].astype(np.int64) - 1
@@ -245,9 +312,9 @@ class BatchedRoomBalletEnv(BatchedEnv):
             "start_room": int(self._visits[row, 0]),
             "visits": self._visits[row].tolist() if known else None,
             "dances": self._dances[row].tolist(),
-            "queried_room": int(question[1]) - 1 if known else None,
-            "queried_visit": int(question[2]) if known else None,
-            "answer": int(self._answer[row]) if known else None,
+            "queried_room": int(question[1]) - 1 if known else -1,
+            "queried_visit": int(question[2]) if known else -1,
+            "answer": int(self._answer[row]) if known else -1,
             "answer_name": DANCE_NAMES[int(self._answer[row])] if known else None,
         }
 

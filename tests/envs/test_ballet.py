@@ -431,3 +431,36 @@ def test_batched_render_returns_one_frame_per_env():
     single.reset(seed=1)
     single.step(0)
     np.testing.assert_array_equal(frames[1], single.render())
+
+
+@pytest.mark.parametrize("observation", ["grid", "image"])
+def test_the_terminating_step_repeats_the_memory(observation):
+    """As DelayedMatch, RoomBallet and the TVT envs do on their last step (single and batched)."""
+    env = BalletEnv(num_dancers=4, dance_delay=0, observation=observation)
+    for seed in range(3):
+        _, reset_info = env.reset(seed=seed)
+        memory = reset_info["memory"]
+        for _ in range(env.choice_step):
+            _, _, _, _, info = env.step(0)
+            assert "memory" not in info
+        _, _, terminated, _, info = env.step(action_towards(memory["target_slot"]))
+        while not terminated:
+            assert "memory" not in info
+            _, _, terminated, _, info = env.step(action_towards(memory["target_slot"]))
+        assert info["is_success"]
+        assert info["memory"].keys() == memory.keys()
+        for key, value in memory.items():
+            assert np.array_equal(info["memory"][key], value), key
+    batched = BatchedBalletEnv(2, num_dancers=4, dance_delay=0, observation=observation)
+    _, reset_info = batched.reset(seed=5)
+    target = reset_info["memory"]["target_slot"]
+    actions = np.array([action_towards(slot) for slot in target])
+    for _ in range(batched.choice_step):
+        batched.step(actions)
+    for _ in range(3):
+        _, _, terminated, _, info = batched.step(actions)
+    assert terminated.all()
+    np.testing.assert_array_equal(info["_memory"], [True, True])
+    for key in ("target", "target_slot", "slots", "dances", "shapes", "colours"):
+        np.testing.assert_array_equal(info["memory"][key], reset_info["memory"][key], err_msg=key)
+    assert info["memory"]["target_dance"].tolist() == reset_info["memory"]["target_dance"].tolist()

@@ -162,24 +162,167 @@ def test_info_reports_memory_and_success(env_id):
 
 @pytest.mark.parametrize("env_id", VECTOR_IDS)
 def test_batched_env_equals_sync_vector_env(env_id):
-    num_envs = 5
+    """Observations, rewards, ends and infos of the batched form equal ``SyncVectorEnv``'s.
+
+    Seeded random actions over about two episodes per sub-environment, with masked resets on the
+    way (some reseeding some sub-environments), so that episode ends, automatic resets and
+    masked resets fall on different steps in different sub-environments.
+    """
+    num_envs = 3
     batched = gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
     reference = gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync")
     assert batched.single_observation_space == reference.single_observation_space
     assert batched.single_action_space == reference.single_action_space
-    obs_b, _ = batched.reset(seed=42)
-    obs_r, _ = reference.reset(seed=42)
-    assert _flat(obs_b) == _flat(obs_r)
+    assert batched.metadata["autoreset_mode"] == reference.metadata["autoreset_mode"]
+    _assert_same_reset(batched, reference, seed=42)
     batched.action_space.seed(5)
-    ended = 0
-    for step in range(ALL[env_id].horizon + 40):
+    steps = 2 * ALL[env_id].horizon + 10
+    mask_1_2, mask_0 = np.array([False, True, True]), np.array([True, False, False])
+    # Sub-environment 0 restarts one step after 1 and 2: in fixed-length episodes it then ends on
+    # the very step they autoreset (a final-step info and reset infos, in that order, in one step).
+    masked_resets = {
+        steps // 3: {"seed": [100, 101, None], "options": {"reset_mask": mask_1_2}},
+        steps // 3 + 1: {"seed": 7, "options": {"reset_mask": mask_0}},
+    }
+    ended = np.zeros(num_envs, dtype=int)
+    for step in range(steps):
+        if step in masked_resets:
+            _assert_same_reset(batched, reference, **masked_resets[step])
         actions = batched.action_space.sample()
-        obs_b, rew_b, term_b, trunc_b, _ = batched.step(actions)
-        obs_r, rew_r, term_r, trunc_r, _ = reference.step(actions)
-        assert _flat(obs_b) == _flat(obs_r), f"observations differ at step {step}"
-        np.testing.assert_array_equal(rew_b, rew_r)
-        np.testing.assert_array_equal(term_b, term_r)
-        np.testing.assert_array_equal(trunc_b, trunc_r)
-        ended += int(np.sum(term_b | trunc_b))
-    assert ended >= num_envs, "the comparison did not cover episode ends and autoresets"
-    assert batched.observation_space.contains(obs_b)
+        out_b = batched.step(actions)
+        out_r = reference.step(actions)
+        assert _flat(out_b[0]) == _flat(out_r[0]), f"observations differ at step {step}"
+        for name, b, r in zip(
+            ("reward", "terminated", "truncated"), out_b[1:4], out_r[1:4], strict=True
+        ):
+            np.testing.assert_array_equal(b, r, err_msg=f"{name} at step {step}")
+        _assert_vector_info_equal(out_b[4], out_r[4], f"step {step}")
+        ended += out_b[2] | out_b[3]
+    assert (ended >= 1).all(), f"some sub-environment never ended an episode: {ended}"
+    assert batched.observation_space.contains(out_b[0])
+
+
+def _assert_same_reset(batched, reference, **kwargs) -> None:
+    obs_b, info_b = batched.reset(**kwargs)
+    obs_r, info_r = reference.reset(**{**kwargs, "options": dict(kwargs.get("options") or {})})
+    assert _flat(obs_b) == _flat(obs_r), f"observations differ after reset({kwargs})"
+    _assert_vector_info_equal(info_b, info_r, f"reset({kwargs})")
+
+
+def _assert_vector_info_equal(a: dict, b: dict, where: str) -> None:
+    """Equal vector infos: same keys, ``_key`` masks, dtypes and values (objects compared by ==)."""
+    assert sorted(a) == sorted(b), f"info keys differ at {where}"
+    for key in a:
+        if isinstance(b[key], dict):
+            assert isinstance(a[key], dict), f"info[{key!r}] at {where}"
+            _assert_vector_info_equal(a[key], b[key], f"{where}, info[{key!r}]")
+            continue
+        value_a, value_b = np.asarray(a[key]), np.asarray(b[key])
+        assert value_a.dtype == value_b.dtype, f"dtype of info[{key!r}] at {where}"
+        assert value_a.shape == value_b.shape, f"shape of info[{key!r}] at {where}"
+        if value_b.dtype == object:
+            assert value_a.tolist() == value_b.tolist(), f"info[{key!r}] at {where}"
+        else:
+            np.testing.assert_array_equal(value_a, value_b, err_msg=f"info[{key!r}] at {where}")
+
+
+# -- reset(options={"reset_mask": ...}) ------------------------------------------------------------
+
+MASKED_RESET_IDS = [
+    "memrl/DelayedMatch-Easy-v0",
+    "memrl/KeyToDoor-v0",
+    "memrl/PassiveVisualMatch-v0",
+    "memrl/RoomBallet-v0",
+    "memrl/RoomBallet-Active-v0",
+    "memrl/BalletGrid-2-delay16-v0",
+]
+
+
+@pytest.mark.parametrize("env_id", MASKED_RESET_IDS)
+def test_masked_reset_leaves_the_other_sub_environments_alone(env_id):
+    """A masked-out sub-environment carries on as if no reset had happened, seed or not."""
+    masked = gymnasium.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point")
+    untouched = gymnasium.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point")
+    masked.reset(seed=0)
+    untouched.reset(seed=0)
+    masked.action_space.seed(1)
+    for _ in range(5):
+        actions = masked.action_space.sample()
+        masked.step(actions)
+        last, *_ = untouched.step(actions)
+    mask = np.array([True, False, True])
+    obs, info = masked.reset(seed=50, options={"reset_mask": mask})
+    fresh, fresh_info = gymnasium.make_vec(env_id, num_envs=3).reset(seed=50)
+    for key in _keys(obs):
+        np.testing.assert_array_equal(_part(obs, key)[1], _part(last, key)[1])  # not reset
+        for i in (0, 2):  # reset with seed 50 + i
+            np.testing.assert_array_equal(_part(obs, key)[i], _part(fresh, key)[i])
+    np.testing.assert_array_equal(info["_memory"], mask)
+    for _ in range(ALL[env_id].horizon + 5):
+        actions = masked.action_space.sample()
+        obs, reward, terminated, truncated, _ = masked.step(actions)
+        last, reward_u, terminated_u, truncated_u, _ = untouched.step(actions)
+        for key in _keys(obs):
+            np.testing.assert_array_equal(_part(obs, key)[1], _part(last, key)[1])
+        assert (reward[1], terminated[1], truncated[1]) == (
+            reward_u[1],
+            terminated_u[1],
+            truncated_u[1],
+        )
+
+
+def _keys(obs) -> list:
+    return sorted(obs) if isinstance(obs, dict) else [None]
+
+
+def _part(obs, key):
+    return obs if key is None else obs[key]
+
+
+@pytest.mark.parametrize("mode", ["vector_entry_point", "sync"])
+def test_masked_reset_keeps_a_pending_autoreset_of_the_others(mode):
+    env = gymnasium.make_vec("memrl/DelayedMatch-Easy-v0", num_envs=3, vectorization_mode=mode)
+    env.reset(seed=0)
+    for _ in range(ALL["memrl/DelayedMatch-Easy-v0"].horizon):  # every episode ends on the last
+        *_, terminated, _, _ = env.step(np.zeros(3, dtype=np.int64))
+    assert terminated.all()
+    _, info = env.reset(options={"reset_mask": np.array([True, False, True])})
+    np.testing.assert_array_equal(info["_memory"], [True, False, True])
+    _, reward, terminated, truncated, info = env.step(np.zeros(3, dtype=np.int64))
+    # Only sub-environment 1 is autoreset on this step; 0 and 2 take their first step.
+    np.testing.assert_array_equal(info["_memory"], [False, True, False])
+    assert reward[1] == 0 and not terminated.any() and not truncated.any()
+    assert "is_success" not in info  # not the end of any episode
+
+
+BAD_MASKS = [
+    ([True, False, True], TypeError, "must be a numpy array"),
+    (np.array([True, False]), ValueError, r"must have shape `\(3,\)`"),
+    (np.array([1, 0, 1]), TypeError, "must have `dtype=np.bool_`"),
+    (np.zeros(3, dtype=bool), ValueError, "at least one True value"),
+]
+
+
+@pytest.mark.parametrize(("mask", "error", "match"), BAD_MASKS)
+@pytest.mark.parametrize("mode", ["vector_entry_point", "sync"])
+def test_a_bad_reset_mask_raises_as_in_gymnasium(mode, mask, error, match):
+    env = gymnasium.make_vec("memrl/DelayedMatch-Easy-v0", num_envs=3, vectorization_mode=mode)
+    env.reset(seed=0)
+    with pytest.raises(error, match=match):
+        env.reset(options={"reset_mask": mask})
+
+
+def test_masked_reset_leaves_the_options_dict_as_it_was():
+    env = gymnasium.make_vec("memrl/DelayedMatch-Easy-v0", num_envs=3)
+    env.reset(seed=0)
+    options = {"reset_mask": np.array([False, True, False])}
+    env.reset(options=options)
+    env.reset(options=options)  # reusable, unlike Gymnasium 1.x's (it pops the mask)
+    assert list(options) == ["reset_mask"]
+
+
+def test_the_first_reset_must_reset_every_sub_environment():
+    env = gymnasium.make_vec("memrl/DelayedMatch-Easy-v0", num_envs=3)
+    with pytest.raises(gymnasium.error.ResetNeeded, match="first reset"):
+        env.reset(options={"reset_mask": np.array([True, False, True])})
+    env.reset(seed=0, options={"reset_mask": np.ones(3, dtype=bool)})  # a full mask is fine

@@ -259,7 +259,9 @@ def test_active_variant_moves_as_commanded_and_walls_block():
 def test_active_memory_is_completed_at_the_end():
     env = gymnasium.make("memrl/RoomBallet-Active-v0")
     _, info = env.reset(seed=0)
-    assert info["memory"]["visits"] is None and info["memory"]["answer"] is None
+    assert info["memory"]["visits"] is None and info["memory"]["answer_name"] is None
+    assert info["memory"]["queried_room"] == info["memory"]["queried_visit"] == -1
+    assert info["memory"]["answer"] == -1
     assert info["memory"]["question_type"] in QUESTION_TYPES
     places = []
     terminated = False
@@ -342,3 +344,25 @@ def test_bad_keywords_raise(cls, kwargs, words):
         cls(*args, **kwargs)
     for word in words:
         assert word in str(error.value)
+
+
+@pytest.mark.parametrize("env_id", ["memrl/RoomBallet-v0", "memrl/RoomBallet-Active-v0"])
+def test_single_env_reports_the_question_type_at_reset_and_every_step(env_id):
+    """As the batched env does: sat-ama reads info["question_type"] from either form."""
+    env = gymnasium.make(env_id)
+    for episode in range(3):
+        _, info = env.reset(seed=episode)
+        expected = QUESTION_TYPES.index(info["memory"]["question_type"])
+        assert info["question_type"] == expected and type(info["question_type"]) is int
+        terminated = False
+        while not terminated:
+            _, _, terminated, _, info = env.step(0)
+            assert info["question_type"] == expected
+    sync = gymnasium.make_vec(env_id, num_envs=4, vectorization_mode="sync")
+    batched = gymnasium.make_vec(env_id, num_envs=4, vectorization_mode="vector_entry_point")
+    _, info_s = sync.reset(seed=3)
+    _, info_b = batched.reset(seed=3)
+    types = [QUESTION_TYPES.index(name) for name in info_s["memory"]["question_type"]]
+    np.testing.assert_array_equal(info_s["question_type"], types)
+    np.testing.assert_array_equal(info_b["question_type"], types)
+    np.testing.assert_array_equal(info_b["_question_type"], np.ones(4, dtype=bool))
