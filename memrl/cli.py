@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from memrl import __version__
 from memrl.agents.continual.config import METHODS, ContinualConfig
 from memrl.agents.ppo_config import PPOConfig
+from memrl.agents.sb3_config import SB3Config
 from memrl.envs import ALL
+from memrl.streams import NAMED_STREAMS
 
 
 def _positive_float(text: str) -> float:
@@ -62,10 +67,35 @@ def _env_id(text: str) -> str:
 # -- memrl list -----------------------------------------------------------------------------------
 
 
+def _bench_rows(path: str) -> list[dict]:
+    """The ``results`` rows of a ``memrl bench envs --json`` file.
+
+    Raises:
+        ValueError: The file is not JSON, or not an object whose ``results`` is a list of rows
+            with ``id`` and ``num_envs``.
+    """
+    expected = (
+        'expected the JSON that `memrl bench envs --json FILE` writes: {"results": [{"id": ..., '
+        '"num_envs": ..., "single_steps_per_s": ..., "vector_steps_per_s": ...}, ...]}'
+    )
+    try:
+        report = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--bench {path} is not JSON ({error}); {expected}") from None
+    rows = report.get("results") if isinstance(report, dict) else None
+    if not isinstance(rows, list):
+        raise ValueError(f'--bench {path} has no "results" list; {expected}')
+    for row in rows:
+        if not isinstance(row, dict) or not {"id", "num_envs"} <= row.keys():
+            raise ValueError(f"--bench {path} has a result row without id and num_envs: {row!r}; "
+                             f"{expected}")  # fmt: skip
+    return rows
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from memrl.envs.table import suite_table
 
-    rates = json.loads(Path(args.bench).read_text())["results"] if args.bench else None
+    rates = _bench_rows(args.bench) if args.bench else None
     print(suite_table(markdown=args.markdown, family=args.family, bench_rows=rates))
     return 0
 
@@ -193,6 +223,15 @@ def _apply(flags: Sequence[str]) -> str:
     return "applies" if len(flags) == 1 else "apply"
 
 
+def _memory_ppo_only() -> list[str]:
+    """Memory PPO's options (attribute names) that SB3's PPO and RecurrentPPO have no setting for.
+
+    Every other memory PPO option is a field of ``SB3Config`` of the same name and meaning.
+    """
+    return [name for name in PPOConfig.__dataclass_fields__
+            if name not in (*PPO_SKIP, *SB3Config.__dataclass_fields__)]  # fmt: skip
+
+
 def _mode_options() -> tuple[list[str], list[str]]:
     """(options only continual SAC reads, options only memory PPO / SB3 read), attribute names."""
     continual = [name for name in ContinualConfig.__dataclass_fields__
@@ -202,16 +241,34 @@ def _mode_options() -> tuple[list[str], list[str]]:
     return continual, ["env", "agent", "steps", "frame_stack", *ppo]
 
 
-def _check_resume(run_dir: Path) -> None:
-    """Refuse ``--resume`` of a directory that does not exist; say so when it has no checkpoint.
+def _trainer_of(config: dict) -> str:
+    """Which trainer wrote a run's ``config.json``."""
+    if "stream" in config:
+        return "continual SAC"
+    return "SB3" if str(config.get("agent", "")).startswith("sb3-") else "memory PPO"
 
-    Every trainer keeps its checkpoints in ``RUN_DIR/checkpoints/``.
+
+def _check_resume(args: argparse.Namespace) -> None:
+    """Check ``--resume``'s run directory: it exists, and this command's trainer wrote it.
+
+    Says so when it has no checkpoint yet (every trainer keeps its checkpoints in
+    ``RUN_DIR/checkpoints/``).
     """
+    run_dir = Path(args.out)
     if not run_dir.is_dir():
         raise FileNotFoundError(
             f"--resume: {run_dir} does not exist, so there is no run to resume; drop --resume to "
             "start a run there"
         )
+    config_path = run_dir / "config.json"
+    if config_path.exists():
+        wanted = "continual SAC" if args.stream else "SB3" if args.agent in SB3_AGENTS else None
+        found = _trainer_of(json.loads(config_path.read_text()))
+        if found != (wanted or "memory PPO"):
+            raise ValueError(
+                f"--resume: {run_dir} holds a {found} run, and this command trains "
+                f"{wanted or 'memory PPO'}; resume it with the options it was started with"
+            )
     checkpoints = run_dir / "checkpoints"
     if not checkpoints.is_dir() or not any(checkpoints.iterdir()):
         print(f"note: {run_dir} has no checkpoint yet: the run starts from step 0", file=sys.stderr)
@@ -224,7 +281,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise FileExistsError(f"--out {args.out} is a file; give a run directory")
     if args.resume:
-        _check_resume(Path(args.out))
+        _check_resume(args)
     continual_only, ppo_only = _mode_options()
     if args.stream:
         wrong = _given(args, ppo_only)
@@ -250,28 +307,70 @@ def _cmd_train(args: argparse.Namespace) -> int:
     args.agent = args.agent or "lstm"
     args.steps = args.steps or 200_000
     if args.agent in SB3_AGENTS:
-        from memrl.agents.sb3_baselines import SB3Config, train_sb3
-
-        config = SB3Config(
-            env_id=args.env,
-            algorithm=args.agent.removeprefix("sb3-"),
-            total_steps=args.steps,
-            seed=args.seed,
-            frame_stack=args.frame_stack or 0,
+        return _train_sb3(args, progress)
+    if args.frame_stack is not None:
+        raise ValueError(
+            f"--frame-stack applies only to --agent sb3-ppo (SB3's PPO on stacked observations); "
+            f"{args.agent} remembers with its memory core: drop --frame-stack"
         )
-        final = train_sb3(config, args.out, resume=args.resume, progress=progress)
-        print(f"trained {args.agent} on {args.env}: {final}")
-        return 0
     from memrl.agents.ppo import PPOTrainer
 
     config = dataclass_from_arguments(
         PPOConfig, args, env_id=args.env, core=args.agent, total_steps=args.steps, seed=args.seed
     )
-    metrics = PPOTrainer(config, args.out, resume=args.resume, progress=progress).train()
+    trainer = PPOTrainer(config, args.out, resume=args.resume, progress=progress)
+    start_step = trainer.global_step
+    metrics = trainer.train()
     success = metrics.get("charts/success_rate")
     tail = f", last success rate {success:.2f}" if success is not None else ""
-    print(f"trained {args.agent} on {args.env} for {config.total_steps} steps -> {args.out}{tail}")
+    print(_trained(args, start_step, trainer.global_step, config.batch_steps, tail))
     return 0
+
+
+def _train_sb3(args: argparse.Namespace, progress: bool) -> int:
+    """Train an SB3 baseline; memory PPO's options without an SB3 equivalent are refused."""
+    from memrl.agents.sb3_baselines import train_sb3
+    from memrl.config_args import dataclass_from_arguments
+
+    wrong = _given(args, _memory_ppo_only())
+    if wrong:
+        raise ValueError(
+            f"{', '.join(wrong)} {_apply(wrong)} only to memory PPO agents "
+            f"({', '.join(MEMORY_AGENTS)}): SB3's PPO and RecurrentPPO have no such setting, so "
+            f"{args.agent} cannot honour {'it' if len(wrong) == 1 else 'them'}"
+        )
+    config = dataclass_from_arguments(
+        SB3Config,
+        args,
+        env_id=args.env,
+        algorithm=args.agent.removeprefix("sb3-"),
+        total_steps=args.steps,
+        seed=args.seed,
+    )
+    run = train_sb3(config, args.out, resume=args.resume, progress=progress)
+    print(
+        _trained(args, run.start_step, run.steps, config.batch_steps, f", final model {run.final}")
+    )
+    return 0
+
+
+def _trained(args: argparse.Namespace, start: int, end: int, batch_steps: int, tail: str) -> str:
+    """The closing line of ``memrl train``: the env steps actually trained, not ``--steps``."""
+    if end == start:
+        return (
+            f"{args.out} has already trained {end} env steps: nothing to train for "
+            f"--steps {args.steps}"
+        )
+    rounded = (
+        f" (--steps {args.steps} in whole rollouts of {batch_steps} env steps)"
+        if end != args.steps
+        else ""
+    )
+    resumed = f", resumed at step {start}" if start else ""
+    return (
+        f"trained {args.agent} on {args.env} for {end} env steps{rounded}{resumed} -> {args.out}"
+        f"{tail}"
+    )
 
 
 # -- memrl eval -----------------------------------------------------------------------------------
@@ -279,7 +378,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _is_continual_run(run_dir: str) -> bool:
     config_path = Path(run_dir) / "config.json"
-    return config_path.exists() and "stream" in json.loads(config_path.read_text())
+    if not config_path.exists():
+        return False
+    return _trainer_of(json.loads(config_path.read_text())) == "continual SAC"
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -361,12 +462,28 @@ def _cmd_run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sb3_options_note() -> str:
+    """Which memory PPO options the SB3 baselines read, with their defaults; which they refuse."""
+    sb3_defaults = SB3Config()
+    read = [
+        f"{'--' + name.replace('_', '-')} ({getattr(sb3_defaults, name)})"
+        for name in PPOConfig.__dataclass_fields__
+        if name not in (*PPO_SKIP, *SHARED_OPTIONS) and name in SB3Config.__dataclass_fields__
+    ]
+    refused = ", ".join("--" + name.replace("_", "-") for name in _memory_ppo_only())
+    return (
+        f"The SB3 baselines (sb3-ppo, sb3-recurrent-ppo) read {', '.join(read)} with the SB3 "
+        f"defaults in parentheses, and refuse {refused}."
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``memrl`` command."""
     parser = argparse.ArgumentParser(
         prog="memrl",
         description="memrl: episodic-memory and continual RL environments, agents and evaluation.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="print the environment suite as a table")
@@ -375,7 +492,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--family", choices=sorted({e.family for e in ALL.values()}), help="only this family"
     )
     p.add_argument(
-        "--bench", metavar="FILE", help="add steps/s columns from a `memrl bench envs --json` file"
+        "--bench",
+        metavar="FILE",
+        type=_existing_file,
+        help="add steps/s columns from a `memrl bench envs --json` file",
     )
     p.set_defaults(func=_cmd_list)
 
@@ -398,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--steps", type=_positive_int, default=None, help="env steps to train for (default 200000)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed")
+    p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
     p.add_argument(
         "--resume",
@@ -408,7 +528,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
-        "--frame-stack", type=int, default=None, help="sb3-ppo only: stack this many observations"
+        "--frame-stack",
+        type=_non_negative_int,
+        default=None,
+        help="sb3-ppo only: stack this many observations (default: none)",
     )
     from memrl.config_args import add_dataclass_arguments, add_shared_arguments
 
@@ -416,7 +539,10 @@ def build_parser() -> argparse.ArgumentParser:
         "continual SAC options (with --stream; defaults are the Continual World recipe)"
     )
     continual.add_argument(
-        "--stream", metavar="NAME", help="task stream: CW10, CW20, PowerLaw, Cyclic, DMC6"
+        "--stream",
+        choices=list(NAMED_STREAMS),
+        metavar="NAME",
+        help=f"task stream: {', '.join(NAMED_STREAMS)}",
     )
     continual.add_argument(
         "--method", choices=METHODS, default=None,
@@ -433,11 +559,14 @@ def build_parser() -> argparse.ArgumentParser:
         "different spaces share the widest, zero-padded observation and action)",
     )
     add_dataclass_arguments(continual, ContinualConfig, skip=CONTINUAL_SKIP + SHARED_OPTIONS)
-    add_dataclass_arguments(p.add_argument_group("memory PPO options"), PPOConfig,
-                            skip=PPO_SKIP + SHARED_OPTIONS)  # fmt: skip
+    add_dataclass_arguments(
+        p.add_argument_group("memory PPO options", _sb3_options_note()),
+        PPOConfig,
+        skip=PPO_SKIP + SHARED_OPTIONS,
+    )
     add_shared_arguments(
-        p.add_argument_group("options of both trainers (each reads its own meaning and default)"),
-        {"memory PPO": PPOConfig, "continual SAC": ContinualConfig},
+        p.add_argument_group("options of every trainer (each reads its own meaning and default)"),
+        {"memory PPO": PPOConfig, "SB3 baselines": SB3Config, "continual SAC": ContinualConfig},
         SHARED_OPTIONS,
     )
     p.set_defaults(func=_cmd_train)
@@ -675,12 +804,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():  # restores Python's own display on the way out
         warnings.showwarning = _show_warning
         try:
-            return int(args.func(args))
+            code = int(args.func(args))
+            sys.stdout.flush()  # a closed pipe shows here rather than at exit
+            return code
         except (ValueError, FileNotFoundError, FileExistsError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             return 130
+        except BrokenPipeError:
+            # The reader went away (`memrl list | head -1`): stop quietly, with the status a shell
+            # gives a command killed by SIGPIPE, as coreutils' commands do. Python would flush
+            # stdout again at exit, so it goes to /dev/null first.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

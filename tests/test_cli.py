@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import memrl
 from memrl.agents.continual.reference import save_reference_curves
 from memrl.cli import main
 from memrl.envs import ALL
+from memrl.streams import NAMED_STREAMS
 
 BALLET = "memrl/BalletGrid-2-delay16-v0"
 
@@ -23,11 +25,50 @@ def test_help_lists_every_subcommand():
         assert command in out
 
 
+def test_version_and_train_help_show_what_the_code_accepts(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"memrl {memrl.__version__}\n"
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # undo argparse's line wrapping
+    assert f"--stream NAME task stream: {', '.join(NAMED_STREAMS)} " in help_text
+    assert "SCoLe" in NAMED_STREAMS and "Recall" in NAMED_STREAMS
+    assert "--seed SEED seed (default: 0)" in help_text
+
+
 def test_list_prints_every_registered_env(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     for env_id in ALL:
         assert env_id in out
+
+
+def test_list_bench_file_without_results_is_a_clear_error(tmp_path, capsys):
+    bench = tmp_path / "bench.json"
+    cases = (
+        ('{"machine": {}}', 'has no "results" list'),
+        ("[1, 2]", 'has no "results" list'),
+        ("{", "is not JSON"),
+        ('{"results": [{"id": "x"}]}', "has a result row without id and num_envs"),
+    )
+    for text, problem in cases:
+        bench.write_text(text)
+        assert main(["list", "--bench", str(bench)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --bench {bench} {problem}")
+        assert "expected the JSON that `memrl bench envs --json FILE` writes" in err
+
+
+def test_list_into_a_closed_pipe_exits_quietly():
+    # `memrl list | head -1`: the reader is gone before memrl writes.
+    child = subprocess.Popen([sys.executable, "-m", "memrl.cli", "list"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    child.stdout.close()
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 141  # 128 + SIGPIPE, as a shell reports `seq 1000 | head -1`
+    assert err == ""
 
 
 def test_unknown_env_id_is_a_clear_error(capsys):
@@ -150,6 +191,24 @@ def test_resume_needs_an_existing_run_directory(tmp_path, capsys):
     assert "is a file; give a run directory" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("config", "command", "message"),
+    [
+        ({"stream": "CW10"}, ["--env", BALLET], "continual SAC run, and this command trains mem"),
+        ({"env_id": BALLET, "core": "lstm"}, ["--env", BALLET, "--agent", "sb3-ppo"],
+         "a memory PPO run, and this command trains SB3"),
+        ({"agent": "sb3-ppo"}, ["--stream", "CW10"], "a SB3 run, and this command trains contin"),
+    ],
+)  # fmt: skip
+def test_resume_with_another_trainer_is_refused(tmp_path, capsys, config, command, message):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    (tmp_path / "run" / "metrics.csv").write_text("step\n0\n")
+    assert main(["train", *command, "--out", str(tmp_path / "run"), "--resume"]) == 2
+    assert message in capsys.readouterr().err
+    assert (tmp_path / "run" / "metrics.csv").read_text() == "step\n0\n"  # left as it was
+
+
 def test_resume_of_a_run_without_a_checkpoint_says_it_starts_over(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     code = main(["train", "--stream", "CW10", "--tasks", "reach-v3", "--steps-per-task", "100",
@@ -197,3 +256,38 @@ def test_eval_reference_must_exist_and_suit_a_continual_run(tmp_path, capsys):
     )
     assert main(["eval", str(tmp_path), str(tmp_path)]) == 2
     assert "several run directories make one table of continual runs" in capsys.readouterr().err
+
+
+def test_train_reports_the_steps_trained_and_refuses_to_shrink_a_run(tmp_path, capsys):
+    run = tmp_path / "none"
+    args = ["train", "--env", "memrl/DelayedMatch-Easy-v0", "--agent", "none", "--num-envs", "2",
+            "--num-steps", "64", "--num-minibatches", "1", "--update-epochs", "1",
+            "--no-tensorboard", "--no-progress", "--out", str(run)]  # fmt: skip
+    assert main([*args, "--steps", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "for 256 env steps (--steps 300 in whole rollouts of 128 env steps) ->" in out
+    assert main([*args, "--steps", "128", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "with total_steps 128: it has already trained 256 env steps; ask for 256" in err
+    assert json.loads((run / "config.json").read_text())["total_steps"] == 300
+    assert main([*args, "--steps", "256", "--resume"]) == 0
+    assert "has already trained 256 env steps: nothing to train" in capsys.readouterr().out
+    assert main([*args, "--steps", "384", "--resume"]) == 0
+    assert "for 384 env steps, resumed at step 256 ->" in capsys.readouterr().out
+
+
+def test_options_an_agent_cannot_honour_are_refused(tmp_path, capsys):
+    out = tmp_path / "x"
+    env = ["train", "--env", "memrl/DelayedMatch-Easy-v0", "--out", str(out)]
+    assert main([*env, "--agent", "sb3-ppo", "--core-kwargs", "{}", "--feature-dim", "8"]) == 2
+    err = capsys.readouterr().err
+    assert "--core-kwargs, --feature-dim apply only to memory PPO agents (hcam," in err
+    assert "sb3-ppo cannot honour them" in err
+    assert main([*env, "--agent", "sb3-recurrent-ppo", "--objective", "supervised"]) == 2
+    assert "--objective applies only to memory PPO agents" in capsys.readouterr().err
+    assert main([*env, "--agent", "lstm", "--frame-stack", "4"]) == 2
+    assert "--frame-stack applies only to --agent sb3-ppo" in capsys.readouterr().err
+    assert main([*env, "--agent", "sb3-recurrent-ppo", "--frame-stack", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "frame_stack stacks observations for algorithm 'ppo' only" in err
+    assert not out.exists()

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from memrl.agents.policy import MemoryPolicy
-from memrl.envs.room_ballet import QUESTION_TYPES
 from memrl.memory import AdaptiveMemoryAllocator, set_strategy
 from memrl.memory.base import State
 from memrl.memory.eviction import STRATEGIES
@@ -39,25 +38,15 @@ class AllocatedPolicy:
     def observe(self, info: dict[str, Any]) -> None:
         """Take the question types of the current episodes from a vector env's ``info``.
 
-        The batched RoomBallet envs report them as ``info["question_type"]`` (indices into
-        ``QUESTION_TYPES``); a ``SyncVectorEnv`` of single RoomBallet envs as
-        ``info["memory"]["question_type"]`` (names).
+        RoomBallet reports them as ``info["question_type"]`` (indices into its
+        ``QUESTION_TYPES``), in its batched form and through ``SyncVectorEnv`` alike.
         """
-        memory = info.get("memory")
-        if "question_type" in info:
-            question_type = info["question_type"]
-        elif isinstance(memory, dict) and "question_type" in memory:
-            question_type = memory["question_type"]
-        else:
+        if "question_type" not in info:
             raise ValueError(
-                "a sat-ama agent needs the episodes' question types from its env's info "
-                "(info['question_type'] or info['memory']['question_type'], as RoomBallet "
-                f"reports them); got info keys {sorted(info)}"
+                "a sat-ama agent needs the episodes' question types from its env's "
+                f"info['question_type'], as RoomBallet reports them; got info keys {sorted(info)}"
             )
-        types = np.asarray(question_type)
-        if types.dtype.kind in "OUS":  # names
-            types = np.array([QUESTION_TYPES.index(str(name)) for name in types.reshape(-1)])
-        self.context = torch.as_tensor(types.astype(np.int64), dtype=torch.long)
+        self.context = torch.as_tensor(np.asarray(info["question_type"]), dtype=torch.long)
 
     def choices(self, num_contexts: int) -> list[str]:
         """The strategy the allocator picks greedily for each context id ``0 .. n - 1``."""

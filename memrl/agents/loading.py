@@ -30,11 +30,11 @@ def load_agent(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
             raise FileNotFoundError(f"no final model at {final}; the run has not finished")
         sb3 = SB3Config(**{k: v for k, v in config.items() if k != "agent"})
         model = _algorithm(sb3).load(final)
-        info = {"agent": config["agent"], "env_id": sb3.env_id, "env_kwargs": {}}
+        info = {"agent": config["agent"], "env_id": sb3.env_id, "env_kwargs": sb3.env_kwargs}
         if sb3.frame_stack > 1:
             import gymnasium
 
-            space = gymnasium.make(sb3.env_id).observation_space
+            space = gymnasium.make(sb3.env_id, **sb3.env_kwargs).observation_space
             return FrameStackedAgent(model, sb3.frame_stack, space), info
         return model, info
     from memrl.agents.ppo import load_policy

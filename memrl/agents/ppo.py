@@ -536,6 +536,12 @@ class PPOTrainer:
                 f"cannot resume {self.run_dir}: its config differs in {sorted(changed)} "
                 "(only total_steps may change on resume)"
             )
+        if self.config.num_updates < payload["update"]:
+            raise ValueError(
+                f"cannot resume {self.run_dir} with total_steps {self.config.total_steps}: it has "
+                f"already trained {payload['global_step']} env steps; ask for "
+                f"{payload['global_step']} or more"
+            )
         self.policy.load_state_dict(payload["policy"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.update = payload["update"]

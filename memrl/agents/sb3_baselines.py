@@ -1,8 +1,17 @@
 """Stable-Baselines3 baselines on memrl's envs: PPO (optionally frame-stacked) and RecurrentPPO.
 
-They train through the same ``memrl train`` command and write into the same kind of run
-directory (``config.json``, ``metrics.csv``, TensorBoard events, ``checkpoints/``), so reports
-compare them with memrl's own agents. SB3 logs ``rollout/success_rate`` from ``is_success``.
+They train through the same ``memrl train`` command and write the same run directory as memory
+PPO: ``config.json``, ``metrics.csv``, TensorBoard events under ``tb/`` and ``checkpoints/``
+(``sb3_<steps>_steps.zip`` every ``checkpoint_every`` updates, ``final.zip`` at the end), so
+reports compare them with memrl's own agents. SB3's logger writes through memrl's
+:class:`~memrl.agents.run_log.RunLog`; its keys that mean what a memory-PPO key means are logged
+under that key (``rollout/success_rate`` as ``charts/success_rate``, ...; see ``METRIC_NAMES``),
+the others under SB3's own names. SB3's episode statistics are means over its last 100 episodes.
+
+Resuming continues from the checkpoint with the most env steps (``final.zip`` included): model,
+optimiser, step and update counts carry over, the envs start fresh episodes, metric rows logged
+after that checkpoint are dropped, and a config that differs in anything but ``total_steps`` is
+refused.
 """
 
 from __future__ import annotations
@@ -14,46 +23,98 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import KVWriter, Logger
 
-ALGORITHMS = ("ppo", "recurrent-ppo")
+from memrl.agents.run_log import RunLog
+from memrl.agents.sb3_config import ALGORITHMS, SB3Config
+
+METRIC_NAMES = {
+    "rollout/ep_rew_mean": "charts/episodic_return",
+    "rollout/ep_len_mean": "charts/episodic_length",
+    "rollout/success_rate": "charts/success_rate",
+    "time/fps": "charts/sps",
+    "train/learning_rate": "charts/learning_rate",
+    "train/policy_gradient_loss": "losses/policy_loss",
+    "train/value_loss": "losses/value_loss",
+    "train/approx_kl": "losses/approx_kl",
+    "train/clip_fraction": "losses/clipfrac",
+}
+"""SB3 logger keys -> the memory-PPO keys of the same quantity."""
 
 
-@dataclass
-class SB3Config:
-    """Configuration of an SB3 baseline run."""
+class RunLogOutput(KVWriter):
+    """An SB3 logger output that writes the numeric values of each dump to a ``RunLog``.
 
-    env_id: str = "memrl/BalletGrid-2-delay16-v0"
-    """Gymnasium id of the training env."""
-    algorithm: str = "ppo"
-    """ppo (SB3) or recurrent-ppo (sb3-contrib's LSTM PPO)."""
-    total_steps: int = 200_000
-    """Env steps to train for (summed over envs)."""
-    seed: int = 0
-    """Seed of the envs and the network."""
-    num_envs: int = 8
-    """Parallel envs (DummyVecEnv)."""
-    num_steps: int = 128
-    """Steps per env per rollout (SB3's n_steps)."""
-    frame_stack: int = 0
-    """Stack this many last observations (PPO only; 0 or 1: none)."""
-    learning_rate: float = 3e-4
-    """Adam learning rate."""
-    ent_coef: float = 0.01
-    """Entropy bonus."""
-    checkpoint_every: int = 50_000
-    """Save a checkpoint every this many env steps."""
+    Args:
+        log: The run's log (``metrics.csv`` and, if it has one, the TensorBoard writer).
+    """
 
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming any bad field and what is allowed."""
-        if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
-        for name in ("total_steps", "num_envs", "num_steps", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.frame_stack < 0 or (self.frame_stack > 1 and self.algorithm != "ppo"):
-            raise ValueError("frame_stack must be >= 0, and only PPO stacks frames")
-        if self.env_id not in gymnasium.registry:
-            raise ValueError(f"unknown env id {self.env_id!r}; run `memrl list`")
+    def __init__(self, log: RunLog) -> None:
+        self.log = log
+
+    def write(
+        self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0
+    ) -> None:
+        """Log the numbers among ``key_values`` at env step ``step``, under memrl's names."""
+        metrics = {
+            METRIC_NAMES.get(key, key): float(value)
+            for key, value in key_values.items()
+            if isinstance(value, int | float | np.number) and not isinstance(value, bool)
+        }
+        self.log.write(step, metrics)
+
+    def close(self) -> None:
+        """Close the run log."""
+        self.log.close()
+
+
+class CheckpointEveryUpdates(BaseCallback):
+    """Saves the model every ``every`` updates, after the update (when the next rollout starts).
+
+    Args:
+        directory: Where ``sb3_<steps>_steps.zip`` files go.
+        every_steps: Env steps between checkpoints (updates times steps per rollout).
+    """
+
+    def __init__(self, directory: Path, every_steps: int) -> None:
+        super().__init__()
+        self.directory = directory
+        self.every_steps = every_steps
+        self.last_saved = 0
+
+    def _on_training_start(self) -> None:
+        self.last_saved = self.model.num_timesteps
+
+    def _on_rollout_start(self) -> None:
+        steps = self.model.num_timesteps
+        if steps >= self.last_saved + self.every_steps:
+            save_model(self.model, self.directory / f"sb3_{steps}_steps.zip")
+            self.last_saved = steps
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def save_model(model: Any, path: Path) -> None:
+    """``model.save(path)`` atomically: a killed save leaves no half-written checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    model.save(tmp)
+    tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class SB3Run:
+    """What ``train_sb3`` did."""
+
+    final: Path
+    """The final model."""
+    start_step: int
+    """Env steps trained before this call (0 unless resumed)."""
+    steps: int
+    """Env steps trained in all (SB3's num_timesteps)."""
 
 
 def make_sb3_env(config: SB3Config) -> Any:
@@ -61,7 +122,9 @@ def make_sb3_env(config: SB3Config) -> Any:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecFrameStack
 
-    venv = make_vec_env(config.env_id, n_envs=config.num_envs, seed=config.seed)
+    venv = make_vec_env(
+        config.env_id, n_envs=config.num_envs, seed=config.seed, env_kwargs=config.env_kwargs
+    )
     if config.frame_stack > 1:
         venv = VecFrameStack(venv, config.frame_stack)
     return venv
@@ -84,68 +147,138 @@ def _policy_name(config: SB3Config, venv: Any) -> str:
     return "MultiInputLstmPolicy" if dict_obs else "MlpLstmPolicy"
 
 
+def hyperparameters(config: SB3Config) -> dict[str, Any]:
+    """Keyword arguments of SB3's ``PPO`` / sb3-contrib's ``RecurrentPPO`` for ``config``."""
+    from stable_baselines3.common.utils import LinearSchedule
+
+    kwargs: dict[str, Any] = {
+        "learning_rate": LinearSchedule(config.learning_rate, 0.0, 1.0)
+        if config.anneal_lr
+        else config.learning_rate,
+        "n_steps": config.num_steps,
+        "n_epochs": config.update_epochs,
+        "gamma": config.gamma,
+        "gae_lambda": config.gae_lambda,
+        "clip_range": config.clip_coef,
+        "clip_range_vf": config.clip_coef if config.clip_value else None,
+        "ent_coef": config.ent_coef,
+        "vf_coef": config.vf_coef,
+        "max_grad_norm": config.max_grad_norm,
+        "seed": config.seed,
+        "verbose": 0,
+    }
+    if config.num_minibatches:
+        kwargs["batch_size"] = config.batch_steps // config.num_minibatches
+    return kwargs
+
+
+def checkpoint_steps(path: Path) -> int:
+    """The env steps a saved SB3 model had trained (its ``num_timesteps``)."""
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    data, _, _ = load_from_zip_file(path, device="cpu")
+    assert data is not None
+    return int(data["num_timesteps"])
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The SB3 checkpoint of ``run_dir`` with the most steps, if any."""
-    found = sorted(
-        (run_dir / "checkpoints").glob("sb3_*_steps.zip"),
-        key=lambda p: int(p.stem.split("_")[-2]),
-    )
-    return found[-1] if found else None
+    """The saved model of ``run_dir`` with the most env steps (``final.zip`` included), if any."""
+    directory = run_dir / "checkpoints"
+    found = [*directory.glob("sb3_*_steps.zip"), *directory.glob("final.zip")]
+    return max(found, key=checkpoint_steps, default=None)
+
+
+def _check_resumable(config: SB3Config, run_dir: Path, trained: int) -> None:
+    """Refuse to resume ``run_dir`` (trained for ``trained`` steps) with ``config``.
+
+    Raises:
+        ValueError: ``config`` differs from the run's ``config.json`` in anything but
+            ``total_steps``, or ``total_steps`` would have ended the run a rollout or more before
+            the steps it has trained.
+    """
+    config_path = run_dir / "config.json"
+    if config_path.exists():
+        saved = json.loads(config_path.read_text())
+        saved.pop("agent", None)
+        # A setting added to SB3Config after the run was written has its default there.
+        saved = {**dataclasses.asdict(SB3Config(env_id=config.env_id)), **saved}
+        mine = dataclasses.asdict(config)
+        changed = sorted(k for k in mine if k != "total_steps" and saved[k] != mine[k])
+        if changed:
+            raise ValueError(
+                f"cannot resume {run_dir}: its config differs in {changed} "
+                "(only total_steps may change on resume)"
+            )
+    if trained >= config.total_steps + config.batch_steps:
+        raise ValueError(
+            f"cannot resume {run_dir} with total_steps {config.total_steps}: it has already "
+            f"trained {trained} env steps; ask for {trained} or more"
+        )
 
 
 def train_sb3(
     config: SB3Config, run_dir: str | Path, resume: bool = False, progress: bool = True
-) -> Path:
-    """Train an SB3 baseline into ``run_dir``; returns the path of the final model.
+) -> SB3Run:
+    """Train an SB3 baseline into ``run_dir``.
 
     Args:
         config: The run's configuration.
         run_dir: Where config, metrics, checkpoints and TensorBoard events go.
-        resume: Continue from the latest checkpoint in ``run_dir`` (the env restarts fresh
-            episodes; model, optimiser and step count continue).
+        resume: Continue from the saved model of ``run_dir`` with the most env steps (the envs
+            start fresh episodes; model, optimiser, step and update counts continue; metric rows
+            logged after that model are dropped).
         progress: Show SB3's progress bar.
-    """
-    from stable_baselines3.common.callbacks import CheckpointCallback
-    from stable_baselines3.common.logger import configure
 
+    Returns:
+        The final model's path and the env steps trained before and after this call.
+
+    Raises:
+        FileExistsError: ``run_dir`` holds a run and ``resume`` is False.
+        ValueError: A bad config, or one that cannot resume the run (see ``_check_resumable``).
+    """
     config.validate()
     run_dir = Path(run_dir)
-    checkpoint = latest_checkpoint(run_dir) if resume else None
-    if not resume and (run_dir / "progress.csv").exists():
+    config_path = run_dir / "config.json"
+    if not resume and config_path.exists():
         raise FileExistsError(f"{run_dir} already holds a run; pass --resume or another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(
-        json.dumps({"agent": f"sb3-{config.algorithm}", **dataclasses.asdict(config)}, indent=2)
-    )
+    checkpoint = latest_checkpoint(run_dir) if resume else None
+    if checkpoint is not None:
+        _check_resumable(config, run_dir, checkpoint_steps(checkpoint))
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
     venv = make_sb3_env(config)
     algorithm = _algorithm(config)
     if checkpoint is not None:
         model = algorithm.load(checkpoint, env=venv)
     else:
-        model = algorithm(
-            _policy_name(config, venv),
-            venv,
-            n_steps=config.num_steps,
-            learning_rate=config.learning_rate,
-            ent_coef=config.ent_coef,
-            seed=config.seed,
-            verbose=0,
-        )
-    model.set_logger(configure(str(run_dir), ["csv", "tensorboard"]))
-    callback = CheckpointCallback(
-        save_freq=max(1, config.checkpoint_every // config.num_envs),
-        save_path=str(run_dir / "checkpoints"),
-        name_prefix="sb3",
+        model = algorithm(_policy_name(config, venv), venv, **hyperparameters(config))
+    start_step = model.num_timesteps
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(
+        json.dumps({"agent": f"sb3-{config.algorithm}", **dataclasses.asdict(config)}, indent=2)
     )
-    remaining = config.total_steps - model.num_timesteps
-    if remaining > 0:
-        model.learn(
-            remaining,
-            callback=callback,
-            reset_num_timesteps=checkpoint is None,
-            progress_bar=progress,
-        )
+    log = RunLog(run_dir, tensorboard=config.tensorboard)
+    log.truncate_after(start_step)
+    model.set_logger(Logger(str(run_dir), [RunLogOutput(log)]))
     final = run_dir / "checkpoints" / "final.zip"
-    model.save(final)
-    venv.close()
-    return final
+    try:
+        if model.num_timesteps < config.total_steps:
+            model.learn(
+                config.total_steps - model.num_timesteps,
+                callback=CheckpointEveryUpdates(
+                    run_dir / "checkpoints", config.checkpoint_every * config.batch_steps
+                ),
+                log_interval=config.log_every,
+                reset_num_timesteps=checkpoint is None,
+                progress_bar=progress,
+            )
+        save_model(model, final)
+    finally:
+        model.logger.close()
+        venv.close()
+    return SB3Run(final=final, start_step=start_step, steps=model.num_timesteps)
+
+
+__all__ = ["ALGORITHMS", "SB3Config", "SB3Run", "latest_checkpoint", "make_sb3_env", "train_sb3"]

@@ -247,7 +247,7 @@ def test_sat_ama_evaluation_uses_the_allocators_greedy_choice(tmp_path):
     agent.observe(reset_info)
     _, state = agent.predict(obs, episode_start=np.ones(3, dtype=bool))
     assert state["strategy"].tolist() == [3, 3, 3]
-    # A SyncVectorEnv of single envs reports the question types under info["memory"].
+    # A SyncVectorEnv of single envs reports the same question types.
     sync = gymnasium.make_vec("memrl/RoomBallet-v0", num_envs=3, vectorization_mode="sync")
     _, sync_info = sync.reset(seed=0)
     agent.observe(sync_info)

@@ -49,8 +49,9 @@ class ContinualConfig:
     """Configuration of a continual-SAC run (each field is a ``memrl train`` option)."""
 
     stream: str = "CW10"
-    """Named task stream: CW10, CW20, PowerLaw, Cyclic, DMC6 (memrl.streams.NAMED_STREAMS); its
-    stages must each train one task and its tasks must have Box actions."""
+    """Named task stream: CW10, CW20, PowerLaw, Cyclic, DMC6. Its stages must each train one task
+    and its tasks must have Box actions, so memrl.streams.NAMED_STREAMS' SCoLe (several tasks per
+    stage) and Recall (discrete actions) are for other agents."""
     tasks: str = ""
     """Comma-separated task names that replace the stream's tasks, e.g.
     "reach-v3,button-press-v3,drawer-close-v3"; empty: the stream's own."""

@@ -420,9 +420,12 @@ def evaluate_continual_runs(
             "note": note,
         }
         suffix = "" if single else f"_{method}"
-        initial = None  # drawn at step 0 when every run evaluated before training
-        if all(log.initial_success is not None for log in method_logs):
-            initial = [log.initial_success[: len(log.trained_names)] for log in method_logs]
+        # Drawn at step 0 when every run evaluated before training.
+        starts = [log.initial_success for log in method_logs]
+        initial = None
+        if all(start is not None for start in starts):
+            initial = [(start or [])[: len(log.trained_names)]
+                       for start, log in zip(starts, method_logs, strict=True)]  # fmt: skip
         plots[f"success curves ({method})"] = plot_success_curves(
             histories, out / f"success_curves{suffix}.png", title=f"{method}: success per task",
             initial=initial,

@@ -128,7 +128,8 @@ def test_a_run_saved_before_a_config_field_existed_resumes(tmp_path):
 
 
 def test_a_cw20_run_saved_before_one_hot_existed_keeps_its_layout(tmp_path):
-    old = tiny_config(stream="CW20", steps_per_task=150, one_hot="task")  # the old CW20 layout
+    # The old CW20 layout.
+    old = tiny_config(stream="CW20", steps_per_task=150, update_after=100, one_hot="task")
     trainer = ContinualTrainer(old, tmp_path, progress=False)
     trainer.train(stop_at=150)
     trainer.close()
@@ -139,8 +140,8 @@ def test_a_cw20_run_saved_before_one_hot_existed_keeps_its_layout(tmp_path):
     agent, config = load_continual_agent(tmp_path)
     assert agent.num_tasks == 2 and config.one_hot == "task"
     with pytest.raises(ValueError, match=r"differs in \['one_hot'\].*--one-hot task"):
-        ContinualTrainer(tiny_config(stream="CW20", steps_per_task=150), tmp_path, resume=True,
-                         progress=False)  # fmt: skip
+        new = tiny_config(stream="CW20", steps_per_task=150, update_after=100)
+        ContinualTrainer(new, tmp_path, resume=True, progress=False)
     ContinualTrainer(old, tmp_path, resume=True, progress=False).close()
 
 
@@ -284,7 +285,7 @@ def test_dm_control_tasks_are_scored_by_normalised_return(tmp_path):
     # dm_control defines no success: the evaluation scores its tasks by return / 1000.
     config = tiny_config(
         stream="DMC6", tasks="cartpole-balance,pendulum-swingup", steps_per_task=100,
-        eval_every=100, start_steps=100, update_after=100, checkpoint_every=100,
+        eval_every=100, start_steps=50, update_after=50, checkpoint_every=100,
     )  # fmt: skip
     train_continual(config, tmp_path, progress=False)
     log = EvaluationLog.load(tmp_path)
@@ -301,7 +302,8 @@ def test_dm_control_tasks_are_scored_by_normalised_return(tmp_path):
 
 
 def test_cw20_trains_a_head_per_stage(tmp_path):
-    train_continual(tiny_config(stream="CW20", steps_per_task=150), tmp_path, progress=False)
+    config = tiny_config(stream="CW20", steps_per_task=150, update_after=100)
+    train_continual(config, tmp_path, progress=False)
     log = EvaluationLog.load(tmp_path)
     assert log.task_names == ("reach-v3", "button-press-v3", "reach-v3#2", "button-press-v3#2")
     assert log.schedule == (0, 1, 2, 3) and log.finished
