@@ -261,17 +261,47 @@ def _check_resume(args: argparse.Namespace) -> None:
             "start a run there"
         )
     config_path = run_dir / "config.json"
-    if config_path.exists():
-        wanted = "continual SAC" if args.stream else "SB3" if args.agent in SB3_AGENTS else None
+    if config_path.exists() and (args.stream or args.env or args.agent):
+        wanted = (
+            "continual SAC" if args.stream
+            else "SB3" if args.agent in SB3_AGENTS
+            else "memory PPO"
+        )  # fmt: skip
         found = _trainer_of(json.loads(config_path.read_text()))
-        if found != (wanted or "memory PPO"):
+        if found != wanted:
             raise ValueError(
-                f"--resume: {run_dir} holds a {found} run, and this command trains "
-                f"{wanted or 'memory PPO'}; resume it with the options it was started with"
+                f"--resume: {run_dir} holds a {found} run, and this command trains {wanted}; "
+                "resume it with its own trainer (`memrl train --out RUN_DIR --resume` alone "
+                "takes every option from the run)"
             )
     checkpoints = run_dir / "checkpoints"
     if not checkpoints.is_dir() or not any(checkpoints.iterdir()):
         print(f"note: {run_dir} has no checkpoint yet: the run starts from step 0", file=sys.stderr)
+
+
+def _saved_options(args: argparse.Namespace) -> None:
+    """Give every option not on the command line the value of the run that ``--resume`` continues.
+
+    The run's ``config.json`` says which trainer wrote it and with which settings; options given
+    on the command line keep their values (a trainer refuses a change that would alter learning).
+    """
+    config_path = Path(args.out) / "config.json"
+    if not config_path.exists():
+        return
+    saved = json.loads(config_path.read_text())
+    trainer = _trainer_of(saved)
+    renamed = {"env_id": "env", "core": "agent", "total_steps": "steps"}
+    fields = list({
+        "continual SAC": ContinualConfig.__dataclass_fields__,
+        "SB3": SB3Config.__dataclass_fields__,
+        "memory PPO": PPOConfig.__dataclass_fields__,
+    }[trainer])  # fmt: skip
+    if trainer == "SB3" and args.agent is None:
+        args.agent = saved["agent"]
+    for name in fields:
+        dest = renamed.get(name, name) if trainer != "continual SAC" else name
+        if name in saved and name != "algorithm" and getattr(args, dest, None) is None:
+            setattr(args, dest, saved[name])
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -282,6 +312,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise FileExistsError(f"--out {args.out} is a file; give a run directory")
     if args.resume:
         _check_resume(args)
+        _saved_options(args)
+    args.seed = 0 if args.seed is None else args.seed
     continual_only, ppo_only = _mode_options()
     if args.stream:
         wrong = _given(args, ppo_only)
@@ -507,9 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--stream: train continual SAC (Continual World's recipe) on a task stream with one "
         "continual-learning method, evaluating every task every --eval-every steps. The run "
         "directory gets config.json, metrics.csv, TensorBoard events (tb/) and checkpoints/ "
-        "(continual runs also evaluations.json); --resume continues a killed run from its last "
-        "checkpoint and must be given the run's original options (a changed option that would "
-        "change what is learnt is refused).",
+        "(continual runs also evaluations.json); `memrl train --out RUN_DIR --resume` continues a "
+        "killed run from its last checkpoint with the options it was started with (a changed "
+        "option that would change what is learnt is refused; a larger --steps extends it).",
     )
     p.add_argument("--env", type=_env_id, metavar="ID", help="env id (memory agents, SB3)")
     p.add_argument(
@@ -518,13 +550,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--steps", type=_positive_int, default=None, help="env steps to train for (default 200000)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=None, help="seed (default: 0)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue the run in RUN_DIR from its last checkpoint (give the run's options "
-        "again); RUN_DIR must exist, and a run killed before its first checkpoint starts over",
+        help="continue the run in RUN_DIR from its last checkpoint, with the options it was "
+        "started with (options given here replace them, as far as they do not change what is "
+        "learnt; --steps can extend a run); RUN_DIR must exist, and a run killed before its "
+        "first checkpoint starts over",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(

@@ -276,6 +276,44 @@ def test_train_reports_the_steps_trained_and_refuses_to_shrink_a_run(tmp_path, c
     assert "for 384 env steps, resumed at step 256 ->" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("agent", ["none", "sb3-ppo"])
+def test_resume_alone_keeps_the_runs_options(tmp_path, capsys, agent):
+    run = tmp_path / agent
+    options = ["--env", "memrl/DelayedMatch-Easy-v0", "--agent", agent, "--num-envs", "2",
+               "--num-steps", "64", "--num-minibatches", "1", "--update-epochs", "1",
+               "--learning-rate", "1e-3", "--env-kwargs", '{"delay": 3}', "--seed", "5",
+               "--no-tensorboard"]  # fmt: skip
+    assert main(["train", *options, "--steps", "128", "--out", str(run), "--no-progress"]) == 0
+    saved = json.loads((run / "config.json").read_text())
+    capsys.readouterr()
+    # Only the run directory and a larger budget: every other option comes from config.json.
+    assert main(["train", "--out", str(run), "--resume", "--steps", "256", "--no-progress"]) == 0
+    assert "for 256 env steps, resumed at step 128 ->" in capsys.readouterr().out
+    assert json.loads((run / "config.json").read_text()) == {**saved, "total_steps": 256}
+    # An option given again that would change what is learnt is refused, naming it.
+    assert main(["train", "--out", str(run), "--resume", "--learning-rate", "0.5"]) == 2
+    assert "learning_rate" in capsys.readouterr().err
+
+
+def test_resume_alone_continues_a_continual_run(tmp_path, capsys):
+    from memrl.agents.continual import ContinualConfig, EvaluationLog
+    from memrl.agents.continual.trainer import ContinualTrainer
+
+    run = tmp_path / "cw"
+    config = ContinualConfig(tasks="reach-v3,button-press-v3", method="l2", steps_per_task=100,
+                             eval_every=50, eval_episodes=1, hidden_size=8, num_layers=2,
+                             start_steps=20, update_after=50, checkpoint_every=50, seed=3,
+                             tensorboard=False)  # fmt: skip
+    trainer = ContinualTrainer(config, run, progress=False)
+    trainer.train(stop_at=100)  # killed after the first task
+    trainer.close()
+    saved = json.loads((run / "config.json").read_text())
+    assert main(["train", "--out", str(run), "--resume", "--no-progress"]) == 0
+    assert "trained continual SAC (l2) on reach-v3 > button-press-v3" in capsys.readouterr().out
+    assert EvaluationLog.load(run).steps == [50, 100, 150, 200]
+    assert json.loads((run / "config.json").read_text()) == saved
+
+
 def test_options_an_agent_cannot_honour_are_refused(tmp_path, capsys):
     out = tmp_path / "x"
     env = ["train", "--env", "memrl/DelayedMatch-Easy-v0", "--out", str(out)]
