@@ -18,11 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from memrl import __version__
-from memrl.agents.continual.config import METHODS, ContinualConfig
+from memrl.agents.continual.config import METHODS, STREAMS, ContinualConfig
 from memrl.agents.ppo_config import PPOConfig
 from memrl.agents.sb3_config import SB3Config
 from memrl.envs import ALL
-from memrl.streams import NAMED_STREAMS
 
 
 def _positive_float(text: str) -> float:
@@ -262,12 +261,13 @@ def _check_resume(args: argparse.Namespace) -> None:
         )
     config_path = run_dir / "config.json"
     if config_path.exists() and (args.stream or args.env or args.agent):
-        wanted = (
-            "continual SAC" if args.stream
-            else "SB3" if args.agent in SB3_AGENTS
-            else "memory PPO"
-        )  # fmt: skip
         found = _trainer_of(json.loads(config_path.read_text()))
+        if args.stream:
+            wanted = "continual SAC"
+        elif args.agent:
+            wanted = "SB3" if args.agent in SB3_AGENTS else "memory PPO"
+        else:  # --env alone: memory PPO or SB3, whichever wrote the run
+            wanted = found if found != "continual SAC" else "memory PPO"
         if found != wanted:
             raise ValueError(
                 f"--resume: {run_dir} holds a {found} run, and this command trains {wanted}; "
@@ -419,6 +419,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from memrl.agents.loading import load_agent
     from memrl.eval.evaluate import evaluate_run
 
+    missing = [run_dir for run_dir in args.run_dirs if not Path(run_dir).is_dir()]
+    if missing:
+        raise FileNotFoundError(f"no such run directory: {', '.join(missing)}")
     continual = [_is_continual_run(run_dir) for run_dir in args.run_dirs]
     if len(args.run_dirs) > 1 and not all(continual):
         others = [d for d, c in zip(args.run_dirs, continual, strict=True) if not c]
@@ -574,9 +577,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     continual.add_argument(
         "--stream",
-        choices=list(NAMED_STREAMS),
+        choices=STREAMS,
         metavar="NAME",
-        help=f"task stream: {', '.join(NAMED_STREAMS)}",
+        help=f"task stream: {', '.join(STREAMS)}",
     )
     continual.add_argument(
         "--method", choices=METHODS, default=None,

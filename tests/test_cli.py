@@ -12,7 +12,6 @@ import memrl
 from memrl.agents.continual.reference import save_reference_curves
 from memrl.cli import main
 from memrl.envs import ALL
-from memrl.streams import NAMED_STREAMS
 
 BALLET = "memrl/BalletGrid-2-delay16-v0"
 
@@ -33,8 +32,7 @@ def test_version_and_train_help_show_what_the_code_accepts(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())  # undo argparse's line wrapping
-    assert f"--stream NAME task stream: {', '.join(NAMED_STREAMS)} " in help_text
-    assert "SCoLe" in NAMED_STREAMS and "Recall" in NAMED_STREAMS
+    assert "--stream NAME task stream: CW10, CW20, PowerLaw, Cyclic, DMC6 " in help_text
     assert "--seed SEED seed (default: 0)" in help_text
 
 
@@ -198,6 +196,7 @@ def test_resume_needs_an_existing_run_directory(tmp_path, capsys):
         ({"env_id": BALLET, "core": "lstm"}, ["--env", BALLET, "--agent", "sb3-ppo"],
          "a memory PPO run, and this command trains SB3"),
         ({"agent": "sb3-ppo"}, ["--stream", "CW10"], "a SB3 run, and this command trains contin"),
+        ({"stream": "CW10"}, ["--env", BALLET, "--agent", "sb3-ppo"], "this command trains SB3"),
     ],
 )  # fmt: skip
 def test_resume_with_another_trainer_is_refused(tmp_path, capsys, config, command, message):
@@ -256,6 +255,8 @@ def test_eval_reference_must_exist_and_suit_a_continual_run(tmp_path, capsys):
     )
     assert main(["eval", str(tmp_path), str(tmp_path)]) == 2
     assert "several run directories make one table of continual runs" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path), str(tmp_path / "typo")]) == 2
+    assert f"no such run directory: {tmp_path / 'typo'}" in capsys.readouterr().err
 
 
 def test_train_reports_the_steps_trained_and_refuses_to_shrink_a_run(tmp_path, capsys):
@@ -290,6 +291,10 @@ def test_resume_alone_keeps_the_runs_options(tmp_path, capsys, agent):
     assert main(["train", "--out", str(run), "--resume", "--steps", "256", "--no-progress"]) == 0
     assert "for 256 env steps, resumed at step 128 ->" in capsys.readouterr().out
     assert json.loads((run / "config.json").read_text()) == {**saved, "total_steps": 256}
+    # --env alone names no trainer: the run's own (memory PPO or SB3) continues.
+    resume = ["train", "--out", str(run), "--resume", "--no-progress"]
+    assert main([*resume, "--env", "memrl/DelayedMatch-Easy-v0", "--steps", "384"]) == 0
+    assert "for 384 env steps, resumed at step 256 ->" in capsys.readouterr().out
     # An option given again that would change what is learnt is refused, naming it.
     assert main(["train", "--out", str(run), "--resume", "--learning-rate", "0.5"]) == 2
     assert "learning_rate" in capsys.readouterr().err

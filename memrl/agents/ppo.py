@@ -48,6 +48,7 @@ from memrl.agents.policy import (
     parameter_count,
 )
 from memrl.agents.ppo_config import PPOConfig
+from memrl.agents.resume import check_resumable_config
 from memrl.agents.run_log import RunLog
 from memrl.envs.vector import make_vector_env
 from memrl.memory.base import State, detach_state, index_state
@@ -529,13 +530,7 @@ class PPOTrainer:
         payload = torch.load(self.checkpoint_path, weights_only=False)
         # A setting added to PPOConfig after the checkpoint was written has its default there.
         saved = {**dataclasses.asdict(PPOConfig(env_id=self.config.env_id)), **payload["config"]}
-        mine = dataclasses.asdict(self.config)
-        changed = {k for k in mine if k != "total_steps" and saved[k] != mine[k]}
-        if changed:
-            raise ValueError(
-                f"cannot resume {self.run_dir}: its config differs in {sorted(changed)} "
-                "(only total_steps may change on resume)"
-            )
+        check_resumable_config(self.run_dir, saved, dataclasses.asdict(self.config))
         if self.config.num_updates < payload["update"]:
             raise ValueError(
                 f"cannot resume {self.run_dir} with total_steps {self.config.total_steps}: it has "

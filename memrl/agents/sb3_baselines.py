@@ -6,18 +6,28 @@ PPO: ``config.json``, ``metrics.csv``, TensorBoard events under ``tb/`` and ``ch
 reports compare them with memrl's own agents. SB3's logger writes through memrl's
 :class:`~memrl.agents.run_log.RunLog`; its keys that mean what a memory-PPO key means are logged
 under that key (``rollout/success_rate`` as ``charts/success_rate``, ...; see ``METRIC_NAMES``),
-the others under SB3's own names. SB3's episode statistics are means over its last 100 episodes.
+the others under SB3's own names, except those SB3 keeps out of TensorBoard (its iteration and
+time counters). SB3's episode statistics are means over its last 100 episodes. As in memory PPO,
+the row at env step S holds the losses of the update made after collecting S env steps: one row
+every ``log_every`` updates and one after the last (SB3's own ``log_interval`` dumps before the
+update, so its rows carry the previous update's losses and the last update's are never written).
 
 Resuming continues from the checkpoint with the most env steps (``final.zip`` included): model,
-optimiser, step and update counts carry over, the envs start fresh episodes, metric rows logged
-after that checkpoint are dropped, and a config that differs in anything but ``total_steps`` is
-refused.
+optimiser, step and update counts carry over, metric rows logged after that checkpoint are
+dropped, and a config that differs in anything but ``total_steps`` and the settings that do not
+change learning (``memrl.agents.resume.RESUMABLE_CHANGES``) is refused. The envs start fresh
+episodes, and the random generators (torch, numpy, the envs, the action space) are reseeded with
+``seed + steps trained``: SB3's ``load`` reseeds them all with ``seed``, which would replay the
+run's opening episodes and sampling noise on every resume. A resume is deterministic, but does not
+continue the generators of the run it resumes (memory PPO's checkpoints hold those, SB3's do not).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +37,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter, Logger
 
+from memrl.agents.resume import check_resumable_config
 from memrl.agents.run_log import RunLog
 from memrl.agents.sb3_config import ALGORITHMS, SB3Config
 
@@ -47,6 +58,9 @@ METRIC_NAMES = {
 class RunLogOutput(KVWriter):
     """An SB3 logger output that writes the numeric values of each dump to a ``RunLog``.
 
+    Values SB3 excludes from TensorBoard (``time/time_elapsed``, ``train/n_updates``, ...) are left
+    out, of ``metrics.csv`` too: a ``RunLog`` writes each metric to both.
+
     Args:
         log: The run's log (``metrics.csv`` and, if it has one, the TensorBoard writer).
     """
@@ -61,7 +75,9 @@ class RunLogOutput(KVWriter):
         metrics = {
             METRIC_NAMES.get(key, key): float(value)
             for key, value in key_values.items()
-            if isinstance(value, int | float | np.number) and not isinstance(value, bool)
+            if isinstance(value, int | float | np.number)
+            and not isinstance(value, bool)
+            and "tensorboard" not in (key_excluded.get(key) or ())
         }
         self.log.write(step, metrics)
 
@@ -92,6 +108,40 @@ class CheckpointEveryUpdates(BaseCallback):
         if steps >= self.last_saved + self.every_steps:
             save_model(self.model, self.directory / f"sb3_{steps}_steps.zip")
             self.last_saved = steps
+
+    def _on_step(self) -> bool:
+        return True
+
+
+class LogAfterUpdates(BaseCallback):
+    """Dumps SB3's logger after every ``log_every``-th update and the last, at the update's step.
+
+    An update is done when the next rollout starts (or training ends), so each row holds the
+    losses of the update made after collecting ``num_timesteps`` env steps, as in memory PPO.
+
+    Args:
+        every_steps: Env steps between rows (``log_every`` updates times steps per rollout).
+    """
+
+    def __init__(self, every_steps: int) -> None:
+        super().__init__()
+        self.every_steps = every_steps
+        self.last_logged = 0
+
+    def _on_training_start(self) -> None:
+        self.last_logged = self.model.num_timesteps
+
+    def _on_rollout_start(self) -> None:
+        if self.model.num_timesteps % self.every_steps == 0:
+            self._dump()
+
+    def _on_training_end(self) -> None:
+        self._dump()
+
+    def _dump(self) -> None:
+        if self.model.num_timesteps > self.last_logged:  # an update not logged yet
+            self.model.dump_logs()
+            self.last_logged = self.model.num_timesteps
 
     def _on_step(self) -> bool:
         return True
@@ -173,28 +223,52 @@ def hyperparameters(config: SB3Config) -> dict[str, Any]:
 
 
 def checkpoint_steps(path: Path) -> int:
-    """The env steps a saved SB3 model had trained (its ``num_timesteps``)."""
-    from stable_baselines3.common.save_util import load_from_zip_file
+    """The env steps a saved SB3 model had trained (its ``num_timesteps``), without loading it.
 
-    data, _, _ = load_from_zip_file(path, device="cpu")
-    assert data is not None
-    return int(data["num_timesteps"])
+    ``sb3_<steps>_steps.zip`` says so in its name; another file is read for the ``num_timesteps``
+    of its ``data`` member (JSON; nothing is unpickled).
+
+    Raises:
+        ValueError: ``path`` is not a readable SB3 model (e.g. a half-written zip).
+    """
+    name = path.name.removeprefix("sb3_").removesuffix("_steps.zip")
+    if name.isdigit() and path.name == f"sb3_{name}_steps.zip":
+        return int(name)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return int(json.loads(archive.read("data"))["num_timesteps"])
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as error:
+        raise ValueError(f"{path} is not a readable SB3 model ({error})") from error
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The saved model of ``run_dir`` with the most env steps (``final.zip`` included), if any."""
+def latest_checkpoint(run_dir: Path) -> tuple[Path, int] | None:
+    """The saved model of ``run_dir`` with the most env steps (``final.zip`` included), if any.
+
+    Returns:
+        The model's path and env steps; None if ``run_dir`` has none. A file that is not a
+        readable zip (a save killed midway) is skipped with a warning.
+    """
     directory = run_dir / "checkpoints"
-    found = [*directory.glob("sb3_*_steps.zip"), *directory.glob("final.zip")]
-    return max(found, key=checkpoint_steps, default=None)
+    found: list[tuple[int, Path]] = []
+    for path in [*directory.glob("sb3_*_steps.zip"), *directory.glob("final.zip")]:
+        try:
+            found.append((checkpoint_steps(path), path))
+        except ValueError as error:
+            warnings.warn(f"skipping {error}", stacklevel=2)
+    for steps, path in sorted(found, reverse=True):
+        if zipfile.is_zipfile(path):
+            return path, steps
+        warnings.warn(f"skipping {path}: not a readable zip (a save killed midway?)", stacklevel=2)
+    return None
 
 
 def _check_resumable(config: SB3Config, run_dir: Path, trained: int) -> None:
     """Refuse to resume ``run_dir`` (trained for ``trained`` steps) with ``config``.
 
     Raises:
-        ValueError: ``config`` differs from the run's ``config.json`` in anything but
-            ``total_steps``, or ``total_steps`` would have ended the run a rollout or more before
-            the steps it has trained.
+        ValueError: ``config`` differs from the run's ``config.json`` outside
+            ``RESUMABLE_CHANGES``, or ``total_steps`` would have ended the run a rollout or more
+            before the steps it has trained.
     """
     config_path = run_dir / "config.json"
     if config_path.exists():
@@ -202,13 +276,7 @@ def _check_resumable(config: SB3Config, run_dir: Path, trained: int) -> None:
         saved.pop("agent", None)
         # A setting added to SB3Config after the run was written has its default there.
         saved = {**dataclasses.asdict(SB3Config(env_id=config.env_id)), **saved}
-        mine = dataclasses.asdict(config)
-        changed = sorted(k for k in mine if k != "total_steps" and saved[k] != mine[k])
-        if changed:
-            raise ValueError(
-                f"cannot resume {run_dir}: its config differs in {changed} "
-                "(only total_steps may change on resume)"
-            )
+        check_resumable_config(run_dir, saved, dataclasses.asdict(config))
     if trained >= config.total_steps + config.batch_steps:
         raise ValueError(
             f"cannot resume {run_dir} with total_steps {config.total_steps}: it has already "
@@ -225,8 +293,8 @@ def train_sb3(
         config: The run's configuration.
         run_dir: Where config, metrics, checkpoints and TensorBoard events go.
         resume: Continue from the saved model of ``run_dir`` with the most env steps (the envs
-            start fresh episodes; model, optimiser, step and update counts continue; metric rows
-            logged after that model are dropped).
+            start fresh episodes, reseeded with ``seed`` + steps trained; model, optimiser, step
+            and update counts continue; metric rows logged after that model are dropped).
         progress: Show SB3's progress bar.
 
     Returns:
@@ -241,17 +309,20 @@ def train_sb3(
     config_path = run_dir / "config.json"
     if not resume and config_path.exists():
         raise FileExistsError(f"{run_dir} already holds a run; pass --resume or another --out")
-    checkpoint = latest_checkpoint(run_dir) if resume else None
-    if checkpoint is not None:
-        _check_resumable(config, run_dir, checkpoint_steps(checkpoint))
+    found = latest_checkpoint(run_dir) if resume else None
+    if found is not None:
+        _check_resumable(config, run_dir, found[1])
     if config.threads:
         import torch
 
         torch.set_num_threads(config.threads)
     venv = make_sb3_env(config)
     algorithm = _algorithm(config)
-    if checkpoint is not None:
-        model = algorithm.load(checkpoint, env=venv)
+    if found is not None:
+        model = algorithm.load(found[0], env=venv)
+        # load() reseeded torch, numpy, the envs and the action space with config.seed; a resume
+        # must not replay the run's opening episodes and noise, so reseed from its progress.
+        model.set_random_seed(config.seed + model.num_timesteps)
     else:
         model = algorithm(_policy_name(config, venv), venv, **hyperparameters(config))
     start_step = model.num_timesteps
@@ -267,11 +338,14 @@ def train_sb3(
         if model.num_timesteps < config.total_steps:
             model.learn(
                 config.total_steps - model.num_timesteps,
-                callback=CheckpointEveryUpdates(
-                    run_dir / "checkpoints", config.checkpoint_every * config.batch_steps
-                ),
-                log_interval=config.log_every,
-                reset_num_timesteps=checkpoint is None,
+                callback=[
+                    CheckpointEveryUpdates(
+                        run_dir / "checkpoints", config.checkpoint_every * config.batch_steps
+                    ),
+                    LogAfterUpdates(config.log_every * config.batch_steps),
+                ],
+                log_interval=None,  # LogAfterUpdates dumps the logger
+                reset_num_timesteps=found is None,
                 progress_bar=progress,
             )
         save_model(model, final)

@@ -300,22 +300,12 @@ class BatchedRoomBalletEnv(BatchedEnv):
 
     def episode_memory(self, index: int) -> dict[str, Any]:
         """The plan of sub-environment ``index``'s current episode, as the single env's memory."""
-        row = int(self._row[index])
-        known = self.movement == "passive" or self._t[index] >= self.query_time
-        appearance = self._appearance[row].astype(np.int64) - 1
-        question = self._questions[row, 1]
+        known = self.movement == "passive" or bool(self._t[index] >= self.query_time)
+        batch = self._memory_info(np.array([index]), known)
         return {
-            "question_type": QUESTION_TYPES[int(self._type[row])],
-            "movement": self.movement,
-            "rooms": (self.rows, self.cols),
-            "dancers": [(SHAPES[s], COLOUR_NAMES[c]) for s, c in appearance],
-            "start_room": int(self._visits[row, 0]),
-            "visits": self._visits[row].tolist() if known else None,
-            "dances": self._dances[row].tolist(),
-            "queried_room": int(question[1]) - 1 if known else -1,
-            "queried_visit": int(question[2]) if known else -1,
-            "answer": int(self._answer[row]) if known else -1,
-            "answer_name": DANCE_NAMES[int(self._answer[row])] if known else None,
+            key: value.item() if isinstance(value, np.generic) else value
+            for key, value in ((key, values[index]) for key, values in batch.items())
+            if not key.startswith("_")
         }
 
     def _render_env(self, index: int) -> Any:

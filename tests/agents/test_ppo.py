@@ -111,8 +111,25 @@ def test_existing_run_directory_needs_resume(tmp_path):
 
 def test_resume_refuses_a_changed_config(tmp_path):
     PPOTrainer(_tiny(total_steps=64), tmp_path, progress=False).train()
-    with pytest.raises(ValueError, match="learning_rate"):
-        PPOTrainer(_tiny(learning_rate=1e-3), tmp_path, resume=True, progress=False)
+    with pytest.raises(ValueError, match=r"differs in \['learning_rate'\]"):
+        PPOTrainer(_tiny(learning_rate=1e-3, threads=1), tmp_path, resume=True, progress=False)
+
+
+def test_resume_accepts_changes_that_do_not_change_learning(tmp_path):
+    PPOTrainer(_tiny(total_steps=64), tmp_path, progress=False).train()
+    threads = torch.get_num_threads()
+    resumed = PPOTrainer(
+        _tiny(total_steps=256, log_every=2, threads=1, checkpoint_every=2),
+        tmp_path,
+        resume=True,
+        progress=False,
+    )
+    resumed.train()
+    assert torch.get_num_threads() == 1
+    torch.set_num_threads(threads)
+    # --log-every 2 from the resume on: updates 2 and 4, not 3
+    assert read_metric(tmp_path, "charts/sps")[0] == [64, 128, 256]
+    assert json.loads((tmp_path / "config.json").read_text())["log_every"] == 2
 
 
 def test_resume_accepts_a_checkpoint_from_before_a_new_setting(tmp_path):

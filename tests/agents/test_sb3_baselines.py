@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import zipfile
 
+import gymnasium
 import numpy as np
+import pytest
 import torch
 from gymnasium import spaces
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecEnvWrapper
 
+from memrl.agents import sb3_baselines
 from memrl.agents.loading import FrameStackedAgent, load_agent
-from memrl.agents.run_log import read_metric
+from memrl.agents.run_log import RunLog, read_metric
+from memrl.agents.sb3_baselines import RunLogOutput, latest_checkpoint
 from memrl.cli import main
 
 # sb3-ppo in rollouts of 2 envs x 64 steps = 128 env steps, one epoch each.
@@ -96,7 +103,9 @@ def test_memory_ppo_options_reach_the_recurrent_ppo_model(tmp_path, capsys):
     # (cue, delay, question).
     (row,) = _rows(run)
     assert row["global_step"] == "256" and float(row["charts/episodic_length"]) == 66.0
-    assert float(row["charts/learning_rate"]) == 0.25  # the first update ran at half the run
+    # the row holds the second update's losses, made at the end of the annealing (SB3's own
+    # logging would show the first's, at 0.25)
+    assert float(row["charts/learning_rate"]) == 0.0
     # one checkpoint per update: after the first (at 128 steps), the second is the final model
     checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert checkpoints == ["final.zip", "sb3_128_steps.zip"]
@@ -116,6 +125,8 @@ def test_resume_continues_a_killed_run_from_its_latest_checkpoint(tmp_path, caps
     after = _rows(run)
     assert [r["global_step"] for r in after] == ["128", "256", "384", "512", "640"]
     assert after[:2] == before[:2]  # rows up to the checkpoint kept as they were
+    assert all(r["losses/value_loss"] for r in after)  # the first row after the resume too
+    assert "time/iterations" not in after[0]
     model = PPO.load(run / "checkpoints" / "final.zip")
     assert (model.num_timesteps, model._num_timesteps_at_start) == (640, 256)
     assert model._n_updates == 5  # two before the checkpoint, three after
@@ -127,10 +138,14 @@ def test_resume_continues_a_finished_run_from_its_final_model(tmp_path, capsys):
     args = ["train", *TINY_PPO, "--out", str(run)]
     assert main([*args, "--steps", "256"]) == 0  # no periodic checkpoint: final.zip only
     before = _rows(run)
-    assert main([*args, "--steps", "512", "--resume"]) == 0
+    threads = torch.get_num_threads()
+    # options that do not change learning may change on resume
+    assert main([*args, "--steps", "512", "--resume", "--log-every", "2", "--threads", "1"]) == 0
+    torch.set_num_threads(threads)
     assert "for 512 env steps, resumed at step 256 ->" in capsys.readouterr().out
     after = _rows(run)
-    assert after[:2] == before and [r["global_step"] for r in after[2:]] == ["384", "512"]
+    assert after[:2] == before and [r["global_step"] for r in after[2:]] == ["512"]  # update 4
+    assert json.loads((run / "config.json").read_text())["log_every"] == 2
     model = PPO.load(run / "checkpoints" / "final.zip")
     assert (model.num_timesteps, model._num_timesteps_at_start, model._n_updates) == (512, 256, 4)
     # Asking for no more than it has: nothing to train, and the run is left as it is.
@@ -146,7 +161,8 @@ def test_resume_refuses_a_changed_config_or_fewer_steps_than_trained(tmp_path, c
     config = (run / "config.json").read_text()
     capsys.readouterr()
     assert main([*args, "--steps", "512", "--resume", "--learning-rate", "0.001"]) == 2
-    assert "its config differs in ['learning_rate']" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "its config differs in ['learning_rate']" in err and "'threads'" in err
     assert main([*args, "--steps", "128", "--resume"]) == 2
     err = capsys.readouterr().err
     assert "with total_steps 128: it has already trained 256 env steps; ask for 256" in err
@@ -154,3 +170,95 @@ def test_resume_refuses_a_changed_config_or_fewer_steps_than_trained(tmp_path, c
     assert "already holds a run; pass --resume" in capsys.readouterr().err
     assert (run / "config.json").read_text() == config
     assert read_metric(run, "charts/sps")[0] == [128, 256]
+
+
+def test_each_row_holds_the_losses_of_the_update_made_at_its_step(tmp_path):
+    run = tmp_path / "ppo"
+    args = ["train", *TINY_PPO, "--out", str(run), "--anneal-lr", "--learning-rate", "0.5"]
+    assert main([*args, "--steps", "512"]) == 0
+    rows = _rows(run)
+    # the update after S of 512 steps runs at 0.5 * (1 - S / 512); the last one is logged too
+    assert [(r["global_step"], float(r["charts/learning_rate"])) for r in rows] == [
+        ("128", 0.375), ("256", 0.25), ("384", 0.125), ("512", 0.0)
+    ]  # fmt: skip
+    assert all(r["losses/value_loss"] for r in rows)
+    assert not {"time/iterations", "time/total_timesteps", "train/n_updates"} & set(rows[0])
+
+
+def test_run_log_output_leaves_out_what_sb3_keeps_from_tensorboard(tmp_path):
+    output = RunLogOutput(RunLog(tmp_path, tensorboard=False))
+    values = {"time/fps": 9, "time/iterations": 3, "train/value_loss": 0.5, "policy": "Mlp"}
+    output.write(values, {"time/iterations": ("tensorboard",), "time/fps": None}, step=128)
+    output.close()
+    assert _rows(tmp_path) == [
+        {"global_step": "128", "charts/sps": "9.0", "losses/value_loss": "0.5"}
+    ]
+
+
+class _ResetRecorder(VecEnvWrapper):
+    """Records the observations of every ``reset`` of the vector env it wraps."""
+
+    resets: list[np.ndarray] = []
+
+    def reset(self):
+        observation = self.venv.reset()
+        self.resets.append(observation.copy())
+        return observation
+
+    def step_wait(self):
+        return self.venv.step_wait()
+
+
+def test_resume_starts_new_episodes_and_is_deterministic(tmp_path, monkeypatch):
+    make_env = sb3_baselines.make_sb3_env
+    monkeypatch.setattr(sb3_baselines, "make_sb3_env", lambda c: _ResetRecorder(make_env(c)))
+    monkeypatch.setattr(_ResetRecorder, "resets", [])
+    # 8 envs, so that two different seedings are all but sure to show different cues
+    args = ["train", *TINY_PPO, "--num-envs", "8", "--num-steps", "16"]
+    assert main([*args, "--out", str(tmp_path / "a"), "--steps", "128"]) == 0
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    for run in ("a", "b"):
+        assert main([*args, "--out", str(tmp_path / run), "--steps", "256", "--resume"]) == 0
+    first, resumed_a, resumed_b = _ResetRecorder.resets
+    assert not np.array_equal(first, resumed_a)  # SB3's load alone would replay step 0's
+    np.testing.assert_array_equal(resumed_a, resumed_b)
+    params = [PPO.load(tmp_path / r / "checkpoints" / "final.zip").get_parameters() for r in "ab"]
+    for name, value in params[0]["policy"].items():
+        assert torch.equal(value, params[1]["policy"][name]), name
+    losses = [read_metric(tmp_path / r, "losses/value_loss") for r in "ab"]
+    assert losses[0] == losses[1]
+
+
+def _zip(path, **members) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+
+
+def test_latest_checkpoint_ranks_by_name_and_skips_broken_files(tmp_path):
+    directory = tmp_path / "checkpoints"
+    directory.mkdir()
+    assert latest_checkpoint(tmp_path) is None
+    _zip(directory / "sb3_128_steps.zip")  # ranked by its name: never opened for its steps
+    _zip(directory / "final.zip", data=json.dumps({"num_timesteps": 192}))
+    (directory / "sb3_256_steps.zip").write_bytes(b"PK\x03\x04 half-written")
+    with pytest.warns(UserWarning, match="sb3_256_steps.zip: not a readable zip"):
+        assert latest_checkpoint(tmp_path) == (directory / "final.zip", 192)
+    (directory / "final.zip").write_bytes(b"PK\x03\x04 half-written")
+    with pytest.warns(UserWarning) as warned:
+        assert latest_checkpoint(tmp_path) == (directory / "sb3_128_steps.zip", 128)
+    assert "final.zip is not a readable SB3 model" in str(warned[0].message)
+
+
+def test_load_agent_builds_the_frame_stack_of_the_runs_env_kwargs(tmp_path):
+    run = tmp_path / "ppo"
+    kwargs = {"num_symbols": 2}
+    assert main(["train", *TINY_PPO, "--out", str(run), "--steps", "128", "--frame-stack", "2",
+                 "--env-kwargs", json.dumps(kwargs)]) == 0  # fmt: skip
+    agent, info = load_agent(run)
+    assert info["env_kwargs"] == kwargs
+    space = gymnasium.make("memrl/DelayedMatch-Easy-v0", **kwargs).observation_space
+    assert agent.observation_space == space  # (5,) with 2 symbols; the default has 7
+    assert space != gymnasium.make("memrl/DelayedMatch-Easy-v0").observation_space
+    actions, _ = agent.predict(np.stack([space.sample(), space.sample()]))
+    assert actions.shape == (2,)

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 
 METHODS: tuple[str, ...] = ("finetune", "l2", "ewc", "packnet", "replay", "multitask")
 """The continual-learning methods, in Continual World's table order."""
+STREAMS: tuple[str, ...] = ("CW10", "CW20", "PowerLaw", "Cyclic", "DMC6")
+"""The named streams continual SAC trains: one task per stage, Box actions (of
+``memrl.streams.NAMED_STREAMS``, SCoLe trains several tasks per stage, Recall has discrete
+actions)."""
 
 
 def packnet_retrain_steps(configured: int, steps_per_task: int) -> int:
@@ -27,12 +31,13 @@ def packnet_retrain_steps(configured: int, steps_per_task: int) -> int:
     return configured if configured >= 0 else steps_per_task // 10
 
 
-def suggested_eval_every(steps_per_task: int) -> int:
+def suggested_eval_every(steps_per_task: int, evaluations: int = 10) -> int:
     """A valid ``eval_every`` for a budget.
 
-    Its largest divisor that gives at least 10 evaluations per task (1 if none does).
+    Its largest divisor that gives at least ``evaluations`` evaluations per task (1 if none does).
     """
-    return max(d for d in range(1, max(steps_per_task // 10, 1) + 1) if steps_per_task % d == 0)
+    most = max(steps_per_task // evaluations, 1)
+    return max(d for d in range(1, most + 1) if steps_per_task % d == 0)
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
@@ -49,9 +54,8 @@ class ContinualConfig:
     """Configuration of a continual-SAC run (each field is a ``memrl train`` option)."""
 
     stream: str = "CW10"
-    """Named task stream: CW10, CW20, PowerLaw, Cyclic, DMC6. Its stages must each train one task
-    and its tasks must have Box actions, so memrl.streams.NAMED_STREAMS' SCoLe (several tasks per
-    stage) and Recall (discrete actions) are for other agents."""
+    """Named task stream: CW10, CW20, PowerLaw, Cyclic, DMC6 (``STREAMS``; a stream's stages must
+    each train one task with Box actions)."""
     tasks: str = ""
     """Comma-separated task names that replace the stream's tasks, e.g.
     "reach-v3,button-press-v3,drawer-close-v3"; empty: the stream's own."""

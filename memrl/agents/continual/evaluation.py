@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from memrl.agents.continual.config import suggested_eval_every
 from memrl.eval.metrics import (
     LAST_EVALUATIONS,
     ConfidenceInterval,
@@ -421,14 +422,11 @@ def evaluate_continual_runs(
         }
         suffix = "" if single else f"_{method}"
         # Drawn at step 0 when every run evaluated before training.
-        starts = [log.initial_success for log in method_logs]
-        initial = None
-        if all(start is not None for start in starts):
-            initial = [(start or [])[: len(log.trained_names)]
-                       for start, log in zip(starts, method_logs, strict=True)]  # fmt: skip
+        initial = [log.initial_success[: len(log.trained_names)]
+                   for log in method_logs if log.initial_success is not None]  # fmt: skip
         plots[f"success curves ({method})"] = plot_success_curves(
             histories, out / f"success_curves{suffix}.png", title=f"{method}: success per task",
-            initial=initial,
+            initial=initial if len(initial) == len(method_logs) else None,
         )  # fmt: skip
         plots[f"retention ({method}, seed {method_logs[0].seed})"] = plot_retention_heatmap(
             method_logs[0].retention(windows), out / f"retention{suffix}.png",
@@ -523,7 +521,8 @@ def _varying_config(run_dir: str | Path) -> dict[str, Any] | None:
     config = asdict(run_config)
     for name in ("seed", *RESUMABLE_CHANGES):
         config.pop(name)
-    config["one_hot"] = run_config.build_stream().one_hot  # "": the stream's own layout
+    stream = run_config.build_stream()  # "" and 0 mean the stream's own layout and budget
+    config["one_hot"], config["steps_per_task"] = stream.one_hot, stream.steps_per_task
     return config
 
 
@@ -536,7 +535,8 @@ def _short_window_note(log: EvaluationLog) -> list[str]:
         f"each task's window holds {per_window} evaluation{'s' if per_window > 1 else ''}, fewer "
         f"than the {LAST_EVALUATIONS} that Continual World averages for a value 'at the end', so "
         "those values reach back before the window and mix in success from before the task was "
-        f"trained; evaluate every {log.steps_per_task // LAST_EVALUATIONS:,} steps or more often"
+        "trained; evaluate more often, e.g. --eval-every "
+        f"{suggested_eval_every(log.steps_per_task, LAST_EVALUATIONS)}"
     ]
 
 

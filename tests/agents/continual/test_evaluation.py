@@ -125,7 +125,7 @@ def test_runs_evaluated_differently_are_refused(tmp_path):
 def test_windows_of_fewer_than_five_evaluations_get_a_note(tmp_path):
     report = evaluate_continual_runs([_run(tmp_path, "x")])
     (note,) = [n for n in report["notes"] if "evaluations, fewer than the 5" in n]
-    assert "each task's window holds 2 evaluations" in note and "every 60 steps" in note
+    assert "each task's window holds 2 evaluations" in note and "--eval-every 60" in note
     steps = [60 * k for k in range(1, 11)]
     dense = _run(tmp_path, "dense", steps=steps, success=[[0.5, 0.5]] * 10)
     report = evaluate_continual_runs([dense])

@@ -24,7 +24,7 @@ from memrl.agents.continual import (
     save_reference_curves,
     train_continual,
 )
-from memrl.agents.continual.config import suggested_eval_every
+from memrl.agents.continual.config import STREAMS, suggested_eval_every
 from memrl.agents.continual.trainer import ContinualTrainer
 from memrl.eval.metrics import EvaluationHistory, continual_world_metrics
 
@@ -259,6 +259,18 @@ def test_bad_config_values_raise_naming_the_allowed_values(tmp_path, changes, me
     config = tiny_config(**changes)
     with pytest.raises(ValueError, match=message):
         ContinualTrainer(config, tmp_path, progress=False)
+
+
+def test_the_streams_continual_sac_trains_are_the_named_streams_it_accepts(tmp_path):
+    from memrl.streams import NAMED_STREAMS
+
+    for name in NAMED_STREAMS:
+        config = ContinualConfig(stream=name, tasks="")
+        if name in STREAMS:
+            config.validate()
+        else:
+            with pytest.raises(ValueError, match="one task per stage|Box action space"):
+                ContinualTrainer(config, tmp_path / name, progress=False)
 
 
 def test_random_actions_for_a_whole_task_are_warned_of(tmp_path):
