@@ -247,11 +247,13 @@ def _trainer_of(config: dict) -> str:
     return "SB3" if str(config.get("agent", "")).startswith("sb3-") else "memory PPO"
 
 
-def _check_resume(args: argparse.Namespace) -> None:
-    """Check ``--resume``'s run directory: it exists, and this command's trainer wrote it.
+def _resume_options(args: argparse.Namespace) -> None:
+    """Check ``--resume``'s run directory and give every option not on the command line its value.
 
-    Says so when it has no checkpoint yet (every trainer keeps its checkpoints in
-    ``RUN_DIR/checkpoints/``).
+    The directory must exist and, if it names its trainer (``config.json``), be one this
+    command trains; that file then supplies the run's settings, and options given on the command
+    line keep their values (a trainer refuses a change that would alter learning). Says so when
+    the run has no checkpoint yet (every trainer keeps them in ``RUN_DIR/checkpoints/``).
     """
     run_dir = Path(args.out)
     if not run_dir.is_dir():
@@ -259,48 +261,37 @@ def _check_resume(args: argparse.Namespace) -> None:
             f"--resume: {run_dir} does not exist, so there is no run to resume; drop --resume to "
             "start a run there"
         )
-    config_path = run_dir / "config.json"
-    if config_path.exists() and (args.stream or args.env or args.agent):
-        found = _trainer_of(json.loads(config_path.read_text()))
-        if args.stream:
-            wanted = "continual SAC"
-        elif args.agent:
-            wanted = "SB3" if args.agent in SB3_AGENTS else "memory PPO"
-        else:  # --env alone: memory PPO or SB3, whichever wrote the run
-            wanted = found if found != "continual SAC" else "memory PPO"
-        if found != wanted:
-            raise ValueError(
-                f"--resume: {run_dir} holds a {found} run, and this command trains {wanted}; "
-                "resume it with its own trainer (`memrl train --out RUN_DIR --resume` alone "
-                "takes every option from the run)"
-            )
     checkpoints = run_dir / "checkpoints"
     if not checkpoints.is_dir() or not any(checkpoints.iterdir()):
         print(f"note: {run_dir} has no checkpoint yet: the run starts from step 0", file=sys.stderr)
-
-
-def _saved_options(args: argparse.Namespace) -> None:
-    """Give every option not on the command line the value of the run that ``--resume`` continues.
-
-    The run's ``config.json`` says which trainer wrote it and with which settings; options given
-    on the command line keep their values (a trainer refuses a change that would alter learning).
-    """
-    config_path = Path(args.out) / "config.json"
+    config_path = run_dir / "config.json"
     if not config_path.exists():
         return
     saved = json.loads(config_path.read_text())
-    trainer = _trainer_of(saved)
-    renamed = {"env_id": "env", "core": "agent", "total_steps": "steps"}
-    fields = list({
+    found = _trainer_of(saved)
+    if args.stream:
+        wanted = "continual SAC"
+    elif args.agent:
+        wanted = "SB3" if args.agent in SB3_AGENTS else "memory PPO"
+    else:  # --env alone, or nothing: whichever trainer wrote the run (--env: not continual SAC)
+        wanted = "memory PPO" if args.env and found == "continual SAC" else found
+    if found != wanted:
+        raise ValueError(
+            f"--resume: {run_dir} holds a {found} run, and this command trains {wanted}; "
+            "resume it with its own trainer (`memrl train --out RUN_DIR --resume` alone "
+            "takes every option from the run)"
+        )
+    fields = {
         "continual SAC": ContinualConfig.__dataclass_fields__,
         "SB3": SB3Config.__dataclass_fields__,
         "memory PPO": PPOConfig.__dataclass_fields__,
-    }[trainer])  # fmt: skip
-    if trainer == "SB3" and args.agent is None:
-        args.agent = saved["agent"]
+    }[found]
+    renamed = {"env_id": "env", "core": "agent", "total_steps": "steps", "algorithm": "agent"}
+    if found == "SB3":
+        saved["algorithm"] = saved["agent"]  # --agent sb3-ppo, not the field's "ppo"
     for name in fields:
-        dest = renamed.get(name, name) if trainer != "continual SAC" else name
-        if name in saved and name != "algorithm" and getattr(args, dest, None) is None:
+        dest = renamed.get(name, name)
+        if name in saved and getattr(args, dest, None) is None:
             setattr(args, dest, saved[name])
 
 
@@ -311,8 +302,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise FileExistsError(f"--out {args.out} is a file; give a run directory")
     if args.resume:
-        _check_resume(args)
-        _saved_options(args)
+        _resume_options(args)
     args.seed = 0 if args.seed is None else args.seed
     continual_only, ppo_only = _mode_options()
     if args.stream:

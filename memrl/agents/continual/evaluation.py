@@ -485,18 +485,17 @@ def _check_distinct_runs(logs: Sequence[EvaluationLog], run_dirs: Sequence[str |
         if resolved in seen:
             raise ValueError(f"{run_dir} is given twice (as {seen[resolved]} too)")
         seen[resolved] = run_dir
-    firsts: dict[str, tuple[str | Path, EvaluationLog, dict[str, Any] | None]] = {}
+    seeds: dict[tuple[str, int], str | Path] = {}  # (method, seed) -> its run
+    firsts: dict[str, tuple[str | Path, dict[str, Any] | None]] = {}  # method -> its first run
     for run_dir, log in zip(run_dirs, logs, strict=True):
-        config = _varying_config(run_dir)
-        if log.method not in firsts:
-            firsts[log.method] = (run_dir, log, config)
-            continue
-        other_dir, other, other_config = firsts[log.method]
-        if log.seed == other.seed:
+        same_seed = seeds.setdefault((log.method, log.seed), run_dir)
+        if same_seed != run_dir:
             raise ValueError(
-                f"{log.method}: {run_dir} and {other_dir} both have seed {log.seed}; a method's "
+                f"{log.method}: {run_dir} and {same_seed} both have seed {log.seed}; a method's "
                 "runs are averaged as seeds, so each must have its own"
             )
+        config = _varying_config(run_dir)
+        other_dir, other_config = firsts.setdefault(log.method, (run_dir, config))
         if config is not None and other_config is not None and config != other_config:
             changed = sorted(k for k in config if config[k] != other_config.get(k))
             raise ValueError(

@@ -89,6 +89,10 @@ def test_runs_that_would_pass_for_other_seeds_are_refused(tmp_path):
     same_seed = _run(tmp_path, "same_seed")
     with pytest.raises(ValueError, match="finetune: .* both have seed 0"):
         evaluate_continual_runs([first, same_seed], out_dir=tmp_path / "r2")
+    # Two runs of one seed are refused wherever they stand, not only beside the first run.
+    seed1, seed1_again = _run(tmp_path, "seed1", seed=1), _run(tmp_path, "seed1_again", seed=1)
+    with pytest.raises(ValueError, match="seed1_again and .*seed1 both have seed 1"):
+        evaluate_continual_runs([first, seed1, seed1_again], out_dir=tmp_path / "r4")
     # Two methods may share a seed: each row averages its own runs.
     evaluate_continual_runs([first, _run(tmp_path, "ewc", method="ewc")], out_dir=tmp_path / "r3")
 
