@@ -4,8 +4,8 @@ Three easy Meta-World v3 tasks in sequence (by default reach, button-press, wind
 method (finetune, l2, ewc, packnet,
 replay, multitask) with 3 seeds, plus single-task SAC reference runs of every task and seed for
 forward transfer. Everything is Continual World's recipe (`memrl.agents.continual`) except the
-budget: `--budget` steps per task (default 50,000) instead of 1M, evaluations every `budget / 10`
-steps.
+budget: `--budget` steps per task (default 30,000) instead of 1M, evaluations every `budget / 15`
+steps (2,000: Continual World's "last 5 evaluations" of a task then cover its last third).
 
 Why these tasks: single-task SAC with this recipe but 5k random steps instead of 10k (then 50
 updates every 50 steps), evaluated with 10 stochastic episodes at 5k/10k/15k/20k steps, measured
@@ -16,15 +16,19 @@ is learnt well within 100k steps but not at once. drawer-close (0.2 under random
 forward transfer (AUC - AUC_ref) / (1 - AUC_ref) is undefined.
 
 Finished runs are skipped and killed ones resumed, so the script can be re-run after an
-interruption. Results: OUT/report.md and OUT/report.json (P, F, FT with 90% bootstrap CIs over
+interruption. `--archive DIR` keeps a study across machines and fresh checkouts: each finished
+run's results (config.json, evaluations.json, metrics.csv; no checkpoints) are copied to DIR as it
+finishes, and a run archived there is restored into `--out` instead of trained again (its config
+must be the study's). The committed `assets/continual_study` holds the study of docs/RESULTS.md.
+Results: OUT/report.md and OUT/report.json (P, F, FT with 90% bootstrap CIs over
 seeds, success curves and retention heatmaps per method), OUT/reference/reference_curves.json,
 and OUT/RESULTS_SECTION.md, a section for docs/RESULTS.md (table, command, seeds, budget,
-machine, date, wall time).
+machine, date, compute).
 
     python scripts/continual_study.py --dry-run                     # the plan, its cost, progress
     python scripts/continual_study.py --tiny --out /tmp/cw_tiny     # minutes: the whole pipeline
-    python scripts/continual_study.py --out runs/continual_study    # the study (see --dry-run)
-    python scripts/continual_study.py --out runs/continual_study --jobs 2   # two runs at a time
+    python scripts/continual_study.py --out runs/continual_study --jobs 2 \\
+        --archive assets/continual_study                            # the study, two runs at a time
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ import argparse
 import dataclasses
 import json
 import multiprocessing
+import os
+import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -48,6 +54,7 @@ from memrl.agents.continual import (
     train_reference_curves,
 )
 from memrl.agents.continual.reference import reference_config
+from memrl.agents.continual.trainer import RESUMABLE_CHANGES, saved_run_config
 from memrl.bench.continual import project_run_hours
 
 TASKS = "reach-v3,button-press-v3,window-open-v3"
@@ -58,6 +65,8 @@ TINY: dict[str, Any] = dict(
     packnet_retrain_steps=50, ewc_fisher_batches=2, ewc_fisher_batch_size=64,
 )  # fmt: skip
 """--tiny: small nets, short exploration, few evaluation episodes (the pipeline, not a result)."""
+RESULT_FILES = ("config.json", "evaluations.json", "metrics.csv")
+"""What --archive keeps of a finished run: all that the report reads, and the losses."""
 
 
 def base_config(args: argparse.Namespace) -> ContinualConfig:
@@ -66,7 +75,7 @@ def base_config(args: argparse.Namespace) -> ContinualConfig:
         stream="CW10",
         tasks=args.tasks,
         steps_per_task=args.budget,
-        eval_every=args.eval_every or max(args.budget // 10, 1),
+        eval_every=report_eval_every(args),
         eval_episodes=args.eval_episodes,
         tensorboard=False,
         threads=1,
@@ -77,15 +86,90 @@ def base_config(args: argparse.Namespace) -> ContinualConfig:
     return config
 
 
-def run_one(config: ContinualConfig, run_dir: str) -> str:
-    """Train (or resume, or skip) one run; returns a line for the log."""
+def run_one(config: ContinualConfig, run_dir: str, archived: str | None = None) -> str:
+    """Train (or resume, or skip) one run, then archive it; returns a line for the log."""
     path = Path(run_dir)
-    if (path / "evaluations.json").exists() and EvaluationLog.load(path).finished:
-        return f"skipped {run_dir} (finished)"
-    start = time.perf_counter()
-    resume = (path / "checkpoints" / "latest.pt").exists()
-    train_continual(config, path, resume=resume, progress=False)
-    return f"trained {run_dir} in {(time.perf_counter() - start) / 60:.1f} min"
+    if is_finished(path):
+        line = f"skipped {run_dir} (finished)"
+    else:
+        start = time.perf_counter()
+        resume = (path / "checkpoints" / "latest.pt").exists()
+        train_continual(config, path, resume=resume, progress=False)
+        line = f"trained {run_dir} in {(time.perf_counter() - start) / 60:.1f} min"
+    if archived is not None and not is_finished(Path(archived)):
+        copy_results(path, Path(archived))
+        line += f", archived to {archived}"
+    return line
+
+
+def die_with_parent(parent: int) -> None:
+    """Pool initializer: end this worker when the study's process ends (Linux).
+
+    A study killed with ``kill PID`` (not Ctrl-C, which reaches the whole process group) would
+    otherwise leave its workers training, orphans that the next invocation would race on the
+    same run directories.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the study ended before the line above
+        os._exit(1)
+
+
+def is_finished(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a run that trained its whole budget."""
+    return (run_dir / "evaluations.json").exists() and EvaluationLog.load(run_dir).finished
+
+
+def copy_results(source: Path, target: Path) -> None:
+    """Copy a run's result files (no checkpoints) from ``source`` to ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in RESULT_FILES:
+        if (source / name).exists():
+            shutil.copy2(source / name, target / name)
+
+
+def archived_dir(run_dir: str, out: str, archive: str | None) -> str | None:
+    """Where ``run_dir`` (a run under ``out``) is kept in ``archive``; None without an archive."""
+    if archive is None:
+        return None
+    return str(Path(archive) / Path(run_dir).relative_to(out))
+
+
+def check_archived(config: ContinualConfig, archived: Path) -> None:
+    """Refuse an archived run whose settings are not the study's (another budget, say)."""
+    saved = json.loads((archived / "config.json").read_text())
+    saved.pop("agent", None)
+    theirs, mine = dataclasses.asdict(saved_run_config(saved)), dataclasses.asdict(config)
+    changed = [k for k in mine if k not in RESUMABLE_CHANGES and theirs.get(k) != mine[k]]
+    if changed:
+        details = ", ".join(f"{k}: {theirs.get(k)!r} there, {mine[k]!r} here" for k in changed)
+        raise SystemExit(f"{archived} was trained with other settings than this study's "
+                         f"({details}): give the study's options or another --archive")  # fmt: skip
+
+
+def restore(runs: list[tuple[ContinualConfig, str]], out: str, archive: str) -> int:
+    """Copy every archived finished run missing from ``out`` into it; returns how many.
+
+    A run of ``out`` that is unfinished while its archive is finished is left alone and refused:
+    one of the two is not the study's, and which one is for the user to say.
+    """
+    restored = 0
+    for config, run_dir in runs:
+        archived = Path(archive) / Path(run_dir).relative_to(out)
+        if not is_finished(archived):
+            continue
+        check_archived(config, archived)
+        if is_finished(Path(run_dir)):
+            continue
+        if (Path(run_dir) / "evaluations.json").exists():
+            raise SystemExit(f"{run_dir} holds an unfinished run but {archived} a finished one: "
+                             f"move one of them away")  # fmt: skip
+        copy_results(archived, Path(run_dir))
+        restored += 1
+    return restored
 
 
 def plan(args: argparse.Namespace, config: ContinualConfig) -> list[tuple[ContinualConfig, str]]:
@@ -122,8 +206,10 @@ def estimate_hours(config: ContinualConfig, rates: dict) -> float:
     )
 
 
-def run_progress(run_dir: str) -> tuple[float, str]:
+def run_progress(run_dir: str, archived: str | None = None) -> tuple[float, str]:
     """How much of a run is done, from its evaluation log: (fraction of its steps, status)."""
+    if archived is not None and is_finished(Path(archived)) and not is_finished(Path(run_dir)):
+        return 1.0, "finished, archived"
     path = Path(run_dir) / "evaluations.json"
     if not path.exists():
         return 0.0, "not started"
@@ -180,7 +266,8 @@ def results_section(args: argparse.Namespace, report: dict, projected_hours: flo
 
 
 def report_eval_every(args: argparse.Namespace) -> int:
-    return args.eval_every or max(args.budget // 10, 1)
+    """The evaluation period: ``--eval-every``, else a fifteenth of the budget."""
+    return args.eval_every or max(args.budget // 15, 1)
 
 
 def main() -> None:
@@ -188,8 +275,8 @@ def main() -> None:
     parser.add_argument("--out", default="runs/continual_study", help="output directory")
     parser.add_argument("--tasks", default=TASKS, help="comma-separated Meta-World v3 tasks")
     parser.add_argument("--budget", type=int, default=None,
-                        help="env steps per task (default 50,000; 600 with --tiny)")  # fmt: skip
-    parser.add_argument("--eval-every", type=int, default=0, help="default: budget / 10")
+                        help="env steps per task (default 30,000; 600 with --tiny)")  # fmt: skip
+    parser.add_argument("--eval-every", type=int, default=0, help="default: budget / 15")
     parser.add_argument("--eval-episodes", type=int, default=10, help="episodes per task")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
@@ -197,13 +284,16 @@ def main() -> None:
                         help="existing reference curves (JSON); default: train them")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one per core)")
     parser.add_argument("--bench", default=BENCH, help="rates for the cost estimate")
+    parser.add_argument("--archive", default=None,
+                        help="keep finished runs' results here and restore them from here "
+                             "(e.g. the committed assets/continual_study)")  # fmt: skip
     parser.add_argument("--tiny", action="store_true", help="minutes: small nets, 600 steps")
     parser.add_argument(
         "--dry-run", action="store_true", help="print the plan, its cost and each run's progress"
     )
     args = parser.parse_args()
     if args.budget is None:
-        args.budget = 600 if args.tiny else 50_000
+        args.budget = 600 if args.tiny else 30_000
     if args.tiny:
         args.eval_episodes = min(args.eval_episodes, TINY["eval_episodes"])
     config = base_config(args)
@@ -212,10 +302,12 @@ def main() -> None:
 
     rates = load_rates(args.bench)
     estimates = [estimate_hours(c, rates) for c, _ in runs]
-    progress = [run_progress(run_dir) for _, run_dir in runs]
+    archived = [archived_dir(run_dir, args.out, args.archive) for _, run_dir in runs]
+    progress = [run_progress(run_dir, kept) for (_, run_dir), kept in
+                zip(runs, archived, strict=True)]  # fmt: skip
     hours = sum(estimates)
     left = sum(h * (1 - done) for h, (done, _) in zip(estimates, progress, strict=True))
-    finished = sum(status == "finished" for _, status in progress)
+    finished = sum(status.startswith("finished") for _, status in progress)
     print(f"{len(runs)} runs on {config.build_stream().name}; expected {hours:.1f} h on one core "
           f"at the rates of {args.bench} ({hours / max(args.jobs, 1):.1f} h with --jobs "
           f"{args.jobs}); {finished} finished, about {left:.1f} h left")  # fmt: skip
@@ -224,16 +316,23 @@ def main() -> None:
         print(f"  {run_dir}: {what}, seed {run_config.seed}, {estimate:.2f} h [{status}]")
     if args.dry_run:
         return
+    if args.archive is not None:
+        print(f"restored {restore(runs, args.out, args.archive)} finished runs from {args.archive}")
 
     start = time.perf_counter()
     if args.jobs > 1:
         spawn = multiprocessing.get_context("spawn")  # no fork after torch's threads start
-        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=spawn) as pool:
-            for line in pool.map(run_one, *zip(*runs, strict=True)):
+        with ProcessPoolExecutor(
+            max_workers=args.jobs,
+            mp_context=spawn,
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
+            for line in pool.map(run_one, *zip(*runs, strict=True), archived):
                 print(line, flush=True)
     else:
-        for run_config, run_dir in runs:
-            print(run_one(run_config, run_dir), flush=True)
+        for (run_config, run_dir), kept in zip(runs, archived, strict=True):
+            print(run_one(run_config, run_dir, kept), flush=True)
 
     reference = args.reference
     if reference is None:  # the reference runs are done: collect their curves

@@ -196,7 +196,7 @@ def project_run_hours(
 PROJECTIONS: tuple[tuple[str, int, int, int], ...] = (
     ("CW10 (10 tasks x 1M)", 10, 1_000_000, 20_000),
     ("CW20 (20 tasks x 1M)", 20, 1_000_000, 20_000),
-    ("3 tasks x 50k (scripts/continual_study.py)", 3, 50_000, 5_000),
+    ("3 tasks x 30k (scripts/continual_study.py)", 3, 30_000, 2_000),
 )
 """Runs whose cost the report projects: (name, tasks, steps per task, eval_every)."""
 

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import importlib.util
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "continual_study.py"
+
+
+@pytest.fixture(scope="module")
+def study():
+    """The script as a module (its functions, without running a study)."""
+    spec = importlib.util.spec_from_file_location("continual_study", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _run(*arguments: str) -> str:
@@ -38,29 +51,33 @@ def test_dry_run_prints_every_run_and_the_expected_cost(tmp_path):
     assert hours[f"{tmp_path}/replay/seed0"] > 2 * hours[f"{tmp_path}/finetune/seed0"]
 
 
-def test_dry_run_shows_each_runs_progress_and_the_hours_left(tmp_path):
+def _log(run_dir: Path, method: str, steps: list[int], budget: int = 30_000) -> None:
+    """An evaluation log of ``steps`` in ``run_dir`` (finished when it reaches 3 x ``budget``)."""
     from memrl.agents.continual import EvaluationLog
 
-    def log(method: str, steps: list[int]) -> None:
-        run_dir = tmp_path / method / "seed0"
-        run_dir.mkdir(parents=True)
-        log = EvaluationLog(
-            task_names=("reach-v3", "button-press-v3", "window-open-v3"), steps_per_task=50_000,
-            schedule=(0, 1, 2), method=method, stream="s", seed=0, eval_episodes=10,
-            deterministic=False,
-        )  # fmt: skip
-        for step in steps:
-            log.append(step, [0.0] * 3, [0.0] * 3)
-        log.save(run_dir / "evaluations.json")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = EvaluationLog(
+        task_names=("reach-v3", "button-press-v3", "window-open-v3"), steps_per_task=budget,
+        schedule=(0, 1, 2), method=method, stream="s", seed=0, eval_episodes=10,
+        deterministic=False,
+    )  # fmt: skip
+    for step in steps:
+        log.append(step, [0.0] * 3, [0.0] * 3)
+    log.save(run_dir / "evaluations.json")
 
-    log("finetune", list(range(5_000, 150_001, 5_000)))  # finished
-    log("l2", [5_000, 10_000, 15_000])  # a tenth done
+
+def test_dry_run_shows_each_runs_progress_and_the_hours_left(tmp_path):
+    def log(method: str, steps: list[int]) -> None:
+        _log(tmp_path / method / "seed0", method, steps)
+
+    log("finetune", list(range(2_000, 90_001, 2_000)))  # finished
+    log("l2", [3_000, 6_000, 9_000])  # a tenth done
     fresh = _run("--dry-run", "--out", str(tmp_path / "none"), "--seeds", "0")
     out = _run("--dry-run", "--out", str(tmp_path), "--seeds", "0")
     lines = out.splitlines()
     assert f"{tmp_path}/finetune/seed0: finetune, seed 0, " in lines[1]
     assert lines[1].endswith("h [finished]")
-    assert lines[2].endswith("h [at step 15000 of 150000]") and lines[3].endswith("[not started]")
+    assert lines[2].endswith("h [at step 9000 of 90000]") and lines[3].endswith("[not started]")
     assert "1 finished, about" in lines[0]
 
     def hours_left(text: str) -> float:
@@ -71,6 +88,117 @@ def test_dry_run_shows_each_runs_progress_and_the_hours_left(tmp_path):
 
     expected = hours_left(fresh) - estimate(lines[1]) - 0.1 * estimate(lines[2])
     assert hours_left(out) == pytest.approx(expected, abs=0.06)  # rounded to 0.1 h
+
+
+def _archive_run(study, archive: Path, method: str, **changes) -> None:
+    """A finished run of ``method``, seed 0, in ``archive``, with the study's default config."""
+    args = _defaults(study)
+    config = dataclasses.replace(study.base_config(args), method=method, seed=0, **changes)
+    run_dir = archive / method / "seed0"
+    _log(run_dir, method, list(range(2_000, 90_001, 2_000)))
+    (run_dir / "config.json").write_text(json.dumps({"agent": "continual-sac",
+                                                     **dataclasses.asdict(config)}))  # fmt: skip
+    (run_dir / "metrics.csv").write_text("step,loss\n")
+
+
+def _defaults(study) -> argparse.Namespace:
+    """The study's default options, as parsed."""
+    return argparse.Namespace(tasks=study.TASKS, budget=30_000, eval_every=0, eval_episodes=10,
+                              tiny=False)  # fmt: skip
+
+
+def test_dry_run_counts_archived_runs_as_finished_and_writes_nothing(study, tmp_path):
+    archive, out = tmp_path / "archive", tmp_path / "out"
+    _archive_run(study, archive, "l2")
+    text = _run("--dry-run", "--out", str(out), "--seeds", "0", "--archive", str(archive))
+    line = next(line for line in text.splitlines() if f"{out}/l2/seed0:" in line)
+    assert line.endswith("[finished, archived]")
+    assert "1 finished" in text.splitlines()[0]
+    assert not out.exists()
+
+
+def test_archived_runs_are_restored_and_finished_runs_archived(study, tmp_path):
+    archive, out = tmp_path / "archive", tmp_path / "out"
+    _archive_run(study, archive, "l2")
+    args = _defaults(study)
+    args.seeds, args.methods, args.reference, args.out = [0], ["l2", "ewc"], "curves.json", str(out)
+    runs = study.plan(args, study.base_config(args))
+    assert study.restore(runs, str(out), str(archive)) == 1
+    assert {p.name for p in (out / "l2" / "seed0").iterdir()} == set(study.RESULT_FILES)
+    assert study.restore(runs, str(out), str(archive)) == 0  # already there
+    # A finished run of --out is archived as it finishes, or when skipped (no training here).
+    ewc_config, ewc_dir = runs[1]
+    _log(Path(ewc_dir), "ewc", list(range(2_000, 90_001, 2_000)))
+    (Path(ewc_dir) / "checkpoints").mkdir()
+    kept = archive / "ewc" / "seed0"
+    line = study.run_one(ewc_config, ewc_dir, str(kept))
+    assert line == f"skipped {ewc_dir} (finished), archived to {kept}"
+    assert [p.name for p in kept.iterdir()] == ["evaluations.json"]  # results only
+
+
+def test_an_archived_run_of_other_settings_is_refused(study, tmp_path):
+    archive, out = tmp_path / "archive", tmp_path / "out"
+    _archive_run(study, archive, "l2", steps_per_task=50_000)
+    args = _defaults(study)
+    args.seeds, args.methods, args.reference, args.out = [0], ["l2"], "curves.json", str(out)
+    runs = study.plan(args, study.base_config(args))
+    with pytest.raises(SystemExit, match="steps_per_task: 50000 there, 30000 here"):
+        study.restore(runs, str(out), str(archive))
+    assert not out.exists()
+
+
+def test_an_unfinished_run_is_not_overwritten_by_its_archive(study, tmp_path):
+    archive, out = tmp_path / "archive", tmp_path / "out"
+    _archive_run(study, archive, "l2")
+    _log(out / "l2" / "seed0", "l2", [2_000])
+    args = _defaults(study)
+    args.seeds, args.methods, args.reference, args.out = [0], ["l2"], "curves.json", str(out)
+    runs = study.plan(args, study.base_config(args))
+    with pytest.raises(SystemExit, match="holds an unfinished run but .* a finished one"):
+        study.restore(runs, str(out), str(archive))
+    assert not _finished(out / "l2" / "seed0")
+
+
+def _finished(run_dir: Path) -> bool:
+    """Whether the evaluation log in ``run_dir`` covers its whole budget."""
+    from memrl.agents.continual import EvaluationLog
+
+    return EvaluationLog.load(run_dir).finished
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_end_with_the_study_process():
+    # A process that starts a worker as the study does, prints the worker's pid, and waits.
+    program = f"""
+import os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+sys.path.insert(0, {str(SCRIPT.parent)!r})
+import continual_study
+pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                           initializer=continual_study.die_with_parent, initargs=(os.getpid(),))
+print(pool.submit(os.getpid).result(), flush=True)
+pool.submit(time.sleep, 120)
+time.sleep(120)
+"""
+    study = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True)
+    worker = int(study.stdout.readline())
+    assert Path(f"/proc/{worker}").exists()
+    study.kill()  # SIGKILL: no handler of the study's runs
+    study.wait()
+    for _ in range(100):
+        if not Path(f"/proc/{worker}").exists() or "Z" in _state(worker):
+            break
+        time.sleep(0.1)
+    assert not Path(f"/proc/{worker}").exists() or "Z" in _state(worker), "the worker outlived it"
+
+
+def _state(pid: int) -> str:
+    """A process's state letter (Z: a zombie, ended but not yet reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "Z"
 
 
 def test_a_missing_bench_file_is_named(tmp_path):
@@ -84,15 +212,26 @@ def test_a_missing_bench_file_is_named(tmp_path):
 
 @pytest.mark.slow
 def test_tiny_study_runs_end_to_end(tmp_path):
-    out = _run(
-        "--tiny", "--budget", "300", "--tasks", "reach-v3,button-press-v3",
-        "--methods", "finetune", "packnet", "--seeds", "0", "--out", str(tmp_path),
-    )  # fmt: skip
+    options = ("--tiny", "--budget", "300", "--tasks", "reach-v3,button-press-v3",
+               "--methods", "finetune", "packnet", "--seeds", "0", "--jobs", "2",
+               "--archive", str(tmp_path / "archive"))  # fmt: skip
+    out = _run(*options, "--out", str(tmp_path / "study"))
     assert "| finetune |" in out and "| packnet |" in out
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = json.loads((tmp_path / "study" / "report.json").read_text())
     assert set(report["metrics"]) == {"finetune", "packnet"}
-    assert (tmp_path / "reference" / "reference_curves.json").exists()
-    section = (tmp_path / "RESULTS_SECTION.md").read_text()
+    assert (tmp_path / "study" / "reference" / "reference_curves.json").exists()
+    section = (tmp_path / "study" / "RESULTS_SECTION.md").read_text()
     assert section.startswith("## Continual SAC on")
     assert "core-hours (projected from the rates of `memrl bench continual`" in section
     assert "#### Forgetting / forward transfer per window" in section
+    # Every run was archived as it finished; a fresh --out is filled from the archive, and the
+    # same report is collected from it without training anything.
+    assert out.count(", archived to ") == 4  # 2 methods, 2 references
+    again = _run(*options, "--out", str(tmp_path / "fresh"))
+    assert "restored 4 finished runs" in again
+    assert not any(line.startswith("trained ") for line in again.splitlines())
+    assert not (tmp_path / "fresh" / "finetune" / "seed0" / "checkpoints").exists()
+    assert (
+        json.loads((tmp_path / "fresh" / "report.json").read_text())["metrics"]
+        == (report["metrics"])
+    )
