@@ -20,6 +20,7 @@ from pathlib import Path
 from memrl import __version__
 from memrl.agents.continual.config import METHODS, STREAMS, ContinualConfig
 from memrl.agents.ppo_config import PPOConfig
+from memrl.agents.run_lock import RunInUseError
 from memrl.agents.sb3_config import SB3Config
 from memrl.envs import ALL
 
@@ -834,7 +835,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = int(args.func(args))
             sys.stdout.flush()  # a closed pipe shows here rather than at exit
             return code
-        except (ValueError, FileNotFoundError, FileExistsError) as error:
+        except (ValueError, FileNotFoundError, FileExistsError, RunInUseError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:

@@ -49,6 +49,7 @@ from memrl.agents.policy import (
 )
 from memrl.agents.ppo_config import PPOConfig
 from memrl.agents.resume import check_resumable_config
+from memrl.agents.run_lock import RunLock
 from memrl.agents.run_log import RunLog
 from memrl.envs.vector import make_vector_env
 from memrl.memory.base import State, detach_state, index_state
@@ -130,6 +131,9 @@ class PPOTrainer:
         run_dir: Where config, metrics, checkpoints and TensorBoard events go.
         resume: Continue from ``run_dir/checkpoints/latest.pt`` if it exists.
         progress: Show a progress bar.
+
+    Raises:
+        RunInUseError: Another trainer holds ``run_dir`` (until its ``train()`` ends).
     """
 
     def __init__(
@@ -140,6 +144,16 @@ class PPOTrainer:
         self.run_dir = Path(run_dir)
         self.checkpoint_path = self.run_dir / "checkpoints" / "latest.pt"
         self.progress = progress
+        self.lock = RunLock(self.run_dir)  # released when train() ends or this fails
+        try:
+            self._build(resume)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _build(self, resume: bool) -> None:
+        """Envs, policy, optimiser and state; the checkpoint's when resuming."""
+        config = self.config
         if config.threads:
             torch.set_num_threads(config.threads)
         _seed_everything(config.seed)
@@ -477,6 +491,7 @@ class PPOTrainer:
         finally:
             bar.close()
             self.log.close()
+            self.lock.release()
         return metrics
 
     def _episode_metrics(self) -> dict[str, float]:
@@ -492,6 +507,15 @@ class PPOTrainer:
         }
 
     # -- checkpoints ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the envs and free the run directory (``train()`` frees it when it ends).
+
+        For a trainer that is built but not trained (to inspect a checkpoint, say) while another
+        trainer of the same run directory is wanted.
+        """
+        self.lock.release()
+        self.envs.close()
 
     def save_checkpoint(self) -> Path:
         """Write everything needed to continue exactly (atomically: temp file, then rename)."""

@@ -38,6 +38,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter, Logger
 
 from memrl.agents.resume import check_resumable_config
+from memrl.agents.run_lock import RunLock
 from memrl.agents.run_log import RunLog
 from memrl.agents.sb3_config import ALGORITHMS, SB3Config
 
@@ -302,6 +303,7 @@ def train_sb3(
 
     Raises:
         FileExistsError: ``run_dir`` holds a run and ``resume`` is False.
+        RunInUseError: Another process is training ``run_dir``.
         ValueError: A bad config, or one that cannot resume the run (see ``_check_resumable``).
     """
     config.validate()
@@ -309,6 +311,13 @@ def train_sb3(
     config_path = run_dir / "config.json"
     if not resume and config_path.exists():
         raise FileExistsError(f"{run_dir} already holds a run; pass --resume or another --out")
+    with RunLock(run_dir):
+        return _train_locked(config, run_dir, resume, progress)
+
+
+def _train_locked(config: SB3Config, run_dir: Path, resume: bool, progress: bool) -> SB3Run:
+    """``train_sb3`` once the config is checked and the run directory is this process's."""
+    config_path = run_dir / "config.json"
     found = latest_checkpoint(run_dir) if resume else None
     if found is not None:
         _check_resumable(config, run_dir, found[1])

@@ -141,6 +141,7 @@ def test_resume_accepts_a_checkpoint_from_before_a_new_setting(tmp_path):
     torch.save(payload, path)
     resumed = PPOTrainer(_tiny(total_steps=128), tmp_path, resume=True, progress=False)
     assert resumed.global_step == 64
+    resumed.close()  # frees the run directory for the next trainer
     with pytest.raises(ValueError, match="allocator_explore_fraction"):
         PPOTrainer(_tiny(allocator_explore_fraction=0.3), tmp_path, resume=True, progress=False)
 

@@ -61,6 +61,7 @@ from memrl.agents.continual.config import ContinualConfig
 from memrl.agents.continual.evaluation import LOG_FILE, EvaluationLog
 from memrl.agents.continual.methods import Method, Segment, make_method
 from memrl.agents.continual.sac import ContinualSAC
+from memrl.agents.run_lock import RunLock
 from memrl.agents.run_log import RunLog
 from memrl.streams import ContinualEnv
 from memrl.streams.dm_control_env import MAX_RETURN
@@ -492,12 +493,17 @@ def train_continual(
 
     Returns:
         The step reached and the last evaluation's success rates.
+
+    Raises:
+        RunInUseError: Another process is training ``run_dir``.
     """
-    trainer = ContinualTrainer(config, run_dir, resume=resume, progress=progress)
-    try:
-        return trainer.train()
-    finally:
-        trainer.close()
+    config.validate()
+    with RunLock(run_dir):
+        trainer = ContinualTrainer(config, run_dir, resume=resume, progress=progress)
+        try:
+            return trainer.train()
+        finally:
+            trainer.close()
 
 
 def saved_run_config(saved: Mapping[str, Any]) -> ContinualConfig:
