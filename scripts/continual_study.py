@@ -53,8 +53,9 @@ from memrl.agents.continual import (
     train_continual,
     train_reference_curves,
 )
+from memrl.agents.continual.evaluation import learning_settings
 from memrl.agents.continual.reference import reference_config
-from memrl.agents.continual.trainer import RESUMABLE_CHANGES, saved_run_config
+from memrl.agents.continual.trainer import saved_run_config
 from memrl.bench.continual import project_run_hours
 
 TASKS = "reach-v3,button-press-v3,window-open-v3"
@@ -142,8 +143,10 @@ def check_archived(config: ContinualConfig, archived: Path) -> None:
     """Refuse an archived run whose settings are not the study's (another budget, say)."""
     saved = json.loads((archived / "config.json").read_text())
     saved.pop("agent", None)
-    theirs, mine = dataclasses.asdict(saved_run_config(saved)), dataclasses.asdict(config)
-    changed = [k for k in mine if k not in RESUMABLE_CHANGES and theirs.get(k) != mine[k]]
+    saved_config = saved_run_config(saved)
+    theirs = {"seed": saved_config.seed, **learning_settings(saved_config)}
+    mine = {"seed": config.seed, **learning_settings(config)}
+    changed = [k for k in mine if theirs.get(k) != mine[k]]
     if changed:
         details = ", ".join(f"{k}: {theirs.get(k)!r} there, {mine[k]!r} here" for k in changed)
         raise SystemExit(f"{archived} was trained with other settings than this study's "

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from memrl.agents.continual.config import suggested_eval_every
+from memrl.agents.continual.config import ContinualConfig, suggested_eval_every
 from memrl.eval.metrics import (
     LAST_EVALUATIONS,
     ConfidenceInterval,
@@ -505,24 +505,31 @@ def _check_distinct_runs(logs: Sequence[EvaluationLog], run_dirs: Sequence[str |
 
 
 def _varying_config(run_dir: str | Path) -> dict[str, Any] | None:
-    """A run's settings: its ``config.json`` without the seed and what does not change learning.
-
-    None when the run has no ``config.json``.
-    """
-    from memrl.agents.continual.trainer import RESUMABLE_CHANGES, saved_run_config
+    """A run's settings (:func:`learning_settings`) from its ``config.json``; None without one."""
+    from memrl.agents.continual.trainer import saved_run_config
 
     path = Path(run_dir) / "config.json"
     if not path.exists():
         return None
     saved = json.loads(path.read_text())
     saved.pop("agent", None)
-    run_config = saved_run_config(saved)
-    config = asdict(run_config)
+    return learning_settings(saved_run_config(saved))
+
+
+def learning_settings(config: ContinualConfig) -> dict[str, Any]:
+    """What makes runs of ``config`` differ beyond their seed.
+
+    Its fields without the seed and what does not change learning, with the stream's own layout
+    and budget made explicit.
+    """
+    from memrl.agents.continual.trainer import RESUMABLE_CHANGES
+
+    settings = asdict(config)
     for name in ("seed", *RESUMABLE_CHANGES):
-        config.pop(name)
-    stream = run_config.build_stream()  # "" and 0 mean the stream's own layout and budget
-    config["one_hot"], config["steps_per_task"] = stream.one_hot, stream.steps_per_task
-    return config
+        settings.pop(name)
+    stream = config.build_stream()  # "" and 0 mean the stream's own layout and budget
+    settings["one_hot"], settings["steps_per_task"] = stream.one_hot, stream.steps_per_task
+    return settings
 
 
 def _short_window_note(log: EvaluationLog) -> list[str]:
