@@ -58,9 +58,10 @@ import torch
 from tqdm import tqdm
 
 from memrl.agents.continual.config import ContinualConfig
-from memrl.agents.continual.evaluation import LOG_FILE, EvaluationLog
+from memrl.agents.continual.evaluation import LOG_FILE, EvaluationLog, learning_settings
 from memrl.agents.continual.methods import Method, Segment, make_method
 from memrl.agents.continual.sac import ContinualSAC
+from memrl.agents.resume import changed_fields
 from memrl.agents.run_lock import RunLock
 from memrl.agents.run_log import RunLog
 from memrl.streams import ContinualEnv
@@ -443,19 +444,16 @@ class ContinualTrainer:
     def _load_checkpoint(self) -> None:
         payload = torch.load(self.checkpoint_path, weights_only=False)
         saved_config = saved_run_config(payload["config"])
-        saved, mine = dataclasses.asdict(saved_config), dataclasses.asdict(self.config)
-        changed = [
-            k for k in mine if k not in (*RESUMABLE_CHANGES, "one_hot") and saved[k] != mine[k]
-        ]
-        layout = saved_config.build_stream().one_hot  # "" means the stream's own: compare layouts
-        if layout != self.stream.one_hot:
-            changed.append("one_hot")
+        saved = {"seed": saved_config.seed, **learning_settings(saved_config)}
+        mine = {"seed": self.config.seed, **learning_settings(self.config)}
+        changed = changed_fields(saved, mine, may_change=())
         if changed:
             hint = ""
             if "one_hot" in changed:
+                layout = saved["one_hot"]
                 hint = f"; the run is laid out with one_hot={layout!r} (--one-hot {layout})"
             raise ValueError(
-                f"cannot resume {self.run_dir}: its config differs in {sorted(changed)} (only "
+                f"cannot resume {self.run_dir}: its config differs in {changed} (only "
                 f"{list(RESUMABLE_CHANGES)} may change on resume){hint}"
             )
         self.global_step = payload["global_step"]
