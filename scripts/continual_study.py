@@ -194,6 +194,17 @@ def plan(args: argparse.Namespace, config: ContinualConfig) -> list[tuple[Contin
     return runs
 
 
+def longest_first(
+    runs: list[tuple[ContinualConfig, str]], rates: dict
+) -> list[tuple[ContinualConfig, str]]:
+    """Each seed's runs, longest first (the seeds keep their order).
+
+    With --jobs, the short runs then fill in at the end instead of one long run finishing alone.
+    """
+    seeds = list(dict.fromkeys(config.seed for config, _ in runs))
+    return sorted(runs, key=lambda run: (seeds.index(run[0].seed), -estimate_hours(run[0], rates)))
+
+
 def estimate_hours(config: ContinualConfig, rates: dict) -> float:
     """Expected hours of one run from the measured rates of its method (`memrl bench continual`)."""
     stream = config.build_stream()
@@ -301,9 +312,8 @@ def main() -> None:
         args.eval_episodes = min(args.eval_episodes, TINY["eval_episodes"])
     config = base_config(args)
     config.validate()
-    runs = plan(args, config)
-
     rates = load_rates(args.bench)
+    runs = longest_first(plan(args, config), rates)
     estimates = [estimate_hours(c, rates) for c, _ in runs]
     archived = [archived_dir(run_dir, args.out, args.archive) for _, run_dir in runs]
     progress = [run_progress(run_dir, kept) for (_, run_dir), kept in

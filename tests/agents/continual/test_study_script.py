@@ -40,15 +40,17 @@ def test_dry_run_prints_every_run_and_the_expected_cost(tmp_path):
     assert "expected" in out and f"{tmp_path}/packnet/seed2" in out
     assert f"{tmp_path}/reference/window-open-v3/seed0" in out
     runs = [line.split(":")[0].strip() for line in out.splitlines()[1:]]
-    assert runs[0] == f"{tmp_path}/finetune/seed0"
     # Seed by seed: seed 0's methods and references all come before any seed-1 run.
     assert all(run.endswith("seed0") for run in runs[:9])
-    assert runs[9] == f"{tmp_path}/finetune/seed1"
     assert not any(tmp_path.iterdir())  # nothing trained
-    # The cost comes from the measured rates: replay's batch of 512 makes its runs the longest.
-    hours = {run: float(line.rsplit(",", 1)[1].split()[0]) for run, line in
-             zip(runs, out.splitlines()[1:], strict=True)}  # fmt: skip
-    assert hours[f"{tmp_path}/replay/seed0"] > 2 * hours[f"{tmp_path}/finetune/seed0"]
+    # The cost comes from the measured rates: replay's batch of 512 makes its runs the longest,
+    # and each seed's runs go longest first, so that parallel jobs end together.
+    hours = [float(line.rsplit(",", 1)[1].split()[0]) for line in out.splitlines()[1:]]
+    assert runs[0] == f"{tmp_path}/replay/seed0" and runs[9] == f"{tmp_path}/replay/seed1"
+    assert hours[0] > 2 * hours[runs.index(f"{tmp_path}/finetune/seed0")]
+    assert hours[:9] == sorted(hours[:9], reverse=True) and runs[8].startswith(
+        f"{tmp_path}/reference/"
+    )
 
 
 def _log(run_dir: Path, method: str, steps: list[int], budget: int = 30_000) -> None:
@@ -74,11 +76,13 @@ def test_dry_run_shows_each_runs_progress_and_the_hours_left(tmp_path):
     log("l2", [3_000, 6_000, 9_000])  # a tenth done
     fresh = _run("--dry-run", "--out", str(tmp_path / "none"), "--seeds", "0")
     out = _run("--dry-run", "--out", str(tmp_path), "--seeds", "0")
-    lines = out.splitlines()
-    assert f"{tmp_path}/finetune/seed0: finetune, seed 0, " in lines[1]
-    assert lines[1].endswith("h [finished]")
-    assert lines[2].endswith("h [at step 9000 of 90000]") and lines[3].endswith("[not started]")
-    assert "1 finished, about" in lines[0]
+    lines = {line.split(":")[0].strip(): line for line in out.splitlines()[1:]}
+    finetune, l2 = lines[f"{tmp_path}/finetune/seed0"], lines[f"{tmp_path}/l2/seed0"]
+    assert finetune.startswith(f"  {tmp_path}/finetune/seed0: finetune, seed 0, ")
+    assert finetune.endswith("h [finished]")
+    assert l2.endswith("h [at step 9000 of 90000]")
+    assert lines[f"{tmp_path}/ewc/seed0"].endswith("[not started]")
+    assert "1 finished, about" in out.splitlines()[0]
 
     def hours_left(text: str) -> float:
         return float(text.splitlines()[0].rsplit("about ", 1)[1].split()[0])
@@ -86,7 +90,7 @@ def test_dry_run_shows_each_runs_progress_and_the_hours_left(tmp_path):
     def estimate(line: str) -> float:
         return float(line.rsplit(",", 1)[1].split()[0])
 
-    expected = hours_left(fresh) - estimate(lines[1]) - 0.1 * estimate(lines[2])
+    expected = hours_left(fresh) - estimate(finetune) - 0.1 * estimate(l2)
     assert hours_left(out) == pytest.approx(expected, abs=0.06)  # rounded to 0.1 h
 
 
