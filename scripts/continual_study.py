@@ -144,8 +144,8 @@ def check_archived(config: ContinualConfig, archived: Path) -> None:
     saved = json.loads((archived / "config.json").read_text())
     saved.pop("agent", None)
     saved_config = saved_run_config(saved)
-    theirs = {"seed": saved_config.seed, **learning_settings(saved_config)}
-    mine = {"seed": config.seed, **learning_settings(config)}
+    theirs = learning_settings(saved_config, with_seed=True)
+    mine = learning_settings(config, with_seed=True)
     changed = [k for k in mine if theirs.get(k) != mine[k]]
     if changed:
         details = ", ".join(f"{k}: {theirs.get(k)!r} there, {mine[k]!r} here" for k in changed)

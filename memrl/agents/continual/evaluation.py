@@ -516,16 +516,21 @@ def _varying_config(run_dir: str | Path) -> dict[str, Any] | None:
     return learning_settings(saved_run_config(saved))
 
 
-def learning_settings(config: ContinualConfig) -> dict[str, Any]:
+def learning_settings(config: ContinualConfig, *, with_seed: bool = False) -> dict[str, Any]:
     """What makes runs of ``config`` differ beyond their seed.
 
-    Its fields without the seed and what does not change learning, with the stream's own layout
-    and budget made explicit.
+    Its fields without what does not change learning, with the stream's own layout and budget
+    made explicit.
+
+    Args:
+        config: The run's config.
+        with_seed: Keep the seed, for comparing one run with itself (a resume, an archived copy)
+            rather than seeds of one setting with each other.
     """
     from memrl.agents.continual.trainer import RESUMABLE_CHANGES
 
     settings = asdict(config)
-    for name in ("seed", *RESUMABLE_CHANGES):
+    for name in RESUMABLE_CHANGES if with_seed else ("seed", *RESUMABLE_CHANGES):
         settings.pop(name)
     stream = config.build_stream()  # "" and 0 mean the stream's own layout and budget
     settings["one_hot"], settings["steps_per_task"] = stream.one_hot, stream.steps_per_task

@@ -444,8 +444,8 @@ class ContinualTrainer:
     def _load_checkpoint(self) -> None:
         payload = torch.load(self.checkpoint_path, weights_only=False)
         saved_config = saved_run_config(payload["config"])
-        saved = {"seed": saved_config.seed, **learning_settings(saved_config)}
-        mine = {"seed": self.config.seed, **learning_settings(self.config)}
+        saved = learning_settings(saved_config, with_seed=True)
+        mine = learning_settings(self.config, with_seed=True)
         changed = changed_fields(saved, mine, may_change=())
         if changed:
             hint = ""
