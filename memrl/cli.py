@@ -583,8 +583,9 @@ def build_parser() -> argparse.ArgumentParser:
     continual.add_argument(
         "--tasks",
         metavar="A,B,...",
-        help="replace the stream's tasks (Meta-World v3 or dm_control names; tasks of "
-        "different spaces share the widest, zero-padded observation and action)",
+        help="replace the stream's tasks (Meta-World v3 or dm_control names, or list names "
+        "such as MT40 that stand for their tasks; tasks of different spaces share the widest, "
+        "zero-padded observation and action)",
     )
     add_dataclass_arguments(continual, ContinualConfig, skip=CONTINUAL_SKIP + SHARED_OPTIONS)
     add_dataclass_arguments(

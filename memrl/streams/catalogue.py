@@ -344,6 +344,9 @@ def get_task(name: str | Task) -> Task:
 def resolve_tasks(spec: str | Task | Iterable[str | Task]) -> tuple[Task, ...]:
     """Tasks from a list name (``"CW10"``), one task, or a sequence of names or ``Task``s.
 
+    A list name inside a sequence stands for its tasks, so ``["MT40"]`` is MT40 and
+    ``["CW10", "reach-v3"]`` is CW10's tasks and then reach-v3.
+
     Raises:
         ValueError: An unknown list or task name, an empty list, or a task given twice (a
             stream's tasks are distinct; repetition is the schedule's job).
@@ -360,7 +363,12 @@ def resolve_tasks(spec: str | Task | Iterable[str | Task]) -> tuple[Task, ...]:
             )
         names = [spec]
     else:
-        names = list(spec)
+        names = []
+        for item in spec:
+            if isinstance(item, str) and item in TASK_LISTS:
+                names.extend(TASK_LISTS[item])
+            else:
+                names.append(item)
     tasks = tuple(get_task(name) for name in names)
     if not tasks:
         raise ValueError("tasks must name at least one task, got an empty list")

@@ -88,6 +88,11 @@ def test_resolve_tasks_forms():
     assert [t.name for t in resolve_tasks("push-v3")] == ["push-v3"]
     task = get_task("reach-v3")
     assert resolve_tasks([task, "push-v3"])[0] is task
+    # a list name inside a sequence stands for its tasks (``--tasks MT40``, ``--tasks CW10,...``)
+    assert [t.name for t in resolve_tasks(["MT40"])] == list(MT40)
+    assert [t.name for t in resolve_tasks(["CW10", "reach-v3"])] == [*CW10, "reach-v3"]
+    with pytest.raises(ValueError, match=r"distinct, got \['push-v3'\]"):
+        resolve_tasks(["CW10", "push-v3"])  # push-v3 is in CW10
 
 
 def test_task_is_hashable_picklable_and_overridable():

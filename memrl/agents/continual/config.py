@@ -58,7 +58,8 @@ class ContinualConfig:
     each train one task with Box actions)."""
     tasks: str = ""
     """Comma-separated task names that replace the stream's tasks, e.g.
-    "reach-v3,button-press-v3,drawer-close-v3"; empty: the stream's own."""
+    "reach-v3,button-press-v3,drawer-close-v3"; a list name (CW10, MT40, ...) stands for its
+    tasks; empty: the stream's own."""
     schedule: dict[str, Any] = field(default_factory=dict)
     """Replacement schedule, {"kind": ..., **parameters}, e.g. {"kind": "repeat", "times": 2};
     empty: the stream's own. scole (several tasks per stage) is not supported."""

@@ -261,6 +261,20 @@ def test_bad_config_values_raise_naming_the_allowed_values(tmp_path, changes, me
         ContinualTrainer(config, tmp_path, progress=False)
 
 
+def test_tasks_may_name_task_lists():
+    from memrl.streams import TASK_LISTS
+
+    stream = ContinualConfig(tasks="MT40").build_stream()
+    assert stream.task_names == TASK_LISTS["MT40"] and stream.name == "MT40"
+    stream = ContinualConfig(tasks="CW10, reach-v3", held_out="door-open-v3").build_stream()
+    assert stream.task_names == (*TASK_LISTS["CW10"], "reach-v3")
+    assert stream.name == "CW10 > reach-v3 (held out: door-open-v3)"
+    stream = ContinualConfig(tasks="CW10", held_out="MT40").build_stream()
+    assert stream.held_out_names == TASK_LISTS["MT40"]
+    with pytest.raises(ValueError, match=r"held_out tasks must not be trained.*\['door-open-v3'\]"):
+        ContinualConfig(tasks="CW10,door-open-v3", held_out="MT40").build_stream()
+
+
 def test_the_streams_continual_sac_trains_are_the_named_streams_it_accepts(tmp_path):
     from memrl.streams import NAMED_STREAMS
 
