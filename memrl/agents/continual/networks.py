@@ -16,6 +16,7 @@ the task one-hot (``ContinualEnv(task_one_hot=True)``'s layout).
 
 from __future__ import annotations
 
+import abc
 import math
 
 import torch
@@ -72,14 +73,50 @@ class Trunk(nn.Module):
         return x
 
 
-class _MultiHead(nn.Module):
-    """Shared plumbing: split the one-hot off the observation, pick each row's head."""
+class _MultiHead(nn.Module, abc.ABC):
+    """The actor's and the critic's common part: trunk, output heads, each row's head.
 
-    def __init__(self, num_tasks: int, multi_head: bool, hide_task_id: bool) -> None:
+    Each row's head is picked by the one-hot at the end of its observation.
+
+    Args:
+        observation_dim: Width of the observation, one-hot included.
+        action_dim: Action dimensions.
+        num_tasks: Length of the task one-hot.
+        hidden_size: Trunk width.
+        num_layers: Trunk depth.
+        multi_head: One head per task.
+        hide_task_id: Keep the one-hot out of the trunk.
+    """
+
+    trunk_sees_action = False
+    """Whether the trunk's input is the observation and the action (the critic's)."""
+
+    def __init__(
+        self,
+        observation_dim: int,
+        action_dim: int,
+        num_tasks: int,
+        hidden_size: int = 256,
+        num_layers: int = 4,
+        multi_head: bool = True,
+        hide_task_id: bool = True,
+    ) -> None:
         super().__init__()
         self.num_tasks = num_tasks
         self.num_heads = num_tasks if multi_head else 1
         self.hide_task_id = hide_task_id
+        trunk_in = observation_dim - num_tasks if hide_task_id else observation_dim
+        trunk_in += action_dim if self.trunk_sees_action else 0
+        self.trunk = Trunk(trunk_in, hidden_size, num_layers)
+        self.build_heads(hidden_size, action_dim)
+
+    @abc.abstractmethod
+    def build_heads(self, hidden_size: int, action_dim: int) -> None:
+        """Create the output layers (after the trunk: the order of initialisation)."""
+
+    @abc.abstractmethod
+    def output_heads(self) -> list[nn.Linear]:
+        """The output layers, each ``num_heads`` slices wide."""
 
     def trunk_input(self, observation: torch.Tensor) -> torch.Tensor:
         """The observation the trunk sees (without the one-hot when ``hide_task_id``)."""
@@ -93,35 +130,23 @@ class _MultiHead(nn.Module):
         rows = torch.arange(out.shape[0], device=out.device)
         return heads[rows, task_index(observation, self.num_tasks)]
 
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """Parameters every task uses: the trunk (and the output layers if there is one head)."""
+        heads = [] if self.num_heads > 1 else self.output_heads()
+        return [*self.trunk.parameters(), *(p for head in heads for p in head.parameters())]
+
 
 class Actor(_MultiHead):
-    """Squashed-Gaussian policy with per-task mean and log-std heads.
+    """Squashed-Gaussian policy with per-task mean and log-std heads (``_MultiHead``'s args)."""
 
-    Args:
-        observation_dim: Width of the observation, one-hot included.
-        action_dim: Action dimensions.
-        num_tasks: Length of the task one-hot.
-        hidden_size: Trunk width.
-        num_layers: Trunk depth.
-        multi_head: One head per task.
-        hide_task_id: Keep the one-hot out of the trunk.
-    """
-
-    def __init__(
-        self,
-        observation_dim: int,
-        action_dim: int,
-        num_tasks: int,
-        hidden_size: int = 256,
-        num_layers: int = 4,
-        multi_head: bool = True,
-        hide_task_id: bool = True,
-    ) -> None:
-        super().__init__(num_tasks, multi_head, hide_task_id)
-        trunk_in = observation_dim - num_tasks if hide_task_id else observation_dim
-        self.trunk = Trunk(trunk_in, hidden_size, num_layers)
+    def build_heads(self, hidden_size: int, action_dim: int) -> None:
+        """The mean and log-std layers."""
         self.mean_head = _dense(hidden_size, action_dim * self.num_heads)
         self.log_std_head = _dense(hidden_size, action_dim * self.num_heads)
+
+    def output_heads(self) -> list[nn.Linear]:
+        """The mean and log-std layers."""
+        return [self.mean_head, self.log_std_head]
 
     def forward(self, observation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pre-squash mean and clipped log-std, ``[batch, action_dim]`` each."""
@@ -151,47 +176,24 @@ class Actor(_MultiHead):
         log_prob = log_prob - (2 * (math.log(2) - u - nn.functional.softplus(-2 * u))).sum(dim=1)
         return torch.tanh(u), log_prob, torch.tanh(mean)
 
-    def shared_parameters(self) -> list[nn.Parameter]:
-        """Parameters every task uses: the trunk (and the heads if there is only one)."""
-        heads = [] if self.num_heads > 1 else [*self.mean_head.parameters(),
-                                               *self.log_std_head.parameters()]  # fmt: skip
-        return [*self.trunk.parameters(), *heads]
-
 
 class Critic(_MultiHead):
-    """Q-function with per-task output heads.
+    """Q-function with per-task output heads (``_MultiHead``'s args).
 
-    Args:
-        observation_dim: Width of the observation, one-hot included.
-        action_dim: Action dimensions.
-        num_tasks: Length of the task one-hot.
-        hidden_size: Trunk width.
-        num_layers: Trunk depth.
-        multi_head: One head per task.
-        hide_task_id: Keep the one-hot out of the trunk.
+    Its trunk sees the observation and the action.
     """
 
-    def __init__(
-        self,
-        observation_dim: int,
-        action_dim: int,
-        num_tasks: int,
-        hidden_size: int = 256,
-        num_layers: int = 4,
-        multi_head: bool = True,
-        hide_task_id: bool = True,
-    ) -> None:
-        super().__init__(num_tasks, multi_head, hide_task_id)
-        trunk_in = (observation_dim - num_tasks if hide_task_id else observation_dim) + action_dim
-        self.trunk = Trunk(trunk_in, hidden_size, num_layers)
+    trunk_sees_action = True
+
+    def build_heads(self, hidden_size: int, action_dim: int) -> None:
+        """The Q layer."""
         self.head = _dense(hidden_size, self.num_heads)
+
+    def output_heads(self) -> list[nn.Linear]:
+        """The Q layer."""
+        return [self.head]
 
     def forward(self, observation: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """``Q(observation, action)``, ``[batch]``."""
         features = self.trunk(torch.cat([self.trunk_input(observation), action], dim=1))
         return self.choose_head(self.head(features), observation).squeeze(1)
-
-    def shared_parameters(self) -> list[nn.Parameter]:
-        """Parameters every task uses: the trunk (and the head if there is only one)."""
-        heads = [] if self.num_heads > 1 else list(self.head.parameters())
-        return [*self.trunk.parameters(), *heads]
