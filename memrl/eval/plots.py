@@ -1,4 +1,4 @@
-"""Plots of a run: success curves with task boundaries, the retention heatmap, recall vs delay.
+"""Plots: success curves, methods' average success, the retention heatmap, recall vs delay.
 
 Each function draws on a fresh matplotlib ``Figure`` with the Agg canvas (no pyplot, no display,
 no change to the process-wide backend), saves a PNG of exactly ``figsize * dpi`` pixels to the
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from memrl.eval.metrics import EvaluationHistory
+from memrl.eval.metrics import EvaluationHistory, FloatArray
 from memrl.eval.retention import RetentionMatrix
 
 if TYPE_CHECKING:
@@ -56,6 +56,23 @@ def _save(figure: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png", dpi=figure.dpi)
     return path
+
+
+def _check_same_evaluations(runs: Sequence[EvaluationHistory]) -> None:
+    """Raise ``ValueError`` unless every run has run 0's tasks, schedule and evaluation steps."""
+    first = runs[0]
+    for index, run in enumerate(runs[1:], start=1):
+        same = (
+            run.task_names == first.task_names
+            and run.schedule == first.schedule
+            and run.steps_per_task == first.steps_per_task
+            and np.array_equal(run.steps, first.steps)
+        )
+        if not same:
+            raise ValueError(
+                f"run {index} differs from run 0 in tasks, schedule or evaluation steps: "
+                "curves can only be averaged over runs evaluated at the same steps"
+            )
 
 
 def plot_success_curves(
@@ -97,18 +114,7 @@ def plot_success_curves(
             f"got shape {list(start.shape)}"
         )
     first = runs[0]
-    for index, run in enumerate(runs[1:], start=1):
-        same = (
-            run.task_names == first.task_names
-            and run.schedule == first.schedule
-            and run.steps_per_task == first.steps_per_task
-            and np.array_equal(run.steps, first.steps)
-        )
-        if not same:
-            raise ValueError(
-                f"run {index} differs from run 0 in tasks, schedule or evaluation steps: "
-                "curves can only be averaged over runs evaluated at the same steps"
-            )
+    _check_same_evaluations(runs)
     columns = min(MAX_COLUMNS, first.num_tasks)
     rows = math.ceil(first.num_tasks / columns)
     if figsize is None:
@@ -150,6 +156,110 @@ def plot_success_curves(
         row[0].set_ylabel("success", fontsize=8)
     if title:
         figure.suptitle(title, fontsize=10)
+    return _save(figure, path)
+
+
+def average_success_curve(
+    histories: Sequence[EvaluationHistory], initial: ArrayLike | None = None
+) -> tuple[NDArray[np.int64], FloatArray, FloatArray, FloatArray]:
+    """Success averaged over the tasks at every evaluation: its mean, min and max over runs.
+
+    Continual World's average performance at time t, the curve that its figures compare methods
+    by.
+
+    Args:
+        histories: Runs with the same tasks, schedule and evaluation steps.
+        initial: ``[runs, tasks]`` success before any training, put first at step 0.
+
+    Returns:
+        ``steps``, and the mean, min and max over runs of each run's mean over tasks, each
+        ``[evaluations]`` (one more with ``initial``).
+
+    Raises:
+        ValueError: No run, runs evaluated differently, or ``initial`` of the wrong shape.
+    """
+    runs = list(histories)
+    if not runs:
+        raise ValueError("need at least one EvaluationHistory")
+    _check_same_evaluations(runs)
+    per_run = np.stack([run.success.mean(axis=1) for run in runs])  # [runs, evaluations]
+    steps = runs[0].steps
+    if initial is not None:
+        start = np.asarray(initial, dtype=np.float64)
+        if start.shape != (len(runs), runs[0].num_tasks):
+            raise ValueError(
+                f"initial must be [runs, tasks] = [{len(runs)}, {runs[0].num_tasks}], "
+                f"got shape {list(start.shape)}"
+            )
+        per_run = np.concatenate([start.mean(axis=1)[:, None], per_run], axis=1)
+        steps = np.concatenate([[0], steps])
+    return steps, per_run.mean(axis=0), per_run.min(axis=0), per_run.max(axis=0)
+
+
+def plot_average_success(
+    methods: Mapping[str, Sequence[EvaluationHistory]],
+    path: str | Path,
+    *,
+    title: str | None = None,
+    initial: Mapping[str, ArrayLike] | None = None,
+    figsize: tuple[float, float] = (7.0, 3.2),
+    dpi: int = 100,
+) -> Path:
+    """Average success over the tasks against env steps, one line per method.
+
+    Each line is :func:`average_success_curve`'s mean over a method's runs, with the min-max
+    range over runs shaded when there are several, and dotted vertical lines at every task
+    switch.
+
+    Args:
+        methods: Each method's runs; every run of every method must have the same tasks and
+            steps per task (a method's runs may stop earlier than another's: partial runs).
+        path: Where to save the PNG.
+        title: Figure title.
+        initial: Per method, ``[runs, tasks]`` success before any training (drawn at step 0).
+        figsize: Inches (width, height).
+        dpi: Pixels per inch.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: No method, a method without runs, or methods of other tasks or budgets.
+    """
+    path = _png_path(path)
+    if not methods:
+        raise ValueError("need at least one method")
+    _check_figure(figsize, dpi)
+    curves = {}
+    for method, runs in methods.items():
+        start = None if initial is None else initial.get(method)
+        curves[method] = average_success_curve(runs, start)
+    first_method, first = next((m, runs[0]) for m, runs in methods.items())
+    delta = first.steps_per_task
+    for method, runs in methods.items():
+        if (runs[0].task_names, runs[0].steps_per_task) != (first.task_names, delta):
+            raise ValueError(
+                f"{method}'s runs differ from {first_method}'s in tasks or steps per task: "
+                "only methods of one stream and budget share a plot"
+            )
+    windows = max(runs[0].num_windows for runs in methods.values())  # partial runs stop earlier
+    figure = _new_figure(figsize, dpi)
+    ax = figure.subplots()
+    for boundary in range(1, windows):
+        ax.axvline(boundary * delta, color="0.6", linestyle=":", linewidth=0.8)
+    for index, (method, (steps, mean, low, high)) in enumerate(curves.items()):
+        color = f"C{index % 10}"
+        if len(methods[method]) > 1:
+            ax.fill_between(steps, low, high, color=color, alpha=0.15, lw=0)
+        ax.plot(steps, mean, color=color, linewidth=1.4, label=method)
+    ax.set_xlim(0, windows * delta)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("env steps", fontsize=8)
+    ax.set_ylabel("average success over tasks", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, loc="upper left", frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
     return _save(figure, path)
 
 

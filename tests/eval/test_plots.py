@@ -12,6 +12,8 @@ from PIL import Image
 from memrl.eval.metrics import ConfidenceInterval, EvaluationHistory
 from memrl.eval.plots import (
     RecallCurve,
+    average_success_curve,
+    plot_average_success,
     plot_recall_vs_delay,
     plot_retention_heatmap,
     plot_success_curves,
@@ -89,6 +91,39 @@ def test_success_curves_start_from_the_initial_evaluation(tmp_path, figures):
     np.testing.assert_allclose(mean.get_xdata()[1:], history().steps)
     with pytest.raises(ValueError, match="initial must be \\[runs, tasks\\] = \\[2, 3\\]"):
         plot_success_curves([history(), history(0.5)], tmp_path / "d.png", initial=[0.1, 0.2, 0.3])
+
+
+def test_average_success_is_the_mean_over_tasks_then_over_runs():
+    steps, mean, low, high = average_success_curve([history(), history(0.5)])
+    per_run = np.stack([history().success.mean(axis=1), history(0.5).success.mean(axis=1)])
+    np.testing.assert_array_equal(steps, history().steps)
+    np.testing.assert_allclose(mean, per_run.mean(axis=0))
+    np.testing.assert_allclose(low, per_run[1])  # history(0.5) is below history() everywhere
+    np.testing.assert_allclose(high, per_run[0])
+    steps, mean, _, _ = average_success_curve([history()], initial=[[0.0, 0.3, 0.6]])
+    assert steps[0] == 0 and mean[0] == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="initial must be \\[runs, tasks\\] = \\[1, 3\\]"):
+        average_success_curve([history()], initial=[0.1, 0.2, 0.3])
+
+
+def test_average_success_draws_a_line_per_method_and_the_switches(tmp_path, figures):
+    out = plot_average_success(
+        {"slow": [history(0.5)], "fast": [history(), history(0.8)]}, tmp_path / "avg.png",
+        dpi=DPI, title="t",
+    )  # fmt: skip
+    assert_png(out, (7.0, 3.2))
+    ax = figures[0].axes[0]
+    lines = [line for line in ax.lines if line.get_linestyle() == "-"]
+    assert [line.get_label() for line in lines] == ["slow", "fast"]
+    np.testing.assert_allclose(lines[0].get_ydata(), history(0.5).success.mean(axis=1))
+    assert sorted(line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":") == [
+        20,
+        40,
+    ]
+    assert len(ax.collections) == 1  # a min-max band for the method with two runs only
+    other = EvaluationHistory(history().steps, history().success, ("a", "b", "c"), 20)
+    with pytest.raises(ValueError, match="b's runs differ from a's in tasks"):
+        plot_average_success({"a": [history()], "b": [other]}, tmp_path / "bad.png")
 
 
 def test_retention_heatmap_marks_held_out_tasks_and_trained_cells(tmp_path, figures):

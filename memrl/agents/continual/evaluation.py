@@ -367,7 +367,8 @@ def evaluate_continual_runs(
         run_dirs: Continual run directories (any mix of methods and seeds).
         reference: As in :func:`evaluate_continual`.
         out_dir: Where ``report.md``, ``report.json`` and the plots go (default: the runs' common
-            parent directory).
+            parent directory): each method's success curves and retention heatmap, and with
+            several methods ``average_success.png``, their average success against env steps.
 
     Returns:
         The report (``report.json``'s content), with ``details["table"]`` a Markdown table of
@@ -377,7 +378,7 @@ def evaluate_continual_runs(
         ValueError: No run, runs of different tasks, windows or budgets, runs of one method
             evaluated at different steps, or a method none of whose windows is complete yet.
     """
-    from memrl.eval.plots import plot_retention_heatmap, plot_success_curves
+    from memrl.eval.plots import plot_average_success, plot_retention_heatmap, plot_success_curves
     from memrl.eval.report import write_report
 
     if not run_dirs:
@@ -398,6 +399,8 @@ def evaluate_continual_runs(
     plots: dict[str, Path] = {}
     single = len(logs) == 1
     partial: list[str] = []
+    histories_by_method: dict[str, list[EvaluationHistory]] = {}
+    initial_by_method: dict[str, list[list[float]]] = {}
     for method, method_logs in by_method.items():
         windows, histories = _completed_histories(method, method_logs, dirs_by_method[method])
         if windows < len(method_logs[0].schedule):
@@ -424,13 +427,21 @@ def evaluate_continual_runs(
         # Drawn at step 0 when every run evaluated before training.
         initial = [log.initial_success[: len(log.trained_names)]
                    for log in method_logs if log.initial_success is not None]  # fmt: skip
+        histories_by_method[method] = histories
+        if len(initial) == len(method_logs):
+            initial_by_method[method] = initial
         plots[f"success curves ({method})"] = plot_success_curves(
             histories, out / f"success_curves{suffix}.png", title=f"{method}: success per task",
-            initial=initial if len(initial) == len(method_logs) else None,
+            initial=initial_by_method.get(method),
         )  # fmt: skip
         plots[f"retention ({method}, seed {method_logs[0].seed})"] = plot_retention_heatmap(
             method_logs[0].retention(windows), out / f"retention{suffix}.png",
             title=f"{method}: success after each task",
+        )  # fmt: skip
+    if len(by_method) > 1:
+        plots["average success (all methods)"] = plot_average_success(
+            histories_by_method, out / "average_success.png", initial=initial_by_method,
+            title="average success over the tasks (mean over seeds)",
         )  # fmt: skip
     details["table"] = results_table(rows)
     sections = per_task_tables(details["methods"])

@@ -67,6 +67,14 @@ def test_a_stopped_run_is_evaluated_on_its_completed_windows(tmp_path):
     )  # fmt: skip
     assert _mean(both, "forward transfer") == pytest.approx(0.2 / 0.7)
     assert (tmp_path / "both" / "success_curves_finetune.png").exists()
+    assert not (tmp_path / "both" / "average_success.png").exists()  # one method: no comparison
+
+
+def test_several_methods_get_an_average_success_plot(tmp_path):
+    runs = [_run(tmp_path, "f"), _run(tmp_path, "e", method="ewc", steps=(150, 300, 450))]
+    evaluate_continual_runs(runs, out_dir=tmp_path / "r")  # ewc partial: its first window
+    assert (tmp_path / "r" / "average_success.png").exists()
+    assert "average_success.png" in (tmp_path / "r" / "report.md").read_text()
 
 
 def test_runs_that_cannot_share_a_table_are_refused(tmp_path):
