@@ -1,11 +1,11 @@
 """Continual World's method comparison on a stream this machine can afford.
 
 Three easy Meta-World v3 tasks in sequence (by default reach, button-press, window-open), every
-method (finetune, l2, ewc, packnet,
-replay, multitask) with 3 seeds, plus single-task SAC reference runs of every task and seed for
-forward transfer. Everything is Continual World's recipe (`memrl.agents.continual`) except the
-budget: `--budget` steps per task (default 30,000) instead of 1M, evaluations every `budget / 15`
-steps (2,000: Continual World's "last 5 evaluations" of a task then cover its last third).
+method (finetune, l2, ewc, packnet, replay, multitask) with 3 seeds, plus single-task SAC
+reference runs of every task and seed for forward transfer. Everything is Continual World's
+recipe (`memrl.agents.continual`) except the budget: `--budget` steps per task (default 30,000)
+instead of 1M, evaluations every `budget / 15` steps (2,000: Continual World's "last 5
+evaluations" of a task then cover its last third).
 
 Why these tasks: single-task SAC with this recipe but 5k random steps instead of 10k (then 50
 updates every 50 steps), evaluated with 10 stochastic episodes at 5k/10k/15k/20k steps, measured
@@ -20,10 +20,10 @@ interruption. `--archive DIR` keeps a study across machines and fresh checkouts:
 run's results (config.json, evaluations.json, metrics.csv; no checkpoints) are copied to DIR as it
 finishes, and a run archived there is restored into `--out` instead of trained again (its config
 must be the study's). The committed `assets/continual_study` holds the study of docs/RESULTS.md.
-Results: OUT/report.md and OUT/report.json (P, F, FT with 90% bootstrap CIs over
-seeds, success curves and retention heatmaps per method), OUT/reference/reference_curves.json,
-and OUT/RESULTS_SECTION.md, a section for docs/RESULTS.md (table, command, seeds, budget,
-machine, date, compute).
+Results: OUT/report.md and OUT/report.json (P, F, FT with 90% bootstrap CIs over seeds, success
+curves and retention heatmaps per method, average_success.png comparing the methods),
+OUT/reference/reference_curves.json, and OUT/RESULTS_SECTION.md, a section for docs/RESULTS.md
+(table, command, seeds, budget, machine, date, compute).
 
     python scripts/continual_study.py --dry-run                     # the plan, its cost, progress
     python scripts/continual_study.py --tiny --out /tmp/cw_tiny     # minutes: the whole pipeline
@@ -284,19 +284,38 @@ def report_eval_every(args: argparse.Namespace) -> int:
     return args.eval_every or max(args.budget // 15, 1)
 
 
+def _at_least(least: int) -> Any:
+    """An argparse type: an integer >= ``least``."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {least}, got {text}")
+        return value
+
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/continual_study", help="output directory")
     parser.add_argument("--tasks", default=TASKS, help="comma-separated Meta-World v3 tasks")
-    parser.add_argument("--budget", type=int, default=None,
+    parser.add_argument("--budget", type=_at_least(1), default=None,
                         help="env steps per task (default 30,000; 600 with --tiny)")  # fmt: skip
-    parser.add_argument("--eval-every", type=int, default=0, help="default: budget / 15")
-    parser.add_argument("--eval-episodes", type=int, default=10, help="episodes per task")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--eval-every", type=_at_least(1), default=0,
+                        help="env steps between evaluations; must divide the budget "
+                             "(default: budget / 15)")  # fmt: skip
+    parser.add_argument("--eval-episodes", type=_at_least(1), default=10,
+                        help="episodes per task (default 10)")  # fmt: skip
+    parser.add_argument("--seeds", type=_at_least(0), nargs="+", default=[0, 1, 2],
+                        help="seeds of every method and reference (default 0 1 2)")  # fmt: skip
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+                        metavar="METHOD",
+                        help=f"of {', '.join(METHODS)} (default: all)")  # fmt: skip
     parser.add_argument("--reference", default=None,
                         help="existing reference curves (JSON); default: train them")  # fmt: skip
-    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one per core)")
+    parser.add_argument("--jobs", type=_at_least(1), default=1,
+                        help="runs in parallel (one per core; default 1)")  # fmt: skip
     parser.add_argument("--bench", default=BENCH, help="rates for the cost estimate")
     parser.add_argument("--archive", default=None,
                         help="keep finished runs' results here and restore them from here "
@@ -310,8 +329,11 @@ def main() -> None:
         args.budget = 600 if args.tiny else 30_000
     if args.tiny:
         args.eval_episodes = min(args.eval_episodes, TINY["eval_episodes"])
-    config = base_config(args)
-    config.validate()
+    try:
+        config = base_config(args)
+        config.validate()
+    except ValueError as error:  # a bad --tasks or --eval-every, in the config's own words
+        parser.error(str(error))
     rates = load_rates(args.bench)
     runs = longest_first(plan(args, config), rates)
     estimates = [estimate_hours(c, rates) for c, _ in runs]

@@ -214,6 +214,27 @@ def test_a_missing_bench_file_is_named(tmp_path):
     assert "none.json does not exist: make it with `memrl bench continual --json" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--budget", "0"], "argument --budget: must be an integer >= 1, got 0"),
+        (["--jobs", "0"], "argument --jobs: must be an integer >= 1, got 0"),
+        (["--seeds", "-1"], "argument --seeds: must be an integer >= 0, got -1"),
+        (["--eval-every", "7"], "error: eval_every must divide steps_per_task (30000)"),
+        (["--tasks", "reach-v2"], "error: unknown task 'reach-v2'. Did you mean ['reach-v3'"),
+    ],
+)
+def test_bad_options_are_refused_with_what_is_allowed(study, tmp_path, monkeypatch, capsys,
+                                                      arguments, message):  # fmt: skip
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["continual_study.py", "--dry-run", "--out", str(out),
+                                      *arguments])  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        study.main()
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_tiny_study_runs_end_to_end(tmp_path):
     options = ("--tiny", "--budget", "300", "--tasks", "reach-v3,button-press-v3",
