@@ -58,8 +58,17 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def _check_same_evaluations(runs: Sequence[EvaluationHistory]) -> None:
-    """Raise ``ValueError`` unless every run has run 0's tasks, schedule and evaluation steps."""
+def _checked_runs(
+    runs: Sequence[EvaluationHistory], initial: ArrayLike | None
+) -> FloatArray | None:
+    """``initial`` as an array, after checking the runs and its shape.
+
+    Raises:
+        ValueError: No run, a run without run 0's tasks, schedule and evaluation steps, or
+            ``initial`` not ``[runs, tasks]``.
+    """
+    if not runs:
+        raise ValueError("need at least one EvaluationHistory")
     first = runs[0]
     for index, run in enumerate(runs[1:], start=1):
         same = (
@@ -73,6 +82,15 @@ def _check_same_evaluations(runs: Sequence[EvaluationHistory]) -> None:
                 f"run {index} differs from run 0 in tasks, schedule or evaluation steps: "
                 "curves can only be averaged over runs evaluated at the same steps"
             )
+    if initial is None:
+        return None
+    start = np.asarray(initial, dtype=np.float64)
+    if start.shape != (len(runs), first.num_tasks):
+        raise ValueError(
+            f"initial must be [runs, tasks] = [{len(runs)}, {first.num_tasks}], "
+            f"got shape {list(start.shape)}"
+        )
+    return start
 
 
 def plot_success_curves(
@@ -105,16 +123,8 @@ def plot_success_curves(
     """
     path = _png_path(path)
     runs = [histories] if isinstance(histories, EvaluationHistory) else list(histories)
-    if not runs:
-        raise ValueError("need at least one EvaluationHistory")
-    start = None if initial is None else np.asarray(initial, dtype=np.float64)
-    if start is not None and start.shape != (len(runs), runs[0].num_tasks):
-        raise ValueError(
-            f"initial must be [runs, tasks] = [{len(runs)}, {runs[0].num_tasks}], "
-            f"got shape {list(start.shape)}"
-        )
+    start = _checked_runs(runs, initial)
     first = runs[0]
-    _check_same_evaluations(runs)
     columns = min(MAX_COLUMNS, first.num_tasks)
     rows = math.ceil(first.num_tasks / columns)
     if figsize is None:
@@ -179,18 +189,10 @@ def average_success_curve(
         ValueError: No run, runs evaluated differently, or ``initial`` of the wrong shape.
     """
     runs = list(histories)
-    if not runs:
-        raise ValueError("need at least one EvaluationHistory")
-    _check_same_evaluations(runs)
+    start = _checked_runs(runs, initial)
     per_run = np.stack([run.success.mean(axis=1) for run in runs])  # [runs, evaluations]
     steps = runs[0].steps
-    if initial is not None:
-        start = np.asarray(initial, dtype=np.float64)
-        if start.shape != (len(runs), runs[0].num_tasks):
-            raise ValueError(
-                f"initial must be [runs, tasks] = [{len(runs)}, {runs[0].num_tasks}], "
-                f"got shape {list(start.shape)}"
-            )
+    if start is not None:
         per_run = np.concatenate([start.mean(axis=1)[:, None], per_run], axis=1)
         steps = np.concatenate([[0], steps])
     return steps, per_run.mean(axis=0), per_run.min(axis=0), per_run.max(axis=0)
