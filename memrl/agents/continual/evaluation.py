@@ -297,7 +297,7 @@ def _resolve_reference(
         return None, f"{source} lacks tasks {missing}: forward transfer omitted"
     runs = min(np.atleast_2d(curves[name]).shape[0] for name in needed)
     trimmed = {name: np.atleast_2d(curves[name])[:runs] for name in needed}
-    return trimmed, f"reference curves: {source} ({runs} runs per task)"
+    return trimmed, f"reference curves: {source} ({runs} run{'s' if runs > 1 else ''} per task)"
 
 
 def _metrics_row(metrics: ContinualWorldMetrics, method: str) -> dict[str, Any]:

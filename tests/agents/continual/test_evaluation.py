@@ -50,6 +50,7 @@ def test_metrics_equal_the_hand_computed_values(tmp_path):
     # FT_w = (AUC_w - AUC_ref) / (1 - AUC_ref): a (0.5 - 0.3) / 0.7, b (0.75 - 0.5) / 0.5.
     assert _mean(report, "forward transfer") == pytest.approx((0.2 / 0.7 + 0.5) / 2)
     assert not [n for n in report["notes"] if "partial" in n]
+    assert report["details"]["reference"].endswith("reference.json (1 run per task)")
 
 
 def test_a_stopped_run_is_evaluated_on_its_completed_windows(tmp_path):
