@@ -41,6 +41,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -284,16 +285,16 @@ def report_eval_every(args: argparse.Namespace) -> int:
     return args.eval_every or max(args.budget // 15, 1)
 
 
-def _at_least(least: int) -> Any:
+def _at_least(least: int) -> Callable[[str], int]:
     """An argparse type: an integer >= ``least``."""
 
-    def parse(text: str) -> int:
+    def integer(text: str) -> int:  # argparse names it: "invalid integer value: 'x'"
         value = int(text)
         if value < least:
             raise argparse.ArgumentTypeError(f"must be an integer >= {least}, got {text}")
         return value
 
-    return parse
+    return integer
 
 
 def main() -> None:
