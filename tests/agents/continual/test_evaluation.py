@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from memrl.agents.continual import EvaluationLog, evaluate_continual_runs, save_reference_curves
-from memrl.agents.continual.reference import reference_from_runs
+from memrl.agents.continual.reference import (
+    default_reference_path,
+    load_reference_curves,
+    reference_from_runs,
+)
 
 SUCCESS = [[0.2, 0.0], [0.8, 0.0], [0.4, 0.5], [0.2, 1.0]]
 """Success of tasks a, b at steps 150, 300, 450, 600 (a trains in window 0, b in window 1)."""
@@ -276,3 +282,25 @@ def test_a_single_task_run_with_held_out_tasks_gives_a_reference_curve(tmp_path)
     curves = reference_from_runs([run_dir])
     assert list(curves) == ["a"]
     np.testing.assert_allclose(curves["a"], [[0.2, 0.6]])
+
+
+STUDY = Path(__file__).resolve().parents[3] / "assets" / "continual_study"
+"""The archive of scripts/continual_study.py (30,000 steps per task, evaluation every 2,000)."""
+
+
+def test_the_shipped_reference_curves_are_the_studys_and_the_default(tmp_path):
+    shipped = load_reference_curves(
+        default_reference_path(30_000), steps_per_task=30_000, eval_every=2_000,
+        deterministic=False,
+    )  # fmt: skip
+    from_runs = reference_from_runs(sorted(STUDY.glob("reference/*/seed*")))
+    assert set(shipped) == set(from_runs) == {"reach-v3", "button-press-v3", "window-open-v3"}
+    for task, curves in shipped.items():
+        assert curves.shape == (3, 15)  # 3 seeds, 15 evaluations
+        np.testing.assert_array_equal(curves, from_runs[task])
+    # memrl eval reads the shipped file when no reference is given, and gets the same FT.
+    runs = [shutil.copytree(run, tmp_path / run.name) for run in STUDY.glob("finetune/seed*")]
+    report = evaluate_continual_runs(runs, out_dir=tmp_path / "default")
+    assert report["details"]["reference"].endswith("sac-30000.json (3 runs per task)")
+    given = evaluate_continual_runs(runs, reference=from_runs, out_dir=tmp_path / "given")
+    assert _mean(report, "forward transfer") == _mean(given, "forward transfer")
