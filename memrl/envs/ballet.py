@@ -24,6 +24,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from memrl.envs.actions import check_discrete_action
 from memrl.envs.dances import (
     DANCE_LENGTH,
     DANCE_NAMES,
@@ -553,7 +554,9 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
     ## Action Space
 
     ``Discrete(8)``: move one cell N, NE, E, SE, S, SW, W, NW (``DIRECTION_DELTAS``). A move into
-    a wall leaves the agent in place. Actions are ignored until the choice phase.
+    a wall leaves the agent in place. Actions are ignored until the choice phase. An action is
+    an integer (a Python or numpy int, or a 0-d integer array); anything else (out of range,
+    negative, a float, a bool) raises ``ValueError``, on every step.
 
     ## Rewards
 
@@ -670,8 +673,7 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         """Advance one step; ``action`` is ignored until the choice phase."""
-        if not 0 <= action < NUM_ACTIONS:
-            raise ValueError(f"action must be in 0..{NUM_ACTIONS - 1}, got {action!r}")
+        action = check_discrete_action(action, NUM_ACTIONS)
         t = self._step + 1
         self._step = t
         reward = 0.0

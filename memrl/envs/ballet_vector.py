@@ -271,10 +271,6 @@ class BatchedBalletEnv(BatchedEnv):
     def _step_envs(
         self, actions: np.ndarray, active: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        if actions.dtype != np.int64:
-            actions = actions.astype(np.int64)
-        if actions.view(np.uint64).max() >= NUM_ACTIONS:  # negative ones wrap to huge
-            raise ValueError(f"actions must be in 0..{NUM_ACTIONS - 1}, got {actions}")
         entry = self._entry
         entry += 1
         np.minimum(entry, self._table_last, out=entry)

@@ -12,7 +12,10 @@ Gymnasium's ``SyncVectorEnv`` over N copies of the single environment (wrapped i
 - ``reset(options={"reset_mask": mask})`` resets only the masked sub-environments, as
   ``SyncVectorEnv`` does (see :meth:`BatchedEnv.reset`);
 - infos are laid out as ``SyncVectorEnv`` lays out the single env's: the same keys on the same
-  steps, values in arrays with a leading ``[N]`` axis, ``_key`` masks.
+  steps, values in arrays with a leading ``[N]`` axis, ``_key`` masks;
+- ``step`` takes one ``Discrete`` action per sub-environment, an integer array of shape ``[N]``,
+  and raises ``ValueError`` for any other shape, dtype or value (``memrl.envs.actions``), before
+  anything changes; a sub-environment being reset is checked too, though its action is ignored.
 
 The registry-parametrised tests compare every batched env with ``SyncVectorEnv`` seed by seed.
 """
@@ -24,9 +27,12 @@ from typing import Any
 
 import gymnasium
 import numpy as np
+from gymnasium import spaces
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
+
+from memrl.envs.actions import check_batched_discrete_actions
 
 
 def merge_vector_infos(info: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -64,13 +70,14 @@ class BatchedEnv(VectorEnv):
       the info (``SyncVectorEnv`` layout) is merged into the step's info on autoreset steps;
     - ``_step_envs(actions, active) -> (reward, terminated, info)``: advance the sub-environments
       where ``active`` is True; the others are about to be reset and must not draw randomness;
+      ``actions`` is an int64 array of shape ``[N]``, each in the single action space;
     - ``_observe() -> observation``: the batched observation of the current state (fresh arrays);
     - ``_render_env(i)``: the render of sub-environment i in ``self.render_mode``.
 
     Args:
         num_envs: Number of sub-environments.
         single_observation_space: Observation space of one sub-environment.
-        single_action_space: Action space of one sub-environment.
+        single_action_space: Action space of one sub-environment (``Discrete``).
         max_episode_steps: Truncate episodes at this many steps (None: never).
         render_mode: ``"rgb_array"``, ``"ansi"`` or None.
     """
@@ -96,6 +103,10 @@ class BatchedEnv(VectorEnv):
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']} or None, "
                 f"got {render_mode!r}"
+            )
+        if not isinstance(single_action_space, spaces.Discrete):
+            raise TypeError(
+                f"batched envs take Discrete actions, got single_action_space={single_action_space}"
             )
         self.num_envs = int(num_envs)
         self.single_observation_space = single_observation_space
@@ -211,7 +222,7 @@ class BatchedEnv(VectorEnv):
         """Step every sub-environment; those whose episode ended last step are reset instead."""
         if not self.rngs:
             raise gymnasium.error.ResetNeeded("call reset() before step()")
-        actions = np.asarray(actions)
+        actions = check_batched_discrete_actions(actions, self.single_action_space, self.num_envs)
         resetting = self._needs_reset
         active = ~resetting
         reward, terminated, info = self._step_envs(actions, active)

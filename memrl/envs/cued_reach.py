@@ -21,6 +21,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
+from memrl.envs.actions import check_box_action
 from memrl.envs.metaworld import (
     EPISODE_LENGTH,
     OffscreenRenderer,
@@ -144,6 +145,9 @@ class CuedReachEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     and the gripper effort (-1 open .. 1 closed). With `hold_during_cue=True` the actions taken on
     the cue observations (the first `cue_steps` calls to `step`) are replaced by zeros: the first
     action that moves the arm is the one taken on the first observation without the goal.
+    Every action is checked, held or not: one of another shape, of a non-numeric dtype (bools
+    included) or with a NaN or infinite entry raises `ValueError`; finite values outside
+    `[-1, 1]` are clipped (by Meta-World, as Gymnasium allows an env to do).
 
     ## Rewards
 
@@ -336,6 +340,7 @@ class CuedReachEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         """Move the hand; the goal disappears from the observation after `cue_steps` steps."""
         if self._steps is None:
             raise ResetNeeded("Call reset() before step().")
+        action = check_box_action(action, self.action_space)
         if self.hold_during_cue and self._steps < self.cue_steps:
             action = np.zeros(4, dtype=np.float32)  # the arm waits while the goal is shown
         metaworld_obs, reward, _, _, metaworld_info = self._mw.step(action)

@@ -20,6 +20,8 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from memrl.envs.actions import check_discrete_action
+
 CUE, DISTRACTOR, QUERY = 0, 1, 2
 """Phase indices; the phase flag of the observation sits at ``num_symbols + phase``."""
 
@@ -195,7 +197,9 @@ class DelayedMatchEnv(gymnasium.Env[np.ndarray, np.int64]):
     ## Action Space
 
     `Discrete(num_symbols)`: the symbol the agent names. Actions are ignored until the query
-    observation; the action taken on it is the answer.
+    observation; the action taken on it is the answer. An action is an integer (a Python or
+    numpy int, or a 0-d integer array); anything else (out of range, negative, a float such as
+    `cue + 0.5`, a bool) raises `ValueError`, on every step.
 
     ## Rewards
 
@@ -210,7 +214,10 @@ class DelayedMatchEnv(gymnasium.Env[np.ndarray, np.int64]):
 
     The episode terminates on the answer, i.e. after exactly `delay + 2` steps (one action on the
     cue, `delay` on the delay steps, one on the query). There is no truncation:
-    `max_episode_steps` is None. `info["is_success"]` (answer == cue) is set on that last step.
+    `max_episode_steps` is None, since `delay` is meant to be varied (a fixed limit would cut
+    longer episodes before the question); for wrappers that need it (`TimeAwareObservation`)
+    pass `max_episode_steps=delay + 2` to `gymnasium.make`. `info["is_success"]` (answer == cue)
+    is set on that last step.
 
     ## Arguments
 
@@ -289,11 +296,12 @@ class DelayedMatchEnv(gymnasium.Env[np.ndarray, np.int64]):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Show the next observation; on the query observation, ``action`` is the answer."""
+        action = check_discrete_action(action, self.num_symbols)
         step = self._step + 1
         self._step = step
         if step <= self.delay + 1:
             return self._rows[self._views[step]].copy(), 0.0, False, False, {}
-        correct = int(action) == self._cue
+        correct = action == self._cue
         info = {"is_success": correct, "memory": self._memory()}
         return self._rows[self._query_view].copy(), float(correct), True, False, info
 

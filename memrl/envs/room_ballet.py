@@ -17,6 +17,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from memrl.envs.actions import check_discrete_action
 from memrl.envs.dances import DANCE_LENGTH, DANCE_NAMES, DANCE_OFFSETS, NUM_DANCES
 from memrl.envs.glyphs import (
     AGENT,
@@ -454,7 +455,9 @@ class RoomBalletEnv(gymnasium.Env):
     observation phase actions 0-3 move N, E, S, W and 4-12 stay; in the active variant the
     action of a phase-1 step (the last step of a visit, every step when ``stay_steps=1``) moves
     the agent, except after the final visit; all other observation-phase actions are ignored. In
-    the query step the action is the answer: dance ``DANCE_NAMES[action]``.
+    the query step the action is the answer: dance ``DANCE_NAMES[action]``. An action is an
+    integer (a Python or numpy int, or a 0-d integer array); anything else (out of range,
+    negative, a float, a bool) raises ``ValueError``, on every step.
 
     ## Rewards
 
@@ -472,8 +475,11 @@ class RoomBalletEnv(gymnasium.Env):
 
     ## Episode End
 
-    The episode terminates after the answer, at step ``num_events * stay_steps + 1``; there is no
-    truncation. ``info["is_success"]`` is on every step, True only after a right answer;
+    The episode terminates after the answer, at step ``num_events * stay_steps + 1``. That is also
+    the registered ``max_episode_steps`` (37 for the 3x3 variants, 51 for ``-ShortStay``), so
+    Gymnasium's ``TimeLimit`` marks the last step ``truncated`` as well; to lengthen episodes with
+    ``num_events`` or ``stay_steps``, pass ``max_episode_steps`` to ``gymnasium.make`` too.
+    ``info["is_success"]`` is on every step, True only after a right answer;
     ``info["answer"]`` is on every step too: the index of the right answer, -1 while it is not
     yet known (the active variant, before the query). It is the label of SAT's supervised
     protocol (memory PPO's ``objective="supervised"``). ``info["question_type"]`` (int) is on
@@ -602,9 +608,10 @@ class RoomBalletEnv(gymnasium.Env):
         """Advance one step; in the query step ``action`` is the answer."""
         if self._done:
             raise gymnasium.error.ResetNeeded("the episode is over; call reset()")
+        action = check_discrete_action(action, NUM_ACTIONS)
         t = self._t
         if t == self.query_time:
-            success = int(action) == self._answer
+            success = action == self._answer
             self._done = True
             info = {
                 "is_success": success,
@@ -616,7 +623,7 @@ class RoomBalletEnv(gymnasium.Env):
         event = t // self.stay_steps
         if t % self.stay_steps == self.stay_steps - 1 and event + 1 < self.num_events:
             if self.movement == "active":
-                self._visits[event + 1] = self._moves[self._place, int(action)]
+                self._visits[event + 1] = self._moves[self._place, action]
             self._place = int(self._visits[event + 1])
         self._t = t = t + 1
         if t == self.query_time and self.movement == "active":

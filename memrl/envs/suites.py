@@ -21,8 +21,10 @@ class SuiteEntry:
         id: Gymnasium id, in the ``memrl/`` namespace.
         entry_point: ``"module:Class"`` of the single environment.
         kwargs: Keyword arguments the id stands for.
-        max_episode_steps: Time limit applied by Gymnasium's ``TimeLimit`` (None: the env ends
-            its own episodes).
+        max_episode_steps: Time limit applied by Gymnasium's ``TimeLimit``: the longest episode
+            wherever the id fixes it (so ``TimeAwareObservation`` and other wrappers that need
+            it work), None where keyword arguments meant to be varied set the length (see
+            ``_recall_suite`` and ``_streams_suite``).
         vector_entry_point: ``"module:Class"`` of the numpy-batched implementation, or None.
         observation: Short human description of the observation.
         action: Short human description of the action space.
@@ -107,7 +109,7 @@ def _rooms_suite() -> dict[str, SuiteEntry]:
                 "question": question,
                 "movement": movement,
             },
-            max_episode_steps=None,
+            max_episode_steps=horizon,
             vector_entry_point="memrl.envs.room_ballet_vector:BatchedRoomBalletEnv",
             observation=(
                 f"place Discrete({num_rooms}) + view (3,) uint8 + phase + question (3,) int64"
@@ -130,6 +132,10 @@ ROOMS: dict[str, SuiteEntry] = _rooms_suite()
 def _recall_suite() -> dict[str, SuiteEntry]:
     suite: dict[str, SuiteEntry] = {}
     # DelayedMatch: the default, then three tiers (see DelayedMatchEnv's docstring for why).
+    # No max_episode_steps: `delay` is the knob this family is for (`--env-kwargs '{"delay": 64}'`,
+    # recall-vs-delay evaluation up to 4096, delay ranges drawn per episode), and a limit of the
+    # id's delay + 2 would silently truncate those episodes before the question. The env ends
+    # every episode itself, after delay + 2 steps.
     for tier, num_symbols, delay in (
         ("", 4, 32),
         ("-Easy", 4, 16),
@@ -162,7 +168,7 @@ def _recall_suite() -> dict[str, SuiteEntry]:
             id=env_id,
             entry_point=f"memrl.envs.tvt:{name}Env",
             kwargs={"explore_steps": 15, "distractor_steps": 90, "final_steps": 15},
-            max_episode_steps=None,
+            max_episode_steps=15 + 90 + 15,
             vector_entry_point=f"memrl.envs.tvt_vector:Batched{name}Env",
             observation=f"7x11 room of cell codes, flat Box(0, {high}, (77,), uint8)",
             action="Discrete(4)",
@@ -220,7 +226,9 @@ def _streams_suite() -> dict[str, SuiteEntry]:
             id=env_id,
             entry_point="memrl.streams.continual_env:ContinualEnv",
             kwargs={"stream": stream},
-            max_episode_steps=None,  # the tasks end their 200-step episodes themselves
+            # No max_episode_steps: an episode is the current task's, and `stream=` / `tasks=`
+            # put any task in (DMC6's are 1000 steps); the tasks end their own episodes.
+            max_episode_steps=None,
             vector_entry_point=None,
             observation=f"Meta-World v3 state Box(39,) float64 (+{one_hots} task one-hot: "
             "task_one_hot)",

@@ -25,6 +25,8 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from memrl.envs.actions import check_discrete_action
+
 # -- grid, cell codes, actions -----------------------------------------------------------------
 
 ROWS, COLS = 7, 11
@@ -66,6 +68,7 @@ GLYPHS = ".#@kda" + "".join(name[0].upper() for name in COLOURS)
 NORTH, EAST, SOUTH, WEST = 0, 1, 2, 3
 MOVES = np.array([-COLS, 1, COLS, -1], dtype=np.int64)
 """Flat-index offset of each action."""
+NUM_ACTIONS = len(MOVES)
 
 EXPLORE, DISTRACTOR, FINAL = 0, 1, 2
 PHASE_NAMES: tuple[str, ...] = ("explore", "distractor", "final")
@@ -396,7 +399,7 @@ class ThreePhaseGridEnv(gymnasium.Env[np.ndarray, np.int64]):
         self.task = task
         self.render_mode = render_mode
         self.observation_space = spaces.Box(0, task.observation_high, (NUM_CELLS,), np.uint8)
-        self.action_space = spaces.Discrete(4)
+        self.action_space = spaces.Discrete(NUM_ACTIONS)
         self.action_names = ("N", "E", "S", "W")  # for `memrl play`
         self._distractor_start = task.explore_steps
         self._final_start = task.explore_steps + task.distractor_steps
@@ -425,7 +428,7 @@ class ThreePhaseGridEnv(gymnasium.Env[np.ndarray, np.int64]):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move one cell (walls block); pick up, eat, open or choose what the agent walks onto."""
-        target = self._pos + self._moves[action]
+        target = self._pos + self._moves[check_discrete_action(action, NUM_ACTIONS)]
         code = self._cells[target]
         reward = 0.0
         ended = success = False
@@ -528,7 +531,9 @@ class KeyToDoorEnv(ThreePhaseGridEnv):
     ## Action Space
 
     `Discrete(4)`: 0 north, 1 east, 2 south, 3 west; the agent moves one cell, walls block. No
-    no-op, as in the pycolab version (bumping into a wall stands still).
+    no-op, as in the pycolab version (bumping into a wall stands still). An action is an integer
+    (a Python or numpy int, or a 0-d integer array); anything else (out of range, negative such
+    as -1, a float, a bool) raises `ValueError`.
 
     ## Rewards
 
@@ -549,8 +554,10 @@ class KeyToDoorEnv(ThreePhaseGridEnv):
 
     Terminated when the door opens (success) or when the final phase has lasted `final_steps`
     steps, i.e. after `explore_steps + distractor_steps + final_steps` steps (120 by default;
-    not a truncation: the task is over). `max_episode_steps` is None. `info["is_success"]` (the
-    door opened) is set on the last step.
+    the task is over). 120 is also the registered `max_episode_steps`, so a 120-step episode's
+    last step is `truncated` as well; to lengthen episodes with the phase lengths, pass
+    `max_episode_steps` to `gymnasium.make` too. `info["is_success"]` (the door opened) is set
+    on the last step.
 
     ## Arguments
 
@@ -632,7 +639,8 @@ class PassiveVisualMatchEnv(ThreePhaseGridEnv):
     ## Action Space
 
     `Discrete(4)`: 0 north, 1 east, 2 south, 3 west; the agent moves one cell, walls (and the
-    painted wall) block. No no-op, as in the pycolab version.
+    painted wall) block. No no-op, as in the pycolab version. Anything but an integer in range
+    raises `ValueError`, as in KeyToDoor.
 
     ## Rewards
 
@@ -651,8 +659,8 @@ class PassiveVisualMatchEnv(ThreePhaseGridEnv):
 
     Terminated when the agent walks onto a square (success if it matches) or when the final phase
     has lasted `final_steps` steps, i.e. after `explore_steps + distractor_steps + final_steps`
-    steps (120 by default; not a truncation: the task is over). `max_episode_steps` is None.
-    `info["is_success"]` (the matching square was chosen) is set on the last step.
+    steps (120 by default; the task is over). 120 is also the registered `max_episode_steps`, as
+    in KeyToDoor. `info["is_success"]` (the matching square was chosen) is set on the last step.
 
     ## Arguments
 

@@ -23,6 +23,7 @@ from memrl.envs.tvt import (
     FINAL,
     KEY,
     MOVES,
+    NUM_ACTIONS,
     NUM_CELLS,
     NUM_CODES,
     PASSABLE,
@@ -54,7 +55,7 @@ class BatchedThreePhaseGridEnv(BatchedEnv):
         super().__init__(
             num_envs,
             spaces.Box(0, task.observation_high, (NUM_CELLS,), np.uint8),
-            spaces.Discrete(4),
+            spaces.Discrete(NUM_ACTIONS),
             max_episode_steps=max_episode_steps,
             render_mode=render_mode,
         )

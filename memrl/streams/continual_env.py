@@ -10,6 +10,7 @@ import gymnasium
 import numpy as np
 from gymnasium.error import ResetNeeded
 
+from memrl.envs.actions import check_action
 from memrl.streams.catalogue import Task
 from memrl.streams.layout import StreamLayout, TaskSpaces, task_spaces
 from memrl.streams.schedules import Schedule, Stage, Timeline
@@ -80,7 +81,9 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
 
     The tasks' common action space, or (for 1-D `Box` spaces of different widths) a `Box` as
     wide as the widest of which each task takes its first `d` components. For Meta-World
-    streams: `Box(-1, 1, (4,), float32)`.
+    streams: `Box(-1, 1, (4,), float32)`. An action outside this space raises `ValueError`
+    (`memrl.envs.actions.check_action`: a `Box` action of another shape or with a NaN or
+    infinite entry, a `Discrete` one that is not an integer in range), before the task sees it.
 
     ## Rewards
 
@@ -309,6 +312,7 @@ class ContinualEnv(gymnasium.Env[Any, Any]):
         env, task_id = self._env, self._task_id
         if env is None or task_id is None:
             raise ResetNeeded("Call reset() before step().")
+        action = check_action(action, self.action_space)
         obs, reward, terminated, truncated, info = env.step(self.layout.action(task_id, action))
         self._stream_step += 1
         if self._stream_step == self._stage_end:

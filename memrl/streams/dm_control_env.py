@@ -18,6 +18,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
+from memrl.envs.actions import check_box_action
 from memrl.envs.metaworld import OffscreenRenderer, gl_backend
 
 EPISODE_LENGTH = 1000
@@ -60,7 +61,10 @@ class DMControlTaskEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     ## Action Space
 
     `Box(minimum, maximum, action_spec.shape, float32)` from dm_control's action spec (all 16
-    tasks: `[-1, 1]`, 1 to 6 dimensions). Actions are passed to dm_control as float64.
+    tasks: `[-1, 1]`, 1 to 6 dimensions). Actions are passed to dm_control as float64. An action
+    of another shape, of a non-numeric dtype (bools included) or with a NaN or infinite entry
+    raises `ValueError`; finite values outside the bounds are clamped (by MuJoCo, to the
+    actuators' `ctrlrange`, as Gymnasium allows an env to do).
 
     ## Rewards
 
@@ -191,7 +195,8 @@ class DMControlTaskEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         """One control step."""
         if self._steps is None or self._over:
             raise ResetNeeded("Call reset() before step() (the episode has ended).")
-        time_step = self._env.step(np.asarray(action, dtype=np.float64))
+        action = check_box_action(action, self.action_space)
+        time_step = self._env.step(action.astype(np.float64))
         self._steps += 1
         reward = float(time_step.reward or 0.0)
         self._return += reward

@@ -33,6 +33,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
+from memrl.envs.actions import check_box_action
 from memrl.envs.metaworld import (
     EPISODE_LENGTH,
     OffscreenRenderer,
@@ -72,7 +73,9 @@ class MetaWorldTaskEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     ## Action Space
 
     `Box(-1, 1, (4,), float32)`, Meta-World's: the hand's displacement (x, y, z, 1 cm per unit)
-    and the gripper effort (-1 open .. 1 closed).
+    and the gripper effort (-1 open .. 1 closed). An action of another shape, of a non-numeric
+    dtype (bools included) or with a NaN or infinite entry raises `ValueError`; finite values
+    outside `[-1, 1]` are clipped (by Meta-World, as Gymnasium allows an env to do).
 
     ## Rewards
 
@@ -182,6 +185,7 @@ class MetaWorldTaskEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         """Advance Meta-World one step; truncate after ``episode_length`` steps."""
         if self._steps is None:
             raise ResetNeeded("Call reset() before step().")
+        action = check_box_action(action, self.action_space)
         obs, reward, _, _, info = self._mw.step(action)  # a fresh array and dict every step
         self._steps += 1
         if info["success"]:

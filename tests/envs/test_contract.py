@@ -14,6 +14,7 @@ import gymnasium
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
+from gymnasium.wrappers import TimeAwareObservation
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import memrl
@@ -326,3 +327,200 @@ def test_the_first_reset_must_reset_every_sub_environment():
     with pytest.raises(gymnasium.error.ResetNeeded, match="first reset"):
         env.reset(options={"reset_mask": np.array([True, False, True])})
     env.reset(seed=0, options={"reset_mask": np.ones(3, dtype=bool)})  # a full mask is fine
+
+
+# -- the action contract: an action outside the space is a ValueError naming space and value ------
+
+CHEAP_IDS = {i for i, e in ALL.items() if "metaworld" not in e.tags}
+
+
+def _bad_actions(space: gymnasium.Space) -> list[tuple[object, str]]:
+    """Actions outside ``space``, each with the text the error message must show of it."""
+    if isinstance(space, gymnasium.spaces.Discrete):
+        n = int(space.n)
+        return [
+            (n, str(n)),  # out of range
+            (99, "99"),
+            (-1, "-1"),  # negative (KeyToDoor read it as action 3)
+            (1.0, "1.0"),  # a float where an int is meant, even an integral one
+            (np.float64(0.5), "0.5"),
+            (True, "True"),  # a bool is not an action index
+            (np.array([0]), "[0]"),  # wrong shape
+        ]
+    (width,) = space.shape
+    nan = np.zeros(width, dtype=space.dtype)
+    nan[1] = np.nan
+    return [
+        (np.zeros(width - 1, dtype=space.dtype), f"shape {(width - 1,)}"),  # wrong shape
+        (np.zeros((1, width), dtype=space.dtype), f"shape {(1, width)}"),
+        ([*space.high.tolist(), 0.0], f"shape {(width + 1,)}"),
+        (nan, "nan"),
+        (np.full(width, -np.inf, dtype=space.dtype), "-inf"),
+        (np.zeros(width, dtype=bool), "dtype bool"),
+    ]
+
+
+def _good_action(space: gymnasium.Space, step: int) -> object:
+    """A valid action in one of the forms agents pass: numpy ints, 0-d arrays, ints, lists."""
+    action = space.sample()
+    if isinstance(space, gymnasium.spaces.Discrete):
+        forms = (np.int64, int, np.array, np.int32, np.uint8)
+    else:
+        forms = (np.asarray, list, lambda a: a.astype(np.float64))
+    return forms[step % len(forms)](action)
+
+
+def _episode_steps(env_id: str) -> int:
+    """Steps to check: a whole episode (the answer step included) where steps are cheap."""
+    return ALL[env_id].horizon if env_id in CHEAP_IDS else 25
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_an_action_outside_the_space_raises_before_anything_changes(env_id):
+    """Every bad action raises on every step; the episode then goes on as if it had not been sent.
+
+    The env's outcomes with rejected actions sent before each valid one are compared with a
+    replay of the valid actions alone from the same seed.
+    """
+    env = gymnasium.make(env_id)
+    space = env.action_space
+    env.action_space.seed(0)
+    env.reset(seed=0)
+    valid, outcomes = [], []
+    for step in range(_episode_steps(env_id)):
+        for action, shown in _bad_actions(space):
+            with pytest.raises(ValueError) as error:
+                env.step(action)
+            message = str(error.value)
+            assert str(space) in message and shown in message, (repr(action), message)
+        valid.append(_good_action(space, step))
+        obs, reward, terminated, truncated, _ = env.step(valid[-1])
+        outcomes.append((hash(_flat(obs)), float(reward), terminated, truncated))
+        if terminated or truncated:
+            break
+    env.reset(seed=0)
+    assert [
+        (hash(_flat(obs)), float(reward), terminated, truncated)
+        for obs, reward, terminated, truncated, _ in map(env.step, valid)
+    ] == outcomes
+
+
+def _bad_batches(space: gymnasium.Space, num_envs: int) -> list[tuple[object, str]]:
+    """Batches of actions outside the vector env's space, with the text the error must show."""
+    if isinstance(space, gymnasium.spaces.Discrete):
+        n = int(space.n)
+        zeros = np.zeros(num_envs, dtype=np.int64)
+        return [
+            (zeros[:, None], "shape (2, 1)"),  # used to broadcast into a (2, 2) reward
+            (np.int64(0), "shape ()"),
+            (np.zeros(num_envs + 1, dtype=np.int64), "shape (3,)"),
+            (np.array([0, n]), f"got {n}"),
+            (np.array([0, 99]), "got 99"),
+            (np.array([-1, 0]), "got -1"),
+            (zeros.astype(np.float64), "dtype float64"),
+            (zeros.astype(bool), "dtype bool"),
+        ]
+    # Gymnasium's SyncVectorEnv steps the sub-environments one by one: each checks its row.
+    rows = np.zeros((num_envs, *space.shape), dtype=space.dtype)
+    nan = rows.copy()
+    nan[0, 0] = np.nan
+    return [(rows[:, :1], "shape (1,)"), (nan, "nan"), (rows.astype(bool), "dtype bool")]
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_a_batch_outside_the_space_raises_before_anything_changes(env_id):
+    """``gymnasium.make_vec`` (the batched env where one is registered): bad batches raise."""
+    num_envs = 2
+    envs = gymnasium.make_vec(env_id, num_envs=num_envs)
+    space = envs.single_action_space
+    envs.action_space.seed(0)
+    envs.reset(seed=0)
+    valid, outcomes = [], []
+    for step in range(_episode_steps(env_id) + 1):  # one autoreset step included
+        for actions, shown in _bad_batches(space, num_envs):
+            with pytest.raises(ValueError) as error:
+                envs.step(actions)
+            message = str(error.value)
+            assert str(space) in message and shown in message, (repr(actions), message)
+        actions = envs.action_space.sample()
+        other = np.int32 if isinstance(space, gymnasium.spaces.Discrete) else np.float64
+        valid.append(actions.astype(other) if step % 2 else actions.tolist())
+        obs, reward, terminated, truncated, _ = envs.step(valid[-1])
+        outcomes.append(
+            (hash(_flat(obs)), reward.tolist(), terminated.tolist(), truncated.tolist())
+        )
+    envs.reset(seed=0)
+    assert [
+        (hash(_flat(obs)), reward.tolist(), terminated.tolist(), truncated.tolist())
+        for obs, reward, terminated, truncated, _ in map(envs.step, valid)
+    ] == outcomes
+
+
+@pytest.mark.parametrize("stream", ["CW10", "DMC6"])
+def test_the_tasks_of_a_stream_check_their_own_actions(stream):
+    """Meta-World's and dm_control's task envs refuse bad actions themselves, outside a stream."""
+    env = gymnasium.make("memrl/ContinualWorld-CW10-v0", stream=stream).unwrapped
+    env.reset(seed=0)
+    task = env.task_env(env.current_task)
+    for action, shown in _bad_actions(task.action_space):
+        with pytest.raises(ValueError) as error:
+            task.step(action)
+        assert str(task.action_space) in str(error.value) and shown in str(error.value)
+
+
+def test_a_stream_checks_an_action_against_its_own_space_before_a_task_takes_its_part():
+    """DMC6 pads actions to 6 and a task takes its first few: a 5-wide action is still wrong."""
+    env = gymnasium.make("memrl/ContinualWorld-CW10-v0", stream="DMC6")
+    env.reset(seed=0)
+    stream = env.unwrapped
+    assert stream.layout.pads_actions(stream.task_names.index(stream.current_task))
+    with pytest.raises(ValueError, match=r"\(6,\) in Box\(-1.0, 1.0, \(6,\), float32\).*\(5,\)"):
+        env.step(np.zeros(5, dtype=np.float32))
+    env.step(np.zeros(6, dtype=np.float32))
+
+
+BOX_IDS = sorted(i for i in IDS if i not in CHEAP_IDS)
+
+
+@pytest.mark.parametrize("env_id", BOX_IDS)
+def test_a_box_action_beyond_the_bounds_is_clipped(env_id):
+    """Finite values outside ``[-1, 1]`` are accepted and act as the bound (Meta-World clips)."""
+    env = gymnasium.make(env_id)
+    high = env.action_space.high
+    runs = []
+    for scale in (1.0, 5.0):
+        env.reset(seed=0)
+        runs.append([_flat(env.step(scale * high)[0]) for _ in range(15)])  # 10 cue steps held
+    assert runs[0] == runs[1]
+
+
+# -- max_episode_steps ----------------------------------------------------------------------------
+
+HORIZON_SET_BY_ARGUMENTS = {
+    "delayed_match": "`delay` is varied (recall-vs-delay up to 4096, `--env-kwargs`, ranges)",
+    "streams": "an episode is the current task's, and `stream=` / `tasks=` take any task",
+}
+"""Families registered without ``max_episode_steps``, and why (DESIGN.md: only fixed horizons)."""
+
+FIXED_HORIZON_IDS = sorted(i for i in IDS if ALL[i].family not in HORIZON_SET_BY_ARGUMENTS)
+
+
+def test_every_fixed_horizon_id_registers_its_horizon_as_max_episode_steps():
+    for env_id, entry in ALL.items():
+        expected = None if entry.family in HORIZON_SET_BY_ARGUMENTS else entry.horizon
+        assert gymnasium.spec(env_id).max_episode_steps == expected, env_id
+
+
+@pytest.mark.parametrize("env_id", FIXED_HORIZON_IDS)
+def test_time_aware_observation_counts_the_steps_of_an_episode(env_id):
+    """Gymnasium's ``TimeAwareObservation`` needs ``max_episode_steps``; it works on every id."""
+    env = TimeAwareObservation(gymnasium.make(env_id), flatten=False)
+    obs, _ = env.reset(seed=0)
+    env.action_space.seed(0)
+    assert env.observation_space.contains(obs) and obs["time"][0] == 0
+    for step in range(1, ALL[env_id].horizon + 1):
+        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs) and obs["time"][0] == step
+        if terminated or truncated:
+            break
+    assert terminated or truncated, "no episode end within max_episode_steps"

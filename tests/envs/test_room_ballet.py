@@ -116,7 +116,7 @@ def test_oracle_reading_the_plan_answers_right(question):
         terminated = False
         while not terminated:
             _, reward, terminated, truncated, step_info = env.step(answer)
-            assert not truncated
+            assert terminated or not truncated  # the time limit falls on the answer step only
         successes.append(step_info["is_success"])
         assert reward == float(step_info["is_success"])
     assert np.mean(successes) >= 0.99
