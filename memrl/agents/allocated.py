@@ -76,15 +76,17 @@ class AllocatedPolicy:
         return self.policy.predict(observation, state, episode_start, deterministic)
 
 
-def load_allocated_policy(run_dir: str | Path, policy: MemoryPolicy) -> AllocatedPolicy:
-    """``policy`` with the allocator saved in a ``sat-ama`` run's latest checkpoint."""
+def allocator_from_checkpoint(payload: dict[str, Any], path: Path) -> AdaptiveMemoryAllocator:
+    """The allocator saved in a ``sat-ama`` run's checkpoint ``payload`` (read from ``path``).
+
+    Raises:
+        ValueError: The checkpoint holds no allocator (the run was not trained with sat-ama).
+    """
     from memrl.envs.room_ballet import QUESTION_TYPES
 
-    path = Path(run_dir) / "checkpoints" / "latest.pt"
-    payload = torch.load(path, weights_only=False)
     if payload.get("allocator") is None:
         raise ValueError(f"{path} holds no allocator: the run was not trained with sat-ama")
     allocator = AdaptiveMemoryAllocator(context_dim=len(QUESTION_TYPES))
     allocator.load_state_dict(payload["allocator"]["model"])
     allocator.eval()
-    return AllocatedPolicy(policy, allocator)
+    return allocator

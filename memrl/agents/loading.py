@@ -13,6 +13,10 @@ import numpy as np
 def load_agent(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     """The trained agent of a run directory (memory PPO or SB3) and what it was trained on.
 
+    A damaged checkpoint is skipped for the one before it, with a warning naming both (memory
+    PPO: ``latest.pt`` then ``previous.pt``; SB3: ``final.zip`` then the newest intact periodic
+    checkpoint).
+
     A ``sat-ama`` agent comes wrapped in :class:`~memrl.agents.allocated.AllocatedPolicy` (its
     allocator picks each episode's strategy), and the info holds ``allocator_choices``: the
     strategy it picks for each question type.
@@ -23,13 +27,10 @@ def load_agent(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
         raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json)")
     config = json.loads(config_path.read_text())
     if str(config.get("agent", "")).startswith("sb3-"):
-        from memrl.agents.sb3_baselines import SB3Config, _algorithm
+        from memrl.agents.sb3_baselines import SB3Config, load_final_model
 
-        final = run_dir / "checkpoints" / "final.zip"
-        if not final.exists():
-            raise FileNotFoundError(f"no final model at {final}; the run has not finished")
         sb3 = SB3Config(**{k: v for k, v in config.items() if k != "agent"})
-        model = _algorithm(sb3).load(final)
+        model = load_final_model(sb3, run_dir)
         info = {"agent": config["agent"], "env_id": sb3.env_id, "env_kwargs": sb3.env_kwargs}
         if sb3.frame_stack > 1:
             import gymnasium
@@ -37,15 +38,16 @@ def load_agent(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
             space = gymnasium.make(sb3.env_id, **sb3.env_kwargs).observation_space
             return FrameStackedAgent(model, sb3.frame_stack, space), info
         return model, info
-    from memrl.agents.ppo import load_policy
+    from memrl.agents.ppo import policy_from_checkpoint, read_checkpoint
 
-    policy, ppo = load_policy(run_dir)
+    path, payload = read_checkpoint(run_dir)
+    policy, ppo = policy_from_checkpoint(payload)
     info = {"agent": ppo.core, "env_id": ppo.env_id, "env_kwargs": ppo.env_kwargs}
     if ppo.core == "sat-ama":
-        from memrl.agents.allocated import load_allocated_policy
+        from memrl.agents.allocated import AllocatedPolicy, allocator_from_checkpoint
         from memrl.envs.room_ballet import QUESTION_TYPES
 
-        agent = load_allocated_policy(run_dir, policy)
+        agent = AllocatedPolicy(policy, allocator_from_checkpoint(payload, path))
         picks = agent.choices(len(QUESTION_TYPES))
         info["allocator_choices"] = dict(zip(QUESTION_TYPES, picks, strict=True))
         return agent, info

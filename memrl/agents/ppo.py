@@ -21,7 +21,10 @@ from. The memory core is reset on the first observation of every episode.
 
 Resuming: a checkpoint holds the model, the optimiser, the vector env (pickled mid-episode), the
 last observation and core state, the random generators and the counters, so ``resume=True``
-continues a killed run exactly from its last checkpoint.
+continues a killed run exactly from its last checkpoint. Checkpoints go to
+``checkpoints/latest.pt`` with the one before kept as ``checkpoints/previous.pt``; a damaged
+``latest.pt`` is reported and the run continues from ``previous.pt``
+(:mod:`memrl.agents.checkpoints`).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from memrl.agents.checkpoints import LATEST, CheckpointStore
 from memrl.agents.policy import (
     MemoryPolicy,
     flatten_time,
@@ -53,6 +57,11 @@ from memrl.agents.run_lock import RunLock
 from memrl.agents.run_log import RunLog
 from memrl.envs.vector import make_vector_env
 from memrl.memory.base import State, detach_state, index_state
+
+CHECKPOINT_KEYS = ("config", "policy", "optimizer", "update", "global_step", "envs",
+                   "observation", "state", "reset_next", "valid_next", "episode_return",
+                   "episode_length", "finished", "rng")  # fmt: skip
+"""What a checkpoint must hold to resume (``allocator`` too, for a ``sat-ama`` run)."""
 
 
 def build_policy(config: PPOConfig, envs: gymnasium.vector.VectorEnv) -> MemoryPolicy:
@@ -129,11 +138,13 @@ class PPOTrainer:
     Args:
         config: The run's configuration.
         run_dir: Where config, metrics, checkpoints and TensorBoard events go.
-        resume: Continue from ``run_dir/checkpoints/latest.pt`` if it exists.
+        resume: Continue from ``run_dir/checkpoints/latest.pt`` if it exists (from
+            ``previous.pt``, with a warning, if ``latest.pt`` is damaged or missing).
         progress: Show a progress bar.
 
     Raises:
         RunInUseError: Another trainer holds ``run_dir`` (until its ``train()`` ends).
+        NoIntactCheckpointError: Resuming, and both checkpoints are damaged (a ``ValueError``).
     """
 
     def __init__(
@@ -142,7 +153,8 @@ class PPOTrainer:
         config.validate()
         self.config = config
         self.run_dir = Path(run_dir)
-        self.checkpoint_path = self.run_dir / "checkpoints" / "latest.pt"
+        self.checkpoints = CheckpointStore(self.run_dir / "checkpoints")
+        self.checkpoint_path = self.checkpoints.latest
         self.progress = progress
         self.lock = RunLock(self.run_dir)  # released when train() ends or this fails
         try:
@@ -178,7 +190,7 @@ class PPOTrainer:
         self.episode_return = np.zeros(config.num_envs)
         self.episode_length = np.zeros(config.num_envs, dtype=np.int64)
         self.finished: list[tuple[float, int, bool]] = []
-        if resume and self.checkpoint_path.exists():
+        if resume and self.checkpoints.exists():
             self._load_checkpoint()
         elif not resume and (self.run_dir / "metrics.csv").exists():
             raise FileExistsError(
@@ -518,8 +530,13 @@ class PPOTrainer:
         self.envs.close()
 
     def save_checkpoint(self) -> Path:
-        """Write everything needed to continue exactly (atomically: temp file, then rename)."""
-        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        """Write everything needed to continue exactly; returns the checkpoint's path.
+
+        It becomes ``latest.pt``, the last one ``previous.pt`` (atomically: temp file, fsync,
+        rename; see :class:`~memrl.agents.checkpoints.CheckpointStore`). The TensorBoard events
+        logged so far are flushed to disk first.
+        """
+        self.log.flush()
         payload = {
             "config": dataclasses.asdict(self.config),
             "policy": self.policy.state_dict(),
@@ -545,13 +562,11 @@ class PPOTrainer:
                 "strategy": self.strategy,
             },
         }
-        tmp = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(payload, tmp)
-        tmp.replace(self.checkpoint_path)
-        return self.checkpoint_path
+        return self.checkpoints.save(payload)
 
     def _load_checkpoint(self) -> None:
-        payload = torch.load(self.checkpoint_path, weights_only=False)
+        allocator = ("allocator",) if self.allocator is not None else ()
+        _, payload = self.checkpoints.load(required=(*CHECKPOINT_KEYS, *allocator))
         # A setting added to PPOConfig after the checkpoint was written has its default there.
         saved = {**dataclasses.asdict(PPOConfig(env_id=self.config.env_id)), **payload["config"]}
         check_resumable_config(self.run_dir, saved, dataclasses.asdict(self.config))
@@ -584,12 +599,31 @@ class PPOTrainer:
             self.strategy = saved_allocator["strategy"]
 
 
+def read_checkpoint(run_dir: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The newest intact checkpoint of a run directory (for evaluation) and its path.
+
+    ``checkpoints/latest.pt``, or ``previous.pt`` with a warning if ``latest.pt`` is damaged.
+
+    Raises:
+        FileNotFoundError: The run has no checkpoint.
+        NoIntactCheckpointError: Both checkpoints are damaged (a ``ValueError``).
+    """
+    store = CheckpointStore(Path(run_dir) / "checkpoints")
+    if not store.exists():
+        raise FileNotFoundError(
+            f"no checkpoint at {store.directory / LATEST}; train first with `memrl train`"
+        )
+    return store.load(required=("config", "policy"))
+
+
 def load_policy(run_dir: str | Path) -> tuple[MemoryPolicy, PPOConfig]:
-    """The trained policy and config of a run directory (from its latest checkpoint)."""
-    path = Path(run_dir) / "checkpoints" / "latest.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}; train first with `memrl train`")
-    payload = torch.load(path, weights_only=False)
+    """The trained policy and config of a run directory (from its newest intact checkpoint)."""
+    _, payload = read_checkpoint(run_dir)
+    return policy_from_checkpoint(payload)
+
+
+def policy_from_checkpoint(payload: dict[str, Any]) -> tuple[MemoryPolicy, PPOConfig]:
+    """The trained policy (in eval mode) and config of a checkpoint's dictionary."""
     config = PPOConfig(**payload["config"])
     envs = make_vector_env(config.env_id, 1, config.env_kwargs)
     policy = build_policy(config, envs)
@@ -616,4 +650,12 @@ def _set_rng_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
 
 
-__all__ = ["PPOConfig", "PPOTrainer", "compute_advantages", "load_policy", "parameter_count"]
+__all__ = [
+    "PPOConfig",
+    "PPOTrainer",
+    "compute_advantages",
+    "load_policy",
+    "parameter_count",
+    "policy_from_checkpoint",
+    "read_checkpoint",
+]

@@ -4,6 +4,12 @@ Keys follow CleanRL's namespaces (``charts/episodic_return``, ``losses/value_los
 ``eval/success_rate``, ``retention/<task>``). The CSV has one row per ``write`` call with a
 ``global_step`` column; a key seen for the first time later extends the header (the file is
 rewritten once), so every row of the file has every column.
+
+A resumed run logs again the steps after its checkpoint: :meth:`RunLog.truncate_after` drops them
+from the CSV and hides them in TensorBoard (the new event file starts with a purge at the next
+step, TensorBoard's ``purge_step``: readers drop the earlier files' events from that step on). The
+event file is opened on the first scalar, so a resume with nothing left to train writes none,
+unless it must hide events logged after its checkpoint.
 """
 
 from __future__ import annotations
@@ -25,15 +31,23 @@ class RunLog:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / "metrics.csv"
+        self.tensorboard_dir = self.run_dir / "tb"
+        self.tensorboard = tensorboard
         self._columns: list[str] = []
         if self.path.exists():
             with self.path.open(newline="") as f:
                 self._columns = next(csv.reader(f), [])
-        self._writer: Any = None
-        if tensorboard:
+        self._writer: Any = None  # opened on the first scalar
+        self._purge_step: int | None = None
+
+    def _tensorboard_writer(self) -> Any:
+        """The TensorBoard writer, opened (with the pending purge) on first use."""
+        if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(str(self.run_dir / "tb"))
+            self._writer = SummaryWriter(str(self.tensorboard_dir), purge_step=self._purge_step)
+            self._purge_step = None  # done: a later event file must not hide this one's events
+        return self._writer
 
     def write(self, global_step: int, metrics: dict[str, float]) -> None:
         """Log ``metrics`` at ``global_step``."""
@@ -43,25 +57,44 @@ class RunLog:
             self._extend_header(new)
         with self.path.open("a", newline="") as f:
             csv.DictWriter(f, fieldnames=self._columns).writerow(row)
-        if self._writer is not None:
+        if self.tensorboard:
+            writer = self._tensorboard_writer()
             for key, value in metrics.items():
-                self._writer.add_scalar(key, value, global_step)
+                writer.add_scalar(key, value, global_step)
 
     def truncate_after(self, global_step: int) -> None:
-        """Drop rows logged after ``global_step`` (a resumed run repeats them)."""
+        """Drop what was logged after ``global_step`` (a resumed run logs it again).
+
+        CSV rows after ``global_step`` are deleted; TensorBoard events after it are hidden by a
+        purge at ``global_step + 1`` at the start of this log's event file. If the CSV had such
+        rows and the run has event files, that file is written now, even if nothing else is.
+        """
+        self._purge_step = global_step + 1
         if not self.path.exists():
             return
         with self.path.open(newline="") as f:
-            rows = [r for r in csv.DictReader(f) if int(float(r["global_step"])) <= global_step]
+            rows = list(csv.DictReader(f))
+        kept = [r for r in rows if int(float(r["global_step"])) <= global_step]
         with self.path.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self._columns)
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(kept)
+        if self.tensorboard and len(kept) < len(rows) and self._has_events():
+            self._tensorboard_writer()
+
+    def _has_events(self) -> bool:
+        return any(self.tensorboard_dir.glob("events.out.tfevents.*"))
+
+    def flush(self) -> None:
+        """Write the TensorBoard events still buffered to disk (trainers do at a checkpoint)."""
+        if self._writer is not None:
+            self._writer.flush()
 
     def close(self) -> None:
-        """Flush and close the TensorBoard writer."""
+        """Flush and close the TensorBoard writer (if one was opened)."""
         if self._writer is not None:
             self._writer.close()
+            self._writer = None
 
     def _extend_header(self, new: list[str]) -> None:
         rows: list[dict[str, str]] = []

@@ -12,21 +12,24 @@ the row at env step S holds the losses of the update made after collecting S env
 every ``log_every`` updates and one after the last (SB3's own ``log_interval`` dumps before the
 update, so its rows carry the previous update's losses and the last update's are never written).
 
-Resuming continues from the checkpoint with the most env steps (``final.zip`` included): model,
-optimiser, step and update counts carry over, metric rows logged after that checkpoint are
-dropped, and a config that differs in anything but ``total_steps`` and the settings that do not
-change learning (``memrl.agents.resume.RESUMABLE_CHANGES``) is refused. The envs start fresh
-episodes, and the random generators (torch, numpy, the envs, the action space) are reseeded with
+Resuming continues from the intact checkpoint with the most env steps (``final.zip`` included;
+each is checked first, and a damaged one is skipped with a warning naming it and the one used, see
+:mod:`memrl.agents.checkpoints`): model, optimiser, step and update counts carry over, metric rows
+and TensorBoard events logged after that checkpoint are dropped, and a config that differs in
+anything but ``total_steps`` and the settings that do not change learning
+(``memrl.agents.resume.RESUMABLE_CHANGES``) is refused. The envs start fresh episodes, and the
+random generators (torch, numpy, the envs, the action space) are reseeded with
 ``seed + steps trained``: SB3's ``load`` reseeds them all with ``seed``, which would replay the
 run's opening episodes and sampling noise on every resume. A resume is deterministic, but does not
 continue the generators of the run it resumes (memory PPO's checkpoints hold those, SB3's do not).
+A saved model is the whole state these runs keep (PPO and RecurrentPPO have no replay buffer and
+the runs no ``VecNormalize``); every model is written atomically (temp file, fsync, rename).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +40,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter, Logger
 
+from memrl.agents.checkpoints import atomic_write, load_newest_intact, verify_archive
 from memrl.agents.resume import check_resumable_config
 from memrl.agents.run_lock import RunLock
 from memrl.agents.run_log import RunLog
@@ -54,6 +58,10 @@ METRIC_NAMES = {
     "train/clip_fraction": "losses/clipfrac",
 }
 """SB3 logger keys -> the memory-PPO keys of the same quantity."""
+MODEL_MEMBERS = ("data", "policy.pth")
+"""Members of every model zip SB3 saves; one without them is damaged."""
+FINAL = "final.zip"
+"""The model a run ends with, in ``RUN_DIR/checkpoints/``."""
 
 
 class RunLogOutput(KVWriter):
@@ -150,10 +158,7 @@ class LogAfterUpdates(BaseCallback):
 
 def save_model(model: Any, path: Path) -> None:
     """``model.save(path)`` atomically: a killed save leaves no half-written checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    model.save(tmp)
-    tmp.replace(path)
+    atomic_write(path, model.save)
 
 
 @dataclass(frozen=True)
@@ -242,25 +247,63 @@ def checkpoint_steps(path: Path) -> int:
         raise ValueError(f"{path} is not a readable SB3 model ({error})") from error
 
 
-def latest_checkpoint(run_dir: Path) -> tuple[Path, int] | None:
-    """The saved model of ``run_dir`` with the most env steps (``final.zip`` included), if any.
+def saved_models(run_dir: Path) -> list[Path]:
+    """The saved models of ``run_dir``, most env steps first (``final.zip`` included).
 
-    Returns:
-        The model's path and env steps; None if ``run_dir`` has none. A file that is not a
-        readable zip (a save killed midway) is skipped with a warning.
+    ``sb3_<steps>_steps.zip`` files are ranked by their names; ``final.zip`` by the steps it
+    records, or first if it records none that can be read (so that its damage is reported).
     """
     directory = run_dir / "checkpoints"
-    found: list[tuple[int, Path]] = []
-    for path in [*directory.glob("sb3_*_steps.zip"), *directory.glob("final.zip")]:
+    ranked: list[tuple[float, Path]] = []
+    for path in [*directory.glob("sb3_*_steps.zip"), *directory.glob(FINAL)]:
         try:
-            found.append((checkpoint_steps(path), path))
-        except ValueError as error:
-            warnings.warn(f"skipping {error}", stacklevel=2)
-    for steps, path in sorted(found, reverse=True):
-        if zipfile.is_zipfile(path):
-            return path, steps
-        warnings.warn(f"skipping {path}: not a readable zip (a save killed midway?)", stacklevel=2)
-    return None
+            ranked.append((checkpoint_steps(path), path))
+        except ValueError:
+            ranked.append((float("inf"), path))
+    return [path for _, path in sorted(ranked, reverse=True)]
+
+
+def _intact_model_steps(path: Path) -> int:
+    """The env steps of the saved model ``path``, once it is checked to be intact."""
+    verify_archive(path, MODEL_MEMBERS)
+    return checkpoint_steps(path)
+
+
+def latest_checkpoint(run_dir: Path) -> tuple[Path, int] | None:
+    """The intact saved model of ``run_dir`` with the most env steps, and those steps.
+
+    A damaged model (truncated, corrupted bytes, members missing) is skipped with a warning that
+    names it and the model used instead.
+
+    Returns:
+        The model's path and env steps; None if ``run_dir`` has no saved model.
+
+    Raises:
+        NoIntactCheckpointError: Every saved model is damaged; names each and why.
+    """
+    candidates = saved_models(run_dir)
+    if not candidates:
+        return None
+    return load_newest_intact(candidates, _intact_model_steps, run_dir / "checkpoints")
+
+
+def load_final_model(config: SB3Config, run_dir: Path) -> Any:
+    """The model a finished run ended with (for evaluation).
+
+    If ``final.zip`` is damaged, the intact periodic checkpoint with the most env steps is loaded
+    instead, with a warning naming both.
+
+    Raises:
+        FileNotFoundError: The run has no ``final.zip``: it has not finished.
+        NoIntactCheckpointError: ``final.zip`` and every periodic checkpoint are damaged.
+    """
+    directory = run_dir / "checkpoints"
+    final = directory / FINAL
+    if not final.exists():
+        raise FileNotFoundError(f"no final model at {final}; the run has not finished")
+    candidates = [final, *(path for path in saved_models(run_dir) if path != final)]
+    path, _ = load_newest_intact(candidates, _intact_model_steps, directory)
+    return _algorithm(config).load(path)
 
 
 def _check_resumable(config: SB3Config, run_dir: Path, trained: int) -> None:
@@ -293,9 +336,10 @@ def train_sb3(
     Args:
         config: The run's configuration.
         run_dir: Where config, metrics, checkpoints and TensorBoard events go.
-        resume: Continue from the saved model of ``run_dir`` with the most env steps (the envs
-            start fresh episodes, reseeded with ``seed`` + steps trained; model, optimiser, step
-            and update counts continue; metric rows logged after that model are dropped).
+        resume: Continue from the intact saved model of ``run_dir`` with the most env steps
+            (the envs start fresh episodes, reseeded with ``seed`` + steps trained; model,
+            optimiser, step and update counts continue; metric rows and TensorBoard events
+            logged after that model are dropped; damaged models are skipped with a warning).
         progress: Show SB3's progress bar.
 
     Returns:
@@ -304,7 +348,8 @@ def train_sb3(
     Raises:
         FileExistsError: ``run_dir`` holds a run and ``resume`` is False.
         RunInUseError: Another process is training ``run_dir``.
-        ValueError: A bad config, or one that cannot resume the run (see ``_check_resumable``).
+        ValueError: A bad config, or one that cannot resume the run (see ``_check_resumable``),
+            or every saved model of the run is damaged (``NoIntactCheckpointError``).
     """
     config.validate()
     run_dir = Path(run_dir)
@@ -342,7 +387,7 @@ def _train_locked(config: SB3Config, run_dir: Path, resume: bool, progress: bool
     log = RunLog(run_dir, tensorboard=config.tensorboard)
     log.truncate_after(start_step)
     model.set_logger(Logger(str(run_dir), [RunLogOutput(log)]))
-    final = run_dir / "checkpoints" / "final.zip"
+    final = run_dir / "checkpoints" / FINAL
     try:
         if model.num_timesteps < config.total_steps:
             model.learn(
@@ -364,4 +409,13 @@ def _train_locked(config: SB3Config, run_dir: Path, resume: bool, progress: bool
     return SB3Run(final=final, start_step=start_step, steps=model.num_timesteps)
 
 
-__all__ = ["ALGORITHMS", "SB3Config", "SB3Run", "latest_checkpoint", "make_sb3_env", "train_sb3"]
+__all__ = [
+    "ALGORITHMS",
+    "SB3Config",
+    "SB3Run",
+    "latest_checkpoint",
+    "load_final_model",
+    "make_sb3_env",
+    "saved_models",
+    "train_sb3",
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import zipfile
 
@@ -11,12 +12,14 @@ import gymnasium
 import numpy as np
 import pytest
 import torch
+from damage import DAMAGE, corrupt, tensorboard_steps, truncate
 from gymnasium import spaces
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
 from memrl.agents import sb3_baselines
+from memrl.agents.checkpoints import NoIntactCheckpointError
 from memrl.agents.loading import FrameStackedAgent, load_agent
 from memrl.agents.run_log import RunLog, read_metric
 from memrl.agents.sb3_baselines import RunLogOutput, latest_checkpoint
@@ -26,6 +29,7 @@ from memrl.cli import main
 TINY_PPO = ["--env", "memrl/DelayedMatch-Easy-v0", "--agent", "sb3-ppo", "--num-envs", "2",
             "--num-steps", "64", "--update-epochs", "1", "--no-tensorboard",
             "--no-progress"]  # fmt: skip
+TINY_PPO_TENSORBOARD = [arg for arg in TINY_PPO if arg != "--no-tensorboard"]
 
 
 def _rows(run) -> list[dict[str, str]]:
@@ -235,19 +239,40 @@ def _zip(path, **members) -> None:
             archive.writestr(name, text)
 
 
-def test_latest_checkpoint_ranks_by_name_and_skips_broken_files(tmp_path):
+def test_a_model_save_killed_midway_leaves_the_saved_model_as_it_was(tmp_path):
+    class KilledWhileSaving:
+        def save(self, path) -> None:
+            path.write_bytes(b"PK\x03\x04 half of a model")
+            raise KeyboardInterrupt
+
+    path = tmp_path / "checkpoints" / "final.zip"
+    path.parent.mkdir()
+    path.write_bytes(b"the model saved before")
+    with pytest.raises(KeyboardInterrupt):
+        sb3_baselines.save_model(KilledWhileSaving(), path)
+    assert path.read_bytes() == b"the model saved before"
+
+
+def test_latest_checkpoint_ranks_by_name_and_skips_damaged_files(tmp_path):
     directory = tmp_path / "checkpoints"
     directory.mkdir()
     assert latest_checkpoint(tmp_path) is None
-    _zip(directory / "sb3_128_steps.zip")  # ranked by its name: never opened for its steps
-    _zip(directory / "final.zip", data=json.dumps({"num_timesteps": 192}))
+    model = {"policy.pth": "weights"}
+    _zip(directory / "sb3_128_steps.zip", data="", **model)  # ranked by its name, not its data
+    _zip(directory / "final.zip", data=json.dumps({"num_timesteps": 192}), **model)
     (directory / "sb3_256_steps.zip").write_bytes(b"PK\x03\x04 half-written")
-    with pytest.warns(UserWarning, match="sb3_256_steps.zip: not a readable zip"):
+    with pytest.warns(UserWarning, match="sb3_256_steps.zip \\(truncated or not a zip archive"):
         assert latest_checkpoint(tmp_path) == (directory / "final.zip", 192)
     (directory / "final.zip").write_bytes(b"PK\x03\x04 half-written")
     with pytest.warns(UserWarning) as warned:
         assert latest_checkpoint(tmp_path) == (directory / "sb3_128_steps.zip", 128)
-    assert "final.zip is not a readable SB3 model" in str(warned[0].message)
+    (message,) = [str(w.message) for w in warned]
+    assert "final.zip (truncated" in message and "sb3_256_steps.zip (truncated" in message
+    _zip(directory / "sb3_128_steps.zip", data="")  # a zip without the model's weights
+    with pytest.raises(
+        ValueError, match="sb3_128_steps.zip \\(lacks the members \\['policy.pth'\\]"
+    ):
+        latest_checkpoint(tmp_path)
 
 
 def test_load_agent_builds_the_frame_stack_of_the_runs_env_kwargs(tmp_path):
@@ -262,3 +287,59 @@ def test_load_agent_builds_the_frame_stack_of_the_runs_env_kwargs(tmp_path):
     assert space != gymnasium.make("memrl/DelayedMatch-Easy-v0").observation_space
     actions, _ = agent.predict(np.stack([space.sample(), space.sample()]))
     assert actions.shape == (2,)
+
+
+def test_resume_skips_a_damaged_final_model_as_if_killed_before_saving_it(tmp_path, capsys):
+    args = ["train", *TINY_PPO_TENSORBOARD, "--checkpoint-every", "2"]
+    assert main([*args, "--out", str(tmp_path / "base"), "--steps", "512"]) == 0
+    runs = {name: shutil.copytree(tmp_path / "base", tmp_path / name)
+            for name in ("killed", *DAMAGE)}  # fmt: skip
+    (runs["killed"] / "checkpoints" / "final.zip").unlink()  # the reference: from sb3_256
+    for name, damage in DAMAGE.items():
+        damage(runs[name] / "checkpoints" / "final.zip")
+    capsys.readouterr()
+    for name, run in runs.items():
+        assert main([*args, "--out", str(run), "--steps", "640", "--resume"]) == 0
+        err = capsys.readouterr().err
+        damaged, used = run / "checkpoints" / "final.zip", run / "checkpoints" / "sb3_256_steps.zip"
+        warning = f"warning: damaged checkpoint {damaged} ("
+        assert (warning in err) == (name != "killed"), err
+        assert (f"using the older checkpoint {used} instead" in err) == (name != "killed"), err
+    reference = PPO.load(runs["killed"] / "checkpoints" / "final.zip")
+    for name in DAMAGE:
+        model = PPO.load(runs[name] / "checkpoints" / "final.zip")
+        assert (model.num_timesteps, model._num_timesteps_at_start) == (640, 256)
+        for key, value in model.get_parameters()["policy"].items():
+            assert torch.equal(value, reference.get_parameters()["policy"][key]), (name, key)
+        assert read_metric(runs[name], "losses/value_loss") == read_metric(
+            runs["killed"], "losses/value_loss"
+        )
+        # Steps 384 and 512, logged again after the resume, show once in TensorBoard too.
+        assert tensorboard_steps(runs[name], "losses/value_loss") == [128, 256, 384, 512, 640]
+    # Nothing left to train: no new (empty) event file.
+    events = sorted((runs["truncated"] / "tb").iterdir())
+    assert main([*args, "--out", str(runs["truncated"]), "--steps", "640", "--resume"]) == 0
+    assert sorted((runs["truncated"] / "tb").iterdir()) == events
+
+
+def test_every_model_damaged_is_a_clear_error_and_evaluation_falls_back(tmp_path, capsys):
+    run = tmp_path / "ppo"
+    checkpoints = run / "checkpoints"
+    args = ["train", *TINY_PPO, "--out", str(run), "--checkpoint-every", "1"]
+    assert main([*args, "--steps", "256"]) == 0  # sb3_128_steps.zip and final.zip
+    corrupt(checkpoints / "final.zip")
+    final, periodic = (re.escape(str(checkpoints / n)) for n in ("final.zip", "sb3_128_steps.zip"))
+    fallback = f"damaged checkpoint {final} .*using the older checkpoint {periodic} instead"
+    with pytest.warns(UserWarning, match=fallback):
+        agent, _ = load_agent(run)
+    expected = PPO.load(checkpoints / "sb3_128_steps.zip").get_parameters()["policy"]
+    for key, value in agent.get_parameters()["policy"].items():
+        assert torch.equal(value, expected[key]), key
+    truncate(checkpoints / "sb3_128_steps.zip")
+    capsys.readouterr()
+    assert main([*args, "--steps", "384", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: no intact checkpoint left in {checkpoints}: final.zip (corrupted bytes" in err
+    assert re.search(r"final.zip \(.+\), sb3_128_steps.zip \(.+\)\n$", err), err
+    with pytest.raises(NoIntactCheckpointError, match="final.zip .*sb3_128_steps.zip"):
+        load_agent(run)

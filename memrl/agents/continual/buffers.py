@@ -14,19 +14,26 @@ buffer remembers which slots changed since the last save and writes only those r
 loading replays them in order. So a checkpoint every 20k steps writes about 8 MB, not the whole
 buffer, and a killed run loses nothing that was checkpointed. When the parts hold more than twice
 the buffer's rows (a reservoir buffer overwrites slots), the next save writes one full snapshot
-instead. ``clear()`` starts an empty manifest; stale part files are deleted once a checkpoint no
-longer refers to them (``prune_parts``).
+instead. ``clear()`` starts an empty manifest; stale part files are deleted once neither the new
+checkpoint nor the one kept before it refers to them (``prune_parts``), so that the trainer can
+fall back to its previous checkpoint. :func:`check_parts` checks a manifest's part files before
+they are loaded (a damaged part is reported by its path).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
+from memrl.agents.checkpoints import DamagedFileError, atomic_write, verify_archive
+
 FIELDS = ("observations", "actions", "rewards", "next_observations", "terminated")
+PART_MEMBERS = tuple(f"{name}.npy" for name in ("slots", *FIELDS))
+"""The arrays of a part file (``numpy.savez`` names them ``NAME.npy``)."""
 
 
 class Batch(NamedTuple):
@@ -141,15 +148,21 @@ class ReplayBuffer:
         if slots.size:
             name = f"part-{self._next_part:06d}.npz"
             self._next_part += 1
-            tmp = directory / (name + ".tmp")
-            with tmp.open("wb") as f:
-                np.savez(f, slots=slots, **{k: getattr(self, k)[slots] for k in FIELDS})
-            tmp.replace(directory / name)
+            rows = {k: getattr(self, k)[slots] for k in FIELDS}
+
+            def write(path: Path) -> None:
+                with path.open("wb") as f:  # a file object: savez adds no ".npz" to it
+                    np.savez(f, slots=slots, **rows)
+
+            atomic_write(directory / name, write)
             self._manifest.append((name, int(slots.size)))
         self._dirty[:] = False
 
     def load_state_dict(self, state: dict[str, Any], directory: str | Path) -> None:
-        """Restore counters and generator and replay the manifest's part files."""
+        """Restore counters and generator and replay the manifest's part files.
+
+        Check the part files first with :func:`check_parts`: a damaged one fails here midway.
+        """
         if state["kind"] != self.kind or state["capacity"] != self.capacity:
             raise ValueError(
                 f"checkpointed buffer is {state['kind']} of capacity {state['capacity']}, this "
@@ -166,12 +179,40 @@ class ReplayBuffer:
                     getattr(self, key)[slots] = part[key]
         self._dirty[:] = False
 
-    def prune_parts(self, directory: str | Path) -> None:
-        """Delete part files the manifest no longer refers to (after the checkpoint is written)."""
-        keep = {name for name, _ in self._manifest}
+    def prune_parts(self, directory: str | Path, keep: Collection[str] = ()) -> None:
+        """Delete part files the manifest no longer refers to (after the checkpoint is written).
+
+        Args:
+            directory: The part files' directory.
+            keep: Part files to keep too: those of the checkpoint kept before the new one.
+        """
+        keep = {*keep, *(name for name, _ in self._manifest)}
         for path in Path(directory).glob("part-*.npz*"):
             if path.name not in keep:
                 path.unlink(missing_ok=True)
+
+
+def part_names(state: dict[str, Any]) -> list[str]:
+    """The part files a buffer's :meth:`~ReplayBuffer.state_dict` refers to."""
+    return [name for name, _ in state["manifest"]]
+
+
+def check_parts(state: dict[str, Any], directory: str | Path) -> None:
+    """Check that every part file of a buffer's state is there, intact and of its row count.
+
+    Raises:
+        DamagedFileError: A part is missing, truncated, corrupted, lacks an array or holds
+            another number of rows than the manifest says; names the part's path.
+    """
+    for name, rows in state["manifest"]:
+        path = Path(directory) / name
+        if not path.exists():
+            raise DamagedFileError(path, "missing")
+        verify_archive(path, PART_MEMBERS)
+        with np.load(path) as part:
+            found = len(part["slots"])
+        if found != rows:
+            raise DamagedFileError(path, f"holds {found} rows, its checkpoint says {rows}")
 
 
 class ReservoirBuffer(ReplayBuffer):

@@ -28,16 +28,21 @@ seed of its own) and stochastic evaluations draw their noise from a generator se
 way: an evaluation does not depend on earlier ones, and does not disturb training's random
 streams.
 
-Checkpoints (``checkpoints/latest.pt`` + ``checkpoints/buffer/part-*.npz``): networks, optimisers,
-entropy coefficients, the method's state (anchors, importances, PackNet masks), the replay buffer
-(incrementally: only the rows written since the previous checkpoint, see
-:mod:`~memrl.agents.continual.buffers`), the training env pickled mid-episode (Meta-World's
-simulator state included), the current observation, the random generators (torch's global one, the
-exploration and replay generators) and the evaluation log. ``resume=True`` therefore continues a
-killed run *exactly*: the parameters after resuming equal those of an uninterrupted run with the
-same seed, bit for bit, on the same machine and torch build with the same thread count. What is not
-restored: the TensorBoard event files keep the events written after the last checkpoint (the CSV
-is truncated to it), ``charts/sps`` restarts, and the progress bar's rate.
+Checkpoints (``checkpoints/latest.pt``, the one before kept as ``checkpoints/previous.pt``, and
+``checkpoints/buffer/part-*.npz``): networks, optimisers, entropy coefficients, the method's state
+(anchors, importances, PackNet masks), the replay buffer (incrementally: only the rows written
+since the previous checkpoint, see :mod:`~memrl.agents.continual.buffers`), the training env
+pickled mid-episode (Meta-World's simulator state included), the current observation, the random
+generators (torch's global one, the exploration and replay generators) and the evaluation log.
+``resume=True`` therefore continues a killed run *exactly*: the parameters after resuming equal
+those of an uninterrupted run with the same seed, bit for bit, on the same machine and torch build
+with the same thread count. Metric rows and TensorBoard events logged after the checkpoint are
+dropped (TensorBoard's by a purge); ``charts/sps`` restarts, and so does the progress bar's rate.
+
+A damaged checkpoint (truncated, corrupted, or one of its buffer parts damaged or missing) is
+reported by its path, and the run resumes from ``previous.pt`` instead, exactly as from any
+checkpoint; the buffer parts ``previous.pt`` needs are kept until a newer checkpoint replaces it
+(:mod:`memrl.agents.checkpoints`). ``load_continual_agent`` falls back the same way.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from memrl.agents.checkpoints import LATEST, CheckpointStore
+from memrl.agents.continual.buffers import check_parts, part_names
 from memrl.agents.continual.config import ContinualConfig
 from memrl.agents.continual.evaluation import LOG_FILE, EvaluationLog, learning_settings
 from memrl.agents.continual.methods import Method, Segment, make_method
@@ -75,6 +82,12 @@ INITIAL_EVAL_SALT = 7927
 """Seeds the initial evaluation (before any training) apart from the later ones."""
 RESUMABLE_CHANGES = ("checkpoint_every", "log_every", "tensorboard", "threads")
 """Config fields that may differ when resuming (they do not change what is learnt)."""
+CHECKPOINT_KEYS = ("config", "global_step", "segment_index", "agent", "method", "buffer",
+                   "env", "observation", "episode", "finished", "losses", "rng",
+                   "evaluations")  # fmt: skip
+"""What a checkpoint must hold to resume."""
+AGENT_KEYS = ("config", "agent", "method")
+"""What a checkpoint must hold to load its agent (for evaluation)."""
 
 
 def build_agent(config: ContinualConfig, env: gymnasium.Env, num_tasks: int) -> ContinualSAC:
@@ -100,12 +113,15 @@ class ContinualTrainer:
     Args:
         config: The run's configuration.
         run_dir: Where config, metrics, evaluations, checkpoints and TensorBoard events go.
-        resume: Continue from ``run_dir/checkpoints/latest.pt`` if it exists.
+        resume: Continue from ``run_dir/checkpoints/latest.pt`` if it exists (from
+            ``previous.pt``, with a warning, if ``latest.pt`` or a buffer part it needs is
+            damaged or missing).
         progress: Show a progress bar.
 
     Raises:
         ValueError: A bad config (the message names the allowed values) or a stream whose tasks
-            do not have Box actions.
+            do not have Box actions; resuming, both checkpoints damaged
+            (``NoIntactCheckpointError``, naming both and why).
         FileExistsError: ``run_dir`` already holds a run and ``resume`` is False.
     """
 
@@ -119,8 +135,10 @@ class ContinualTrainer:
         config.validate()
         self.config = config
         self.run_dir = Path(run_dir)
-        self.checkpoint_path = self.run_dir / "checkpoints" / "latest.pt"
+        self.checkpoints = CheckpointStore(self.run_dir / "checkpoints")
+        self.checkpoint_path = self.checkpoints.latest
         self.buffer_dir = self.run_dir / "checkpoints" / "buffer"
+        self._latest_parts: list[str] = []  # buffer parts of the checkpoint at latest.pt
         self.progress = progress
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -163,7 +181,7 @@ class ContinualTrainer:
         self.episode_return, self.episode_length = 0.0, 0
         self.finished: list[tuple[float, int, bool]] = []  # (return, length, success)
         self.losses: dict[str, float] = {}
-        resumed = resume and self.checkpoint_path.exists()
+        resumed = resume and self.checkpoints.exists()
         if resumed:
             self._load_checkpoint()
         else:
@@ -417,16 +435,23 @@ class ContinualTrainer:
     # -- checkpoints ---------------------------------------------------------------------------
 
     def save_checkpoint(self) -> Path:
-        """Write everything needed to continue exactly (atomically: temp file, then rename)."""
-        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        """Write everything needed to continue exactly; returns the checkpoint's path.
+
+        The buffer's new part file first, then the checkpoint that refers to it, as
+        ``latest.pt`` (the last one becomes ``previous.pt``; atomically), then the part files
+        neither of the two refers to are deleted. The TensorBoard events logged so far are
+        flushed to disk first.
+        """
+        self.run_log.flush()
         self.buffer.save_parts(self.buffer_dir)
+        buffer_state = self.buffer.state_dict()
         payload = {
             "config": dataclasses.asdict(self.config),
             "global_step": self.global_step,
             "segment_index": self.segment_index,
             "agent": self.agent.state_dict(),
             "method": self.method.state_dict(),
-            "buffer": self.buffer.state_dict(),
+            "buffer": buffer_state,
             "env": pickle.dumps(self.env),
             "observation": self.observation,
             "episode": (self.episode_return, self.episode_length),
@@ -435,14 +460,15 @@ class ContinualTrainer:
             "rng": {"torch": torch.get_rng_state(), "exploration": self.rng.bit_generator.state},
             "evaluations": self.evaluations.to_dict(),
         }
-        tmp = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(payload, tmp)
-        tmp.replace(self.checkpoint_path)
-        self.buffer.prune_parts(self.buffer_dir)
-        return self.checkpoint_path
+        path = self.checkpoints.save(payload)
+        self.buffer.prune_parts(self.buffer_dir, keep=self._latest_parts)  # previous.pt's
+        self._latest_parts = part_names(buffer_state)
+        return path
 
     def _load_checkpoint(self) -> None:
-        payload = torch.load(self.checkpoint_path, weights_only=False)
+        _, payload = self.checkpoints.load(
+            required=CHECKPOINT_KEYS, check=lambda p: check_parts(p["buffer"], self.buffer_dir)
+        )
         saved_config = saved_run_config(payload["config"])
         saved = learning_settings(saved_config, with_seed=True)
         mine = learning_settings(self.config, with_seed=True)
@@ -461,6 +487,7 @@ class ContinualTrainer:
         self.agent.load_state_dict(payload["agent"])
         self.method.load_state_dict(payload["method"])
         self.buffer.load_state_dict(payload["buffer"], self.buffer_dir)
+        self._latest_parts = part_names(payload["buffer"])
         self.env.close()
         self.env = pickle.loads(payload["env"])
         self.observation = payload["observation"]
@@ -514,11 +541,20 @@ def saved_run_config(saved: Mapping[str, Any]) -> ContinualConfig:
 
 
 def load_continual_agent(run_dir: str | Path) -> tuple[ContinualSAC, ContinualConfig]:
-    """The agent (with its method's state, e.g. PackNet's masks) of a run's latest checkpoint."""
-    path = Path(run_dir) / "checkpoints" / "latest.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}; train first with `memrl train`")
-    payload = torch.load(path, weights_only=False)
+    """The agent (with its method's state, e.g. PackNet's masks) of a run's newest checkpoint.
+
+    ``checkpoints/latest.pt``, or ``previous.pt`` with a warning if ``latest.pt`` is damaged.
+
+    Raises:
+        FileNotFoundError: The run has no checkpoint.
+        NoIntactCheckpointError: Both checkpoints are damaged (a ``ValueError``).
+    """
+    store = CheckpointStore(Path(run_dir) / "checkpoints")
+    if not store.exists():
+        raise FileNotFoundError(
+            f"no checkpoint at {store.directory / LATEST}; train first with `memrl train`"
+        )
+    _, payload = store.load(required=AGENT_KEYS)
     config = saved_run_config(payload["config"])
     stream = config.build_stream()
     method = make_method(config, stream)

@@ -300,13 +300,6 @@ def test_the_suggested_eval_every_divides_the_budget(steps_per_task):
     assert suggested == 1 or steps_per_task // suggested >= 10
 
 
-def test_config_fields_all_have_help():
-    from memrl.config_args import field_docs
-
-    docs = field_docs(ContinualConfig)
-    assert set(docs) == set(ContinualConfig.__dataclass_fields__)
-
-
 def test_dm_control_tasks_are_scored_by_normalised_return(tmp_path):
     # dm_control defines no success: the evaluation scores its tasks by return / 1000.
     config = tiny_config(
