@@ -1,17 +1,26 @@
 from __future__ import annotations
 
+import argparse
+import ast
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import memrl
+from memrl.agents.continual.config import ContinualConfig
 from memrl.agents.continual.reference import save_reference_curves
-from memrl.cli import main
+from memrl.agents.ppo_config import PPOConfig
+from memrl.agents.sb3_config import SB3Config
+from memrl.cli import build_parser, main
+from memrl.cli.config_options import field_docs, option_name
 from memrl.envs import ALL
+from memrl.envs.play import play
 
 BALLET = "memrl/BalletGrid-2-delay16-v0"
 
@@ -119,6 +128,12 @@ def test_play_reads_actions_from_stdin():
     assert out.count("action>") >= 3
 
 
+def _files(directory: Path) -> dict[str, int]:
+    """Every file under ``directory`` (relative path) with its modification time."""
+    return {str(p.relative_to(directory)): p.stat().st_mtime_ns
+            for p in directory.rglob("*") if p.is_file()}  # fmt: skip
+
+
 def test_train_stream_and_eval_continual(tmp_path, capsys):
     run = tmp_path / "cw"
     code = main(["train", "--stream", "CW10", "--tasks", "reach-v3,button-press-v3",
@@ -137,6 +152,12 @@ def test_train_stream_and_eval_continual(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("| method | average performance | forgetting | forward transfer |")
     assert "| l2 |" in out
+    # --out takes the report of a single run too, and nothing in the run changes.
+    before = _files(run)
+    assert main(["eval", str(run), "--out", str(tmp_path / "single")]) == 0
+    capsys.readouterr()
+    assert {"report.md", "report.json", "retention.png"} <= set(_files(tmp_path / "single"))
+    assert _files(run) == before
     assert main(["eval", str(run), "--episodes", "5", "--seed", "1"]) == 2
     assert "--episodes, --seed cannot be used with continual runs" in capsys.readouterr().err
     report = json.loads((run / "report.json").read_text())
@@ -236,7 +257,7 @@ def test_options_of_the_other_trainer_are_refused(tmp_path, capsys):
     assert main(["train", "--env", "memrl/DelayedMatch-v0", "--out", out, "--ewc-coef", "1"]) == 2
     assert "--ewc-coef applies only to continual SAC: add --stream" in capsys.readouterr().err
     assert main(["train", "--stream", "CW10", "--out", out, "--steps-per-task", "30000"]) == 2
-    assert "eval_every must divide steps_per_task (30000)" in capsys.readouterr().err
+    assert "--eval-every must divide --steps-per-task (30000)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--stream", "CW10", "--out", out, "--schedule", '"repeat"'])
     assert "--schedule: expected a JSON object" in capsys.readouterr().err
@@ -332,5 +353,131 @@ def test_options_an_agent_cannot_honour_are_refused(tmp_path, capsys):
     assert "--frame-stack applies only to --agent sb3-ppo" in capsys.readouterr().err
     assert main([*env, "--agent", "sb3-recurrent-ppo", "--frame-stack", "4"]) == 2
     err = capsys.readouterr().err
-    assert "frame_stack stacks observations for algorithm 'ppo' only" in err
+    assert "--frame-stack stacks observations for algorithm 'ppo' only" in err
     assert not out.exists()
+
+
+def _parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """(command words, parser) of ``memrl`` and of every subcommand, nested ones included."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, subparser in action.choices.items():
+                yield from _parsers(subparser, (*path, name))
+
+
+@pytest.mark.parametrize(
+    ("options", "message", "config"),
+    [
+        (["--env", "memrl/KeyToDoor-v0", "--num-envs", "6", "--num-minibatches", "4"],
+         "--num-minibatches (4) must divide --num-envs (6)",
+         PPOConfig(env_id="memrl/KeyToDoor-v0", num_envs=6, num_minibatches=4)),
+        (["--env", "memrl/KeyToDoor-v0", "--agent", "sb3-ppo", "--num-minibatches", "7"],
+         "--num-minibatches (7) must divide --num-envs * --num-steps (1024) into minibatches of "
+         "at least 2 steps",
+         SB3Config(env_id="memrl/KeyToDoor-v0", num_minibatches=7)),
+        (["--stream", "CW10", "--eval-every", "0"], "--eval-every must be an integer >= 1, got 0",
+         ContinualConfig(eval_every=0)),
+    ],
+    ids=["memory PPO", "SB3", "continual SAC"],
+)  # fmt: skip
+def test_config_errors_name_the_options_as_typed(tmp_path, capsys, options, message, config):
+    out = tmp_path / "run"
+    assert main(["train", *options, "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert not out.exists()
+    # The Python API keeps the field names.
+    fields = re.sub(r"--([a-z-]+)", lambda m: m[1].replace("-", "_"), message)
+    with pytest.raises(ValueError, match=re.escape(fields)):
+        config.validate()
+
+
+def test_every_config_field_has_help_and_an_option_that_memrl_train_has():
+    train = dict(_parsers(build_parser()))[("train",)]
+    options = {o for action in train._actions for o in action.option_strings}
+    for config in (PPOConfig, SB3Config, ContinualConfig):
+        assert set(field_docs(config)) == set(config.__dataclass_fields__)
+        for field in config.__dataclass_fields__:
+            assert option_name(field) in options, (config.__name__, field)
+    assert option_name("total_steps") == "--steps" and option_name("core") == "--agent"
+
+
+def test_type_errors_are_sentences_without_function_names(capsys):
+    checked = 0
+    for path, parser in _parsers(build_parser()):
+        for action in parser._actions:
+            if action.type in (None, str):
+                continue
+            argv = [*path, *action.option_strings[:1], "not-a-value"]
+            with pytest.raises(SystemExit):
+                parser.parse_args(argv[len(path) :])
+            error = capsys.readouterr().err.splitlines()[1]
+            name = action.option_strings[0] if action.option_strings else action.metavar
+            assert error.startswith(f"memrl {' '.join(path)}: error: argument {name}: "), argv
+            assert "invalid" not in error, argv  # argparse's "invalid <function name> value"
+            checked += 1
+    assert checked > 40  # every typed option of every command (--steps, --seconds, --env, ...)
+
+
+@pytest.mark.parametrize(
+    ("argv", "command", "message"),
+    [
+        (["train", "--out", "x", "--steps", "0"], "memrl train",
+         "argument --steps: must be an integer >= 1, got 0"),
+        (["train", "--out", "x", "--stepz", "5"], "memrl train",
+         "unrecognized arguments: --stepz 5"),
+        (["bench", "envs", "--seconds", "fast"], "memrl bench envs",
+         "argument --seconds: must be a number > 0, got 'fast'"),
+        (["eval"], "memrl eval", "the following arguments are required: RUN_DIR"),
+    ],
+)  # fmt: skip
+def test_argument_errors_are_three_lines_of_the_command_given(capsys, argv, command, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    usage, error, hint = capsys.readouterr().err.splitlines()
+    assert usage.startswith(f"usage: {command} ") and usage.endswith(" [options]")
+    assert error == f"{command}: error: {message}"
+    assert hint == f"see: {command} --help"
+
+
+def test_help_texts_print_percent_signs_as_typed():
+    for _, parser in _parsers(build_parser()):
+        assert "%%" not in parser.format_help(), parser.prog
+    (eval_parser,) = [p for path, p in _parsers(build_parser()) if path == ("eval",)]
+    assert "with 90% bootstrap intervals" in " ".join(eval_parser.format_help().split())
+
+
+@pytest.mark.parametrize("word", ["q", "Q", "quit"])
+def test_play_stops_at_q_or_quit(word):
+    typed = iter(["0", word])
+    written: list[str] = []
+
+    def read(prompt: str) -> str:
+        line = next(typed, None)
+        assert line is not None, f"play asked for an action after {word!r}"
+        return line
+
+    assert play(BALLET, seed=1, read=read, write=written.append) == []
+    assert "'q' or 'quit' stops" in written[0]
+    assert not any("unknown action" in line for line in written)
+
+
+def test_nothing_outside_the_cli_imports_it():
+    package = Path(memrl.__file__).parent
+    importers = []
+    for path in package.rglob("*.py"):
+        if package / "cli" in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module == "memrl":
+                modules = [f"memrl.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            if any(m == "memrl.cli" or m.startswith("memrl.cli.") for m in modules):
+                importers.append(str(path.relative_to(package)))
+    assert importers == []

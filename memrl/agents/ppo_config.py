@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,31 +80,42 @@ class PPOConfig:
     threads: int = 0
     """torch threads (0: leave torch's default)."""
 
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming any bad field and what is allowed."""
+    def validate(self, name: Callable[[str], str] = lambda field: field) -> None:
+        """Raise ``ValueError`` naming any bad field and what is allowed.
+
+        Args:
+            name: How a message names a field: by default the field itself; ``memrl train`` passes
+                its options (``num_envs`` -> ``--num-envs``).
+        """
         positive = ("total_steps", "num_envs", "num_steps", "feature_dim", "num_minibatches",
                     "update_epochs", "checkpoint_every", "log_every")  # fmt: skip
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for key in positive:
+            if getattr(self, key) < 1:
+                raise ValueError(f"{name(key)} must be >= 1, got {getattr(self, key)}")
         if self.num_envs % self.num_minibatches:
             raise ValueError(
-                f"num_minibatches ({self.num_minibatches}) must divide num_envs ({self.num_envs})"
+                f"{name('num_minibatches')} ({self.num_minibatches}) must divide "
+                f"{name('num_envs')} ({self.num_envs})"
             )
-        for name in ("gamma", "gae_lambda"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.learning_rate <= 0 or self.clip_coef <= 0:
-            raise ValueError("learning_rate and clip_coef must be > 0")
+        for key in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ValueError(f"{name(key)} must be in [0, 1], got {getattr(self, key)}")
+        for key in ("learning_rate", "clip_coef"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"{name(key)} must be > 0, got {getattr(self, key)}")
         if self.reconstruction_coef < 0:
-            raise ValueError(f"reconstruction_coef must be >= 0, got {self.reconstruction_coef}")
+            raise ValueError(
+                f"{name('reconstruction_coef')} must be >= 0, got {self.reconstruction_coef}"
+            )
         if not 0.0 < self.allocator_explore_fraction <= 1.0:
             raise ValueError(
-                "allocator_explore_fraction must be in (0, 1], got "
+                f"{name('allocator_explore_fraction')} must be in (0, 1], got "
                 f"{self.allocator_explore_fraction}"
             )
         if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+            raise ValueError(
+                f"{name('objective')} must be one of {OBJECTIVES}, got {self.objective!r}"
+            )
         if self.env_id not in gymnasium.registry:
             raise ValueError(f"unknown env id {self.env_id!r}; run `memrl list`")
 

@@ -7,6 +7,7 @@ trainer; the defaults are SB3's own where they differ from memory PPO's (e.g. 8 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,35 +77,42 @@ class SB3Config:
         """Env steps per rollout."""
         return self.num_envs * self.num_steps
 
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming any bad field and what is allowed."""
-        if self.algorithm not in ALGORITHMS:
+    def validate(self, name: Callable[[str], str] = lambda field: field) -> None:
+        """Raise ``ValueError`` naming any bad field and what is allowed.
+
+        Args:
+            name: How a message names a field: by default the field itself; ``memrl train`` passes
+                its options (``num_envs`` -> ``--num-envs``).
+        """
+        if self.algorithm not in ALGORITHMS:  # its option, --agent, takes other values (sb3-ppo)
             raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
         positive = ("total_steps", "num_envs", "num_steps", "update_epochs", "checkpoint_every",
                     "log_every")  # fmt: skip
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("frame_stack", "num_minibatches", "threads"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for key in positive:
+            if getattr(self, key) < 1:
+                raise ValueError(f"{name(key)} must be >= 1, got {getattr(self, key)}")
+        for key in ("frame_stack", "num_minibatches", "threads"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{name(key)} must be >= 0, got {getattr(self, key)}")
         if self.frame_stack > 1 and self.algorithm != "ppo":
             raise ValueError(
-                f"frame_stack stacks observations for algorithm 'ppo' only (--agent sb3-ppo); "
-                f"got frame_stack {self.frame_stack} with {self.algorithm!r}, which has an LSTM"
+                f"{name('frame_stack')} stacks observations for algorithm 'ppo' only (--agent "
+                f"sb3-ppo); got {name('frame_stack')} {self.frame_stack} with "
+                f"{self.algorithm!r}, which has an LSTM"
             )
         if self.num_minibatches and (
             self.batch_steps % self.num_minibatches or self.batch_steps // self.num_minibatches < 2
         ):
             raise ValueError(
-                f"num_minibatches ({self.num_minibatches}) must divide num_envs * num_steps "
-                f"({self.batch_steps}) into minibatches of at least 2 steps"
+                f"{name('num_minibatches')} ({self.num_minibatches}) must divide "
+                f"{name('num_envs')} * {name('num_steps')} ({self.batch_steps}) into minibatches "
+                "of at least 2 steps"
             )
-        for name in ("gamma", "gae_lambda"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        for name in ("learning_rate", "clip_coef"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for key in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ValueError(f"{name(key)} must be in [0, 1], got {getattr(self, key)}")
+        for key in ("learning_rate", "clip_coef"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"{name(key)} must be > 0, got {getattr(self, key)}")
         if self.env_id not in gymnasium.registry:
             raise ValueError(f"unknown env id {self.env_id!r}; run `memrl list`")

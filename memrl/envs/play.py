@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import gymnasium
 
-QUIT_WORDS = ("quit", "exit")
+QUIT_WORDS = ("q", "quit", "exit")
+"""What a player types to stop (case-insensitive)."""
 
 
 def action_names(env: gymnasium.Env) -> tuple[str, ...]:
@@ -41,7 +42,8 @@ def play(
 ) -> list[float]:
     """Play ``episodes`` episodes of ``env_id`` with actions read from ``read``.
 
-    An empty line repeats the previous action; ``quit`` stops.
+    An empty line repeats the previous action; ``q``, ``quit`` or ``exit`` stops (as does the
+    end of the input).
 
     Args:
         env_id: A registered id with a Discrete action space and an ``ansi`` render mode.
@@ -56,7 +58,7 @@ def play(
     env = gymnasium.make(env_id, render_mode="ansi")
     names = action_names(env)
     legend = "  ".join(f"{i}={n}" for i, n in enumerate(names))
-    write(f"{env_id}: type an action ({legend}); Enter repeats the last; 'quit' stops.")
+    write(f"{env_id}: type an action ({legend}); Enter repeats the last; 'q' or 'quit' stops.")
     returns: list[float] = []
     last = 0
     for episode in range(episodes):

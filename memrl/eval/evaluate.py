@@ -11,7 +11,7 @@ What is measured depends on the env the agent trained on:
 
 Episodes run in a batched env with the agent's ``predict`` (SB3's signature), memory carried
 across steps and cleared at every episode start. ``report.json``, ``report.md`` and PNG plots go
-into the run directory.
+into the run directory, or into another directory given as ``out_dir``.
 """
 
 from __future__ import annotations
@@ -142,21 +142,25 @@ def evaluate_run(
     episodes: int = 200,
     seed: int = 10_000,
     deterministic: bool = False,
+    out_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a trained agent and write ``report.json``, ``report.md`` and plots into its run.
+    """Evaluate a trained agent and write ``report.json``, ``report.md`` and plots.
 
     Args:
         agent: Anything with SB3's ``predict`` (``memrl.agents.loading.load_agent`` loads it).
         info: ``{"agent": name, "env_id": ..., "env_kwargs": ...}`` of the training run.
-        run_dir: The run's directory (written by ``memrl train``).
+        run_dir: The run's directory (written by ``memrl train``); the report names it.
         episodes: Episodes per condition.
         seed: Seed of the evaluation episodes (distinct from training seeds by default).
         deterministic: Act greedily instead of sampling.
+        out_dir: An existing directory for the report's files (default: ``run_dir``); nothing
+            is written anywhere else.
 
     Returns:
         The report as a dict.
     """
     run_dir = Path(run_dir)
+    out_dir = run_dir if out_dir is None else Path(out_dir)
     kind, cases = evaluation_cases(info["env_id"], info["env_kwargs"])
     results = [
         {"label": case.label, "env_id": case.env_id, "env_kwargs": case.env_kwargs,
@@ -166,14 +170,14 @@ def evaluate_run(
     ]  # fmt: skip
     report = {"run_dir": str(run_dir), **info, "kind": kind, "episodes": episodes, "seed": seed,
               "deterministic": deterministic, "results": results}  # fmt: skip
-    plots = _plot(kind, results, info["agent"], run_dir)
+    plots = _plot(kind, results, info["agent"], out_dir)
     report["plots"] = [str(p.name) for p in plots]
-    (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (run_dir / "report.md").write_text(_markdown(report))
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / "report.md").write_text(_markdown(report))
     return report
 
 
-def _plot(kind: str, results: list[dict[str, Any]], agent: str, run_dir: Path) -> list[Path]:
+def _plot(kind: str, results: list[dict[str, Any]], agent: str, out_dir: Path) -> list[Path]:
     if kind != "recall_vs_delay":
         return []
     from memrl.eval.plots import plot_recall_vs_delay
@@ -181,7 +185,7 @@ def _plot(kind: str, results: list[dict[str, Any]], agent: str, run_dir: Path) -
     delays = [r["env_kwargs"]["delay"] for r in results]
     success = [r["success_rate"] for r in results]
     chance = 1 / results[0]["env_kwargs"]["num_symbols"]
-    path = run_dir / "recall_vs_delay.png"
+    path = out_dir / "recall_vs_delay.png"
     return [plot_recall_vs_delay({agent: (delays, success)}, path, chance=chance)]
 
 

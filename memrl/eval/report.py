@@ -13,6 +13,7 @@ import json
 import math
 import numbers
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,34 @@ def _cell(value: dict[str, float | None] | None, precision: int) -> str:
     if value["lower"] is not None and value["upper"] is not None:
         text += f" [{value['lower']:.{precision}f}, {value['upper']:.{precision}f}]"
     return text
+
+
+def writable_directory(path: str | Path) -> Path:
+    """``path`` as a directory that takes files: created if missing, then checked with a file.
+
+    A report is written after its evaluation, which can take minutes; calling this first turns a
+    path that cannot hold it into an error at once. Only a short-lived file is written (and
+    removed), so it works for root too, for whom a read-only mode bit does not stop a write.
+
+    Raises:
+        ValueError: ``path``, or a directory above it, is a file; or a file cannot be created
+            in it. The message names the path and the reason.
+    """
+    directory = Path(path)
+    blocker = next((p for p in (directory, *directory.parents) if p.is_file()), None)
+    if blocker is not None:
+        where = "is a file" if blocker == directory else f"is under {blocker}, which is a file"
+        raise ValueError(f"cannot write a report into {directory}: it {where}")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".memrl-write-check-") as probe:
+            probe.write(b"memrl")
+            probe.flush()
+    except OSError as error:
+        raise ValueError(
+            f"cannot write a report into {directory}: {error.strerror or error}"
+        ) from None
+    return directory
 
 
 def write_report(

@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 import torch
 
+from memrl.agents import loading
+from memrl.agents.continual import evaluation as continual_evaluation
 from memrl.agents.ppo import PPOTrainer
 from memrl.agents.ppo_config import PPOConfig
 from memrl.cli import main
+from memrl.eval import evaluate, report
 from memrl.eval.evaluate import DELAYS, evaluate_run, evaluation_cases, run_episodes
 
 
@@ -184,3 +187,76 @@ def test_deterministic_is_refused_for_continual_runs(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps({"stream": "CW10"}))
     assert main(["eval", str(tmp_path), "--deterministic"]) == 2
     assert "--deterministic cannot be used with continual runs" in capsys.readouterr().err
+
+
+def _files(directory):
+    """Every file under ``directory`` (relative path) with its modification time."""
+    return {str(p.relative_to(directory)): p.stat().st_mtime_ns
+            for p in directory.rglob("*") if p.is_file()}  # fmt: skip
+
+
+def test_out_dir_takes_every_file_of_the_report(tmp_path):
+    run, out = tmp_path / "run", tmp_path / "out"
+    run.mkdir()
+    out.mkdir()
+    info = {"agent": "oracle", "env_id": "memrl/DelayedMatch-v0", "env_kwargs": {}}
+    result = evaluate_run(_Oracle(), info, run, episodes=2, out_dir=out)
+    assert [r["success_rate"] for r in result["results"]] == [1.0] * len(DELAYS)
+    assert set(_files(out)) == {"report.json", "report.md", "recall_vs_delay.png"}
+    assert json.loads((out / "report.json").read_text())["run_dir"] == str(run)
+    assert _files(run) == {}
+
+
+@pytest.mark.parametrize("agent", ["gru", "sb3-ppo"])
+def test_eval_out_writes_the_report_there_and_nothing_into_the_run(tmp_path, capsys, agent):
+    run, out = tmp_path / "run", tmp_path / "reports" / "new"
+    assert main(["train", "--env", "memrl/KeyToDoor-v0", "--agent", agent, "--steps", "64",
+                 "--num-envs", "2", "--num-steps", "32", "--num-minibatches", "1",
+                 "--update-epochs", "1", "--threads", "1", "--no-tensorboard",
+                 "--no-progress", "--out", str(run)]) == 0  # fmt: skip
+    before = _files(run)
+    assert main(["eval", str(run), "--episodes", "2", "--out", str(out)]) == 0
+    assert f"wrote {out / 'report.md'} and report.json" in capsys.readouterr().out
+    assert set(_files(out)) == {"report.json", "report.md"}
+    assert json.loads((out / "report.json").read_text())["agent"] == agent
+    assert _files(run) == before
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("evaluated although the report could not be written")
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"env_id": "memrl/KeyToDoor-v0", "core": "gru"}, {"agent": "sb3-ppo"}, {"stream": "CW10"}],
+    ids=["memory PPO", "SB3", "continual SAC"],
+)
+def test_an_unwritable_out_is_refused_before_anything_is_evaluated(
+    tmp_path, capsys, monkeypatch, config
+):
+    for module, name in ((loading, "load_agent"), (evaluate, "evaluate_run"),
+                         (continual_evaluation, "evaluate_continual_runs")):  # fmt: skip
+        monkeypatch.setattr(module, name, _never)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(config))
+    (tmp_path / "file").write_text("kept")
+    under = f"it is under {tmp_path / 'file'}, which is a file"
+    for out, reason in (
+        (tmp_path / "file" / "reports", under),
+        (tmp_path / "file", "it is a file"),
+    ):
+        assert main(["eval", str(run), "--out", str(out)]) == 2
+        assert capsys.readouterr().err == f"error: cannot write a report into {out}: {reason}\n"
+    assert (tmp_path / "file").read_text() == "kept"
+
+    def read_only(*args, **kwargs):  # what a read-only directory does (root ignores the mode)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(report.tempfile, "NamedTemporaryFile", read_only)
+    assert main(["eval", str(run)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: cannot write a report into {run}: Permission denied; give --out DIR to write "
+        "the report elsewhere\n"
+    )
+    assert set(_files(run)) == {"config.json"}

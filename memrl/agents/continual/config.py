@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -182,7 +183,7 @@ class ContinualConfig:
             stream = dataclasses.replace(stream, name=name)
         return stream
 
-    def _check_types(self) -> None:
+    def _check_types(self, name: Callable[[str], str]) -> None:
         """Raise ``ValueError`` for a field whose value is not of its declared type."""
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
@@ -197,15 +198,22 @@ class ContinualConfig:
             if not ok:
                 example = ' like {"kind": "repeat", "times": 2}' if f.name == "schedule" else ""
                 raise ValueError(
-                    f"{f.name} must be {_TYPE_NAMES[expected]}{example}, got {value!r} "
+                    f"{name(f.name)} must be {_TYPE_NAMES[expected]}{example}, got {value!r} "
                     f"({type(value).__name__})"
                 )
 
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming any bad field and what is allowed."""
-        self._check_types()
+    def validate(self, name: Callable[[str], str] = lambda field: field) -> None:
+        """Raise ``ValueError`` naming any bad field and what is allowed.
+
+        Args:
+            name: How a message names a field: by default the field itself; ``memrl train`` passes
+                its options (``eval_every`` -> ``--eval-every``).
+        """
+        self._check_types(name)
         if self.method not in METHODS:
-            raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
+            raise ValueError(
+                f"{name('method')} must be one of {list(METHODS)}, got {self.method!r}"
+            )
         positive = (
             "eval_every", "eval_episodes", "hidden_size", "num_layers", "batch_size",
             "buffer_size", "update_every", "ewc_fisher_batches", "ewc_fisher_batch_size",
@@ -214,49 +222,50 @@ class ContinualConfig:
         non_negative = ("steps_per_task", "seed", "start_steps", "update_after",
                         "replay_buffer_size", "threads")  # fmt: skip
         minimums = {**dict.fromkeys(positive, 1), **dict.fromkeys(non_negative, 0)}
-        for name, minimum in minimums.items():  # the types are checked above
-            if getattr(self, name) < minimum:
+        for key, minimum in minimums.items():  # the types are checked above
+            if getattr(self, key) < minimum:
                 raise ValueError(
-                    f"{name} must be an integer >= {minimum}, got {getattr(self, name)!r}"
+                    f"{name(key)} must be an integer >= {minimum}, got {getattr(self, key)!r}"
                 )
         if self.packnet_retrain_steps < -1:
             raise ValueError(
-                f"packnet_retrain_steps must be -1 (a tenth of steps_per_task) or >= 0, "
-                f"got {self.packnet_retrain_steps}"
+                f"{name('packnet_retrain_steps')} must be -1 (a tenth of "
+                f"{name('steps_per_task')}) or >= 0, got {self.packnet_retrain_steps}"
             )
-        for name in ("gamma", "polyak"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        for name in ("learning_rate", "target_output_std"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("l2_coef", "ewc_coef", "packnet_clipnorm"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for key in ("gamma", "polyak"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ValueError(f"{name(key)} must be in [0, 1], got {getattr(self, key)}")
+        for key in ("learning_rate", "target_output_std"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"{name(key)} must be > 0, got {getattr(self, key)}")
+        for key in ("l2_coef", "ewc_coef", "packnet_clipnorm"):
+            if not getattr(self, key) >= 0:
+                raise ValueError(f"{name(key)} must be >= 0, got {getattr(self, key)}")
         if self.held_out_list() and (self.multi_head or not self.hide_task_id):
             raise ValueError(
-                "held_out needs a task-agnostic agent (multi_head false and hide_task_id true: "
-                "--no-multi-head --hide-task-id): a held-out task's own output head or one-hot "
-                "input weights would never be trained, so its success would measure them"
+                f"{name('held_out')} needs a task-agnostic agent (multi_head false and "
+                "hide_task_id true: --no-multi-head --hide-task-id): a held-out task's own output "
+                "head or one-hot input weights would never be trained, so its success would "
+                "measure them"
             )
         stream = self.build_stream()
         if any(len(stage.task_ids) != 1 for stage in stream.timeline.stages):
             raise ValueError(
-                f"schedule must train one task per stage (sequential, repeat, cyclic, power_law), "
-                f"got {stream.schedule.kind}: several tasks per stage have no Continual World "
-                "windows"
+                f"{name('schedule')} must train one task per stage (sequential, repeat, cyclic, "
+                f"power_law), got {stream.schedule.kind}: several tasks per stage have no "
+                "Continual World windows"
             )
         if stream.steps_per_task % self.eval_every:
             raise ValueError(
-                f"eval_every must divide steps_per_task ({stream.steps_per_task}) so that every "
-                f"task's window ends with an evaluation (forgetting and the retention matrix read "
-                f"it), got {self.eval_every}; e.g. --eval-every "
-                f"{suggested_eval_every(stream.steps_per_task)}"
+                f"{name('eval_every')} must divide {name('steps_per_task')} "
+                f"({stream.steps_per_task}) so that every task's window ends with an evaluation "
+                f"(forgetting and the retention matrix read it), got {self.eval_every}; e.g. "
+                f"--eval-every {suggested_eval_every(stream.steps_per_task)}"
             )
         if self.update_after >= stream.steps_per_task:
             raise ValueError(
-                f"update_after ({self.update_after}) must be less than steps_per_task "
-                f"({stream.steps_per_task}): the first gradient step of a task comes after "
-                f"update_after of its steps, so this run would learn nothing; e.g. --update-after "
-                f"{stream.steps_per_task // 10}"
+                f"{name('update_after')} ({self.update_after}) must be less than "
+                f"{name('steps_per_task')} ({stream.steps_per_task}): the first gradient step of "
+                f"a task comes after {name('update_after')} of its steps, so this run would "
+                f"learn nothing; e.g. --update-after {stream.steps_per_task // 10}"
             )

@@ -2,7 +2,9 @@
 
 A field ``learning_rate: float = 3e-4`` followed by a docstring becomes ``--learning-rate`` with
 that docstring and the default in ``--help``; bools become ``--flag/--no-flag``; dict fields take
-JSON (``--core-kwargs '{"chunk_size": 32}'``).
+JSON (``--core-kwargs '{"chunk_size": 32}'``). A few fields have a shorter option
+(:data:`OPTION_DESTS`); :func:`option_name` is the one place that says which option sets a field,
+for the options themselves and for messages that name them.
 """
 
 from __future__ import annotations
@@ -11,11 +13,25 @@ import argparse
 import ast
 import dataclasses
 import inspect
-import json
 import textwrap
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from memrl.cli.arguments import integer, json_object, number
+
+OPTION_DESTS = {"env_id": "env", "core": "agent", "total_steps": "steps", "algorithm": "agent"}
+"""Config fields set by an option of another name (``total_steps`` by ``--steps``), by field."""
+
+
+def option_dest(field: str) -> str:
+    """The attribute of the parsed arguments that holds a config field (``total_steps``: steps)."""
+    return OPTION_DESTS.get(field, field)
+
+
+def option_name(field: str) -> str:
+    """The option that sets a config field, as typed: ``total_steps`` -> ``--steps``."""
+    return "--" + option_dest(field).replace("_", "-")
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -36,35 +52,35 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def _json_dict(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}: {error}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
-    return value
-
-
 def _default(f: dataclasses.Field[Any]) -> Any:
     """A dataclass field's default value."""
     factory: Any = f.default_factory
     return f.default if f.default is not dataclasses.MISSING else factory()
 
 
+_VALUE_TYPES: dict[Any, tuple[Any, str]] = {
+    int: (integer, "INT"),
+    float: (number, "FLOAT"),
+    str: (str, "STR"),
+}
+"""Field type -> (argparse type, metavar)."""
+
+
 def _add_option(
     parser: argparse.ArgumentParser | Any, name: str, kind: Any, help_text: str
 ) -> None:
-    """``--name`` (underscores as dashes) parsed as ``kind``, default None (not given)."""
-    option = "--" + name.replace("_", "-")
+    """The option of field ``name`` parsed as ``kind``, default None (not given)."""
+    option, dest = option_name(name), option_dest(name)
     if kind is bool:
         parser.add_argument(
-            option, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            option, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=help_text
         )
     elif typing.get_origin(kind) is dict:
-        parser.add_argument(option, type=_json_dict, default=None, metavar="JSON", help=help_text)
+        parser.add_argument(option, dest=dest, type=json_object, default=None, metavar="JSON",
+                            help=help_text)  # fmt: skip
     else:
-        parser.add_argument(option, type=kind, default=None, metavar=kind.__name__.upper(),
+        value_type, metavar = _VALUE_TYPES[kind]
+        parser.add_argument(option, dest=dest, type=value_type, default=None, metavar=metavar,
                             help=help_text)  # fmt: skip
 
 
@@ -111,11 +127,15 @@ def add_shared_arguments(
 
 
 def dataclass_from_arguments(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:
-    """Build ``cls`` from parsed options: given options and ``overrides`` replace the defaults."""
+    """Build ``cls`` from parsed options: given options and ``overrides`` replace the defaults.
+
+    A field is read from its option's attribute (:func:`option_dest`: ``total_steps`` from
+    ``args.steps``).
+    """
     values = {
-        f.name: getattr(args, f.name)
+        f.name: getattr(args, option_dest(f.name))
         for f in dataclasses.fields(cls)
-        if getattr(args, f.name, None) is not None
+        if getattr(args, option_dest(f.name), None) is not None
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return cls(**values)

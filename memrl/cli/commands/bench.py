@@ -1,0 +1,209 @@
+"""``memrl bench WHAT``: speed measurements (``envs``, ``streams``, ``continual``, ``memory``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from memrl.agents.continual.config import METHODS
+from memrl.cli.arguments import env_id, positive_float, positive_int
+from memrl.envs import ALL
+
+JSON_HELP = "also write the results and machine to FILE"
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add ``memrl bench`` and its measurements to the command's subparsers."""
+    p = subparsers.add_parser("bench", help="measure speed")
+    bench = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    b = bench.add_parser(
+        "envs",
+        help="steps/s of every env, single (gymnasium.make) and batched (make_vec)",
+        description=(
+            "Steps each env with pre-drawn random actions for --seconds of wall time, single "
+            "(through gymnasium.make, wrappers included) and batched (the vector entry point "
+            "with --num-envs sub-environments). Resets are included in the time."
+        ),
+    )
+    b.add_argument("--json", metavar="FILE", help=JSON_HELP)
+    b.add_argument(
+        "--seconds",
+        type=positive_float,
+        default=1.0,
+        help="seconds per measurement (default: %(default)s)",
+    )
+    b.add_argument(
+        "--num-envs",
+        type=positive_int,
+        default=64,
+        help="sub-envs of the batched form (default: %(default)s)",
+    )
+    b.add_argument(
+        "--ids", nargs="+", type=env_id, metavar="ID", help="measure only these ids (default all)"
+    )
+    b.set_defaults(func=run_envs)
+    b = bench.add_parser(
+        "streams",
+        help="Meta-World throughput through memrl's stream wrappers vs raw, and eval speed",
+        description="Steps the same actions through raw Meta-World, Meta-World's gym stack, "
+        "memrl's protocol env and ContinualEnv (paired rounds, median overhead), then times "
+        "a retention-matrix evaluation (every CW10 task, --episodes episodes each).",
+    )
+    b.add_argument("--json", metavar="FILE", help=JSON_HELP)
+    b.add_argument(
+        "--rounds",
+        type=positive_int,
+        default=15,
+        help="paired timing rounds (default: %(default)s)",
+    )
+    b.add_argument(
+        "--episodes",
+        type=positive_int,
+        default=10,
+        help="episodes per task (default: %(default)s)",
+    )
+    b.set_defaults(func=run_streams)
+    b = bench.add_parser(
+        "continual",
+        help="continual SAC's env steps/s per method, and the projected cost of CW10/CW20 runs",
+        description="Trains continual SAC (Continual World's networks and update schedule, one "
+        "torch thread) with each method on a two-task Meta-World stream and times every env "
+        "step: random-action steps, learning steps (50 gradient steps every 50 env steps) on "
+        "the first task and on the second, the end of each task, and an evaluation of every "
+        "task. From these rates it projects the wall time of one CW10, CW20 and study run.",
+    )
+    b.add_argument("--json", metavar="FILE", help=JSON_HELP)
+    b.add_argument(
+        "--methods",
+        nargs="+",
+        choices=METHODS,
+        default=list(METHODS),
+        help="methods to time (default: all)",
+    )
+    b.add_argument(
+        "--random-steps",
+        type=positive_int,
+        default=500,
+        help="random-action steps per task (default: %(default)s)",
+    )
+    b.add_argument(
+        "--learning-steps",
+        type=positive_int,
+        default=1_000,
+        help="learning steps per task (default: %(default)s)",
+    )
+    b.add_argument(
+        "--eval-episodes",
+        type=positive_int,
+        default=2,
+        help="episodes per task of the timed eval (default: %(default)s)",
+    )
+    b.set_defaults(func=run_continual)
+    b = bench.add_parser(
+        "memory",
+        help="one HCAM read vs exact attention (256..16,384 steps), and training steps/s per core",
+        description="Times one HCAM read against torch's fused exact attention over the same "
+        "memory (batch 8, width 128, 4 heads, chunk 32, top-4; memory 256 to 16,384 steps), then "
+        "trains every memory core with memory PPO and sb3-contrib's RecurrentPPO on --env for "
+        "--steps env steps each and reports env steps per second, updates included.",
+    )
+    b.add_argument("--json", metavar="FILE", help=JSON_HELP)
+    b.add_argument(
+        "--part",
+        choices=("read", "training", "all"),
+        default="all",
+        help="what to run (default: %(default)s)",
+    )
+    b.add_argument(
+        "--env",
+        type=env_id,
+        default="memrl/BalletGrid-2-delay16-v0",
+        help="training env (default: %(default)s)",
+    )
+    b.add_argument(
+        "--steps",
+        type=positive_int,
+        default=16_384,
+        help="training steps per agent (default: %(default)s)",
+    )
+    b.set_defaults(func=run_memory)
+
+
+def run_envs(args: argparse.Namespace) -> int:
+    """Measure every env's steps/s, single and batched."""
+    from tqdm import tqdm
+
+    from memrl.bench.envs import bench_envs, format_table
+    from memrl.bench.machine import machine_info
+
+    ids = args.ids or list(ALL)
+    rows = bench_envs(
+        ids,
+        seconds=args.seconds,
+        num_envs=args.num_envs,
+        progress=lambda it: tqdm(it, desc="bench envs", unit="env", file=sys.stderr),
+    )
+    print(format_table(rows))
+    if args.json:
+        report = {
+            "machine": machine_info(),
+            "seconds_per_measurement": args.seconds,
+            "results": [r.to_dict() for r in rows],
+        }
+        _write_json(args.json, report, args.argv)
+    return 0
+
+
+def run_streams(args: argparse.Namespace) -> int:
+    """Measure the stream wrappers' overhead and the evaluation speed."""
+    from memrl.bench.streams import bench_streams, format_report
+
+    report = bench_streams(rounds=args.rounds, episodes_per_task=args.episodes)
+    print(format_report(report))
+    if args.json:
+        _write_json(args.json, report, args.argv)
+    return 0
+
+
+def run_continual(args: argparse.Namespace) -> int:
+    """Measure continual SAC's steps/s per method."""
+    from memrl.bench.continual import bench_continual, format_report
+
+    report = bench_continual(
+        methods=args.methods,
+        random_steps=args.random_steps,
+        learning_steps=args.learning_steps,
+        eval_episodes=args.eval_episodes,
+    )
+    print(format_report(report))
+    if args.json:
+        _write_json(args.json, report, args.argv)
+    return 0
+
+
+def run_memory(args: argparse.Namespace) -> int:
+    """Measure an HCAM read and every core's training steps/s."""
+    from memrl.bench.machine import machine_info
+    from memrl.bench.memory import bench_hcam_read, format_read_table
+    from memrl.bench.training import bench_training, format_training_table
+
+    report: dict = {"machine": machine_info(("memrl", "torch", "stable-baselines3", "sb3-contrib"))}
+    if args.part in ("read", "all"):
+        report["hcam_read"] = bench_hcam_read()
+        print(format_read_table(report["hcam_read"]))
+    if args.part in ("training", "all"):
+        report["training"] = bench_training(env_id=args.env, steps=args.steps)
+        print(format_training_table(report["training"]))
+    if args.json:
+        _write_json(args.json, report, args.argv)
+    return 0
+
+
+def _write_json(path: str, report: dict, argv: list[str]) -> None:
+    """Write ``report`` with the command that made it to ``path``."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps({"command": "memrl " + " ".join(argv), **report}, indent=2))
+    print(f"wrote {path}", file=sys.stderr)

@@ -1,0 +1,83 @@
+"""What ``memrl`` reads from a run directory: which trainer wrote it, and ``--resume``'s options."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from memrl.agents.continual.config import ContinualConfig
+from memrl.agents.ppo_config import PPOConfig
+from memrl.agents.sb3_config import SB3Config
+from memrl.cli.config_options import option_dest
+
+SB3_AGENTS = ("sb3-ppo", "sb3-recurrent-ppo")
+"""``--agent`` values that train an SB3 baseline."""
+
+
+def trainer_of(config: dict[str, Any]) -> str:
+    """Which trainer wrote a run's ``config.json``: continual SAC, SB3 or memory PPO."""
+    if "stream" in config:
+        return "continual SAC"
+    return "SB3" if str(config.get("agent", "")).startswith("sb3-") else "memory PPO"
+
+
+def is_continual_run(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds a continual-SAC run (``memrl train --stream``)."""
+    config_path = Path(run_dir) / "config.json"
+    if not config_path.exists():
+        return False
+    return trainer_of(json.loads(config_path.read_text())) == "continual SAC"
+
+
+def resume_options(args: argparse.Namespace) -> None:
+    """Check ``--resume``'s run directory and give every option not on the command line its value.
+
+    The directory must exist and, if it names its trainer (``config.json``), be one this
+    command trains; that file then supplies the run's settings, and options given on the command
+    line keep their values (a trainer refuses a change that would alter learning). Says so when
+    the run has no checkpoint yet (every trainer keeps them in ``RUN_DIR/checkpoints/``).
+
+    Raises:
+        FileNotFoundError: ``--out`` does not exist.
+        ValueError: The run was written by another trainer than the one the options ask for.
+    """
+    run_dir = Path(args.out)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(
+            f"--resume: {run_dir} does not exist, so there is no run to resume; drop --resume to "
+            "start a run there"
+        )
+    checkpoints = run_dir / "checkpoints"
+    if not checkpoints.is_dir() or not any(checkpoints.iterdir()):
+        print(f"note: {run_dir} has no checkpoint yet: the run starts from step 0", file=sys.stderr)
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        return
+    saved = json.loads(config_path.read_text())
+    found = trainer_of(saved)
+    if args.stream:
+        wanted = "continual SAC"
+    elif args.agent:
+        wanted = "SB3" if args.agent in SB3_AGENTS else "memory PPO"
+    else:  # --env alone, or nothing: whichever trainer wrote the run (--env: not continual SAC)
+        wanted = "memory PPO" if args.env and found == "continual SAC" else found
+    if found != wanted:
+        raise ValueError(
+            f"--resume: {run_dir} holds a {found} run, and this command trains {wanted}; "
+            "resume it with its own trainer (`memrl train --out RUN_DIR --resume` alone "
+            "takes every option from the run)"
+        )
+    fields = {
+        "continual SAC": ContinualConfig.__dataclass_fields__,
+        "SB3": SB3Config.__dataclass_fields__,
+        "memory PPO": PPOConfig.__dataclass_fields__,
+    }[found]
+    if found == "SB3":
+        saved["algorithm"] = saved["agent"]  # --agent sb3-ppo, not the field's "ppo"
+    for name in fields:
+        dest = option_dest(name)
+        if name in saved and getattr(args, dest, None) is None:
+            setattr(args, dest, saved[name])
