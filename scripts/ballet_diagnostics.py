@@ -38,6 +38,7 @@ import numpy as np
 from gymnasium import spaces
 
 import memrl  # noqa: F401  (registers the memrl/ ids)
+from memrl.agents.checkpoints import CheckpointStore
 from memrl.agents.ppo import PPOTrainer
 from memrl.agents.ppo_config import PPOConfig
 from memrl.agents.run_log import read_metric
@@ -162,7 +163,7 @@ def main() -> None:
                            total_steps=args.steps, seed=seed, threads=1, tensorboard=False,
                            **ppo)  # fmt: skip
         run_dir = out / f"seed{seed}"
-        resume = (run_dir / "checkpoints" / "latest.pt").exists()
+        resume = CheckpointStore(run_dir / "checkpoints").exists()
         PPOTrainer(config, run_dir, resume=resume, progress=False).train()
         steps, success = map(np.asarray, read_metric(run_dir, "charts/success_rate"))
         curves.append((steps, success))

@@ -46,6 +46,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from memrl.agents.checkpoints import CheckpointStore
 from memrl.agents.continual import (
     METHODS,
     ContinualConfig,
@@ -95,7 +96,7 @@ def run_one(config: ContinualConfig, run_dir: str, archived: str | None = None) 
         line = f"skipped {run_dir} (finished)"
     else:
         start = time.perf_counter()
-        resume = (path / "checkpoints" / "latest.pt").exists()
+        resume = CheckpointStore(path / "checkpoints").exists()
         train_continual(config, path, resume=resume, progress=False)
         line = f"trained {run_dir} in {(time.perf_counter() - start) / 60:.1f} min"
     if archived is not None and not is_finished(Path(archived)):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from memrl.agents.checkpoints import CheckpointStore
 from memrl.agents.run_log import read_metric
 from memrl.cli import main as memrl
 from memrl.eval.plots import RecallCurve, plot_recall_vs_delay, plot_training_curves
@@ -47,7 +48,7 @@ def run_one(agent: str, seed: int, args: argparse.Namespace) -> dict:
                  "--env-kwargs", json.dumps(env_kwargs), "--core-kwargs",
                  json.dumps(AGENTS[agent]), "--no-tensorboard", "--threads", "1",
                  "--no-progress"]  # fmt: skip
-        if (run_dir / "checkpoints" / "latest.pt").exists():
+        if CheckpointStore(run_dir / "checkpoints").exists():
             train.append("--resume")
         if memrl(train) != 0:
             raise SystemExit(f"training {agent} seed {seed} failed")
