@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from memrl.eval.metrics import (
+    ConfidenceInterval,
     EvaluationHistory,
     average_forgetting,
     average_performance,
@@ -65,6 +66,9 @@ def test_forgetting_compares_the_end_of_each_window_with_the_end_of_the_run():
     assert f[1] == 0.0  # the last task's forgetting is 0 by construction (>= 5 evaluations)
     # the average counts the last task too, as Continual World divides by all tasks
     assert abs(average_forgetting(history) - (end_a_window0 - p_a + 0.0) / 2) < TOL
+    # last_evaluations sets both ends: a (0.8 + 1.0) / 2 - (0.1 + 0.0) / 2; b 1.0 - 1.0
+    assert np.allclose(forgetting(history, last_evaluations=2), [0.85, 0.0], atol=TOL, rtol=0)
+    assert abs(average_forgetting(history, last_evaluations=2) - 0.85 / 2) < TOL
 
 
 def test_forward_transfer_uses_the_plain_mean_of_each_window_against_the_reference():
@@ -126,9 +130,12 @@ REPEAT_A = [0.2, 0.6, 0.5, 0.3, 0.7, 0.9, 0.8, 0.4]
 REPEAT_B = [0.0, 0.1, 0.4, 0.8, 0.6, 0.2, 0.5, 1.0]
 
 
-def repeated_history(schedule: tuple[int, ...] = (0, 1, 0, 1)) -> EvaluationHistory:
+def repeated_history(
+    schedule: tuple[int, ...] = (0, 1, 0, 1), scale: float = 1.0
+) -> EvaluationHistory:
     steps = np.arange(10, 81, 10)
-    return EvaluationHistory(steps, np.array([REPEAT_A, REPEAT_B]).T, ("a", "b"), 20, schedule)
+    success = np.array([REPEAT_A, REPEAT_B]).T * scale
+    return EvaluationHistory(steps, success, ("a", "b"), 20, schedule)
 
 
 def test_repeated_tasks_get_one_window_per_occurrence():
@@ -175,6 +182,20 @@ def test_cycle_forgetting_merges_consecutive_windows_and_leaves_missing_cycles_n
     assert abs(result.by_task[0, 0] - a) < TOL
     assert np.isnan(result.by_task[1, 0])
     assert abs(result.mean - a) < TOL
+    assert result.task_names == ("a", "b")
+
+
+def test_an_occurrence_spans_every_consecutive_window_of_its_task():
+    # b trains in window 0, a in window 1, b again in windows 2-4 (one occurrence from window 2).
+    b = [0.2, 0.6, 0.1, 0.3, 0.5, 0.4, 0.9, 0.8, 0.7, 1.0]
+    history = EvaluationHistory(
+        np.arange(10, 101, 10), np.array([np.linspace(0.1, 1.0, 10), b]).T, ("a", "b"), 20,
+        (1, 0, 1, 1, 1),
+    )  # fmt: skip
+    result = cycle_forgetting(history, last_evaluations=2)
+    assert result.by_task.shape == (2, 1) and np.isnan(result.by_task[0, 0])  # a: one occurrence
+    # b: end of window 0 against b in window 1, the only window before its next occurrence
+    assert abs(result.by_task[1, 0] - ((0.2 + 0.6) / 2 - (0.1 + 0.3) / 2)) < TOL
 
 
 def test_summary_reports_cycle_forgetting_when_tasks_reoccur():
@@ -185,6 +206,76 @@ def test_summary_reports_cycle_forgetting_when_tasks_reoccur():
     expected = ((0.2 + 0.6) / 2 - (0.5 + 0.3) / 2 + (0.4 + 0.8) / 2 - (0.6 + 0.2) / 2) / 2
     assert abs(metrics.cycle_forgetting.mean - expected) < TOL
     assert metrics.cycle_forgetting.lower == metrics.cycle_forgetting.upper == expected
+
+
+def _assert_same_interval(got: ConfidenceInterval | None, want: ConfidenceInterval) -> None:
+    assert got is not None
+    assert (got.mean, got.lower, got.upper, got.confidence) == pytest.approx(
+        (want.mean, want.lower, want.upper, want.confidence), abs=TOL
+    )
+
+
+def test_the_summary_passes_its_options_to_every_metric():
+    runs = [two_task_history(scale) for scale in (1.0, 0.5, 0.8)]
+    options = {"confidence": 0.5, "n_resamples": 300, "seed": 7}
+    performance = [average_performance(h, 2) for h in runs]
+    # the options change the intervals, so a metric computed without them differs
+    assert bootstrap_mean_ci(performance, **options) != bootstrap_mean_ci(performance)
+    metrics = continual_world_metrics(runs, REFERENCE, last_evaluations=2, **options)
+    assert metrics.num_seeds == 3
+    np.testing.assert_allclose(metrics.final_performance, [final_performance(h, 2) for h in runs])
+    np.testing.assert_allclose(metrics.window_forgetting, [forgetting(h, 2) for h in runs])
+    _assert_same_interval(metrics.performance, bootstrap_mean_ci(performance, **options))
+    forgot = [average_forgetting(h, 2) for h in runs]
+    _assert_same_interval(metrics.forgetting, bootstrap_mean_ci(forgot, **options))
+    _assert_same_interval(metrics.forward_transfer, forward_transfer_ci(runs, REFERENCE, **options))
+    assert metrics.window_forward_transfer is not None
+    np.testing.assert_allclose(metrics.window_forward_transfer, forward_transfer(runs, REFERENCE))
+
+    repeated = [repeated_history(scale=scale) for scale in (1.0, 0.5, 0.8)]
+    cycles = continual_world_metrics(repeated, last_evaluations=1, **options)
+    per_seed = [cycle_forgetting(h, last_evaluations=1).mean for h in repeated]
+    _assert_same_interval(cycles.cycle_forgetting, bootstrap_mean_ci(per_seed, **options))
+
+
+def test_the_summary_of_one_run_needs_no_list():
+    metrics = continual_world_metrics(two_task_history(), n_resamples=10)
+    assert metrics.num_seeds == 1
+    assert metrics.task_names == metrics.window_names == ("a", "b")
+    assert metrics.performance.mean == pytest.approx(average_performance(two_task_history()))
+
+
+def test_the_summary_json_holds_every_number():
+    def interval(value: ConfidenceInterval | None) -> dict[str, float]:
+        assert value is not None
+        return {"mean": value.mean, "lower": value.lower, "upper": value.upper,
+                "confidence": value.confidence}  # fmt: skip
+
+    runs = [two_task_history(scale) for scale in (1.0, 0.5, 0.8)]
+    metrics = continual_world_metrics(runs, REFERENCE, n_resamples=200)
+    assert json.loads(json.dumps(metrics.to_dict())) == {
+        "num_seeds": 3,
+        "metrics": {
+            "performance": interval(metrics.performance),
+            "forgetting": interval(metrics.forgetting),
+            "forward_transfer": interval(metrics.forward_transfer),
+            "cycle_forgetting": None,
+        },
+        "per_task": {
+            "task_names": ["a", "b"],
+            "final_performance": np.mean([final_performance(h) for h in runs], axis=0).tolist(),
+        },
+        "per_window": {
+            "task_names": ["a", "b"],
+            "forgetting": np.mean([forgetting(h) for h in runs], axis=0).tolist(),
+            "forward_transfer": forward_transfer(runs, REFERENCE).tolist(),
+        },
+    }
+    repeated = continual_world_metrics([repeated_history()] * 2, n_resamples=10)
+    document = repeated.to_dict()
+    assert document["metrics"]["cycle_forgetting"] == interval(repeated.cycle_forgetting)
+    assert document["metrics"]["forward_transfer"] is None
+    assert document["per_window"]["forward_transfer"] is None
 
 
 def test_continual_worlds_cw20_layout_has_one_column_per_position():
@@ -240,30 +331,37 @@ def test_bootstrap_interval_contains_the_mean_narrows_with_seeds_and_is_seeded()
 
 def test_forward_transfer_interval_resamples_runs_then_reference_runs_like_cw():
     runs = [two_task_history(), two_task_history(scale=0.5), two_task_history(scale=0.8)]
+    # three reference runs per task (not as many as the windows): each resample draws three
     reference = {
-        "a": [[0.0, 0.0, 0.2, 0.4, 0.6, 0.8], [0.0] * 6],
-        "b": [[0.0, 0.2, 0.4, 0.6, 0.8, 1.0], [0.5] * 6],
+        "a": [[0.0, 0.0, 0.2, 0.4, 0.6, 0.8], [0.0] * 6, [0.3] * 6],
+        "b": [[0.0, 0.2, 0.4, 0.6, 0.8, 1.0], [0.5] * 6, [0.1] * 6],
     }
     ci = forward_transfer_ci(runs, reference, n_resamples=1000, seed=0)
     auc = np.array([window_auc(h) for h in runs])
-    ref = np.array([[np.mean(reference["a"][r]), np.mean(reference["b"][r])] for r in range(2)])
+    ref = np.array([[np.mean(reference["a"][r]), np.mean(reference["b"][r])] for r in range(3)])
     np.random.seed(0)
     x = auc[np.random.choice(3, (1000, 3))].mean(axis=1)
-    y = ref[np.random.choice(2, (1000, 2))].mean(axis=1)
+    y = ref[np.random.choice(3, (1000, 3))].mean(axis=1)
     samples = ((x - y) / (1 - y)).mean(axis=1)
     assert ci.lower == pytest.approx(np.quantile(samples, 0.05, method="midpoint"), abs=TOL)
     assert ci.upper == pytest.approx(np.quantile(samples, 0.95, method="midpoint"), abs=TOL)
-    assert ci.lower <= ci.mean <= ci.upper
+    assert ci.lower <= ci.mean <= ci.upper and ci.confidence == 0.9
     first = forward_transfer_ci(runs, reference, windows=[0], n_resamples=1000)
     assert abs(first.mean - forward_transfer(runs, reference)[0]) < TOL
 
 
+@pytest.mark.filterwarnings("error")  # an undefined resample is expected: no RuntimeWarning
 def test_forward_transfer_keeps_its_point_when_some_resamples_are_undefined():
     # One of b's two reference runs solves it at every evaluation: a resample that draws it twice
     # has 1 - AUC_ref = 0, while the point estimate (mean reference AUC 0.75) is defined.
     reference = {"a": [[0.2] * 6, [0.4] * 6], "b": [[1.0] * 6, [0.5] * 6]}
-    ci = forward_transfer_ci([two_task_history()], reference, n_resamples=200)
+    ci = forward_transfer_ci([two_task_history()], reference, n_resamples=200, confidence=0.8)
     assert ci.mean == pytest.approx(forward_transfer(two_task_history(), reference).mean())
+    assert np.isnan(ci.lower) and np.isnan(ci.upper) and ci.confidence == 0.8
+    # The same when the run solves b too: such a resample divides 0 by 0.
+    solved = EvaluationHistory(np.arange(10, 121, 10), np.ones((12, 2)), ("a", "b"), 60)
+    ci = forward_transfer_ci([solved], reference, n_resamples=200)
+    assert ci.mean == pytest.approx(forward_transfer(solved, reference).mean())
     assert np.isnan(ci.lower) and np.isnan(ci.upper)
     # A window left out may have an undefined FT: the selected ones are still computed.
     solved_b = {"a": reference["a"], "b": [[1.0] * 6, [1.0] * 6]}
@@ -316,6 +414,22 @@ def test_bad_histories_raise_errors_that_name_the_problem():
         EvaluationHistory(steps, good, ("a", "b"), 0)
     with pytest.raises(ValueError, match="2-D"):
         EvaluationHistory(steps, np.full(4, 0.5), ("a", "b"), 20)
+    for bad_steps in (np.array([], dtype=int), np.array([[10, 20, 30, 40]])):
+        with pytest.raises(ValueError, match=r"steps must be a non-empty 1-D array, got shape"):
+            EvaluationHistory(bad_steps, good, ("a", "b"), 20)
+    with pytest.raises(ValueError, match=r"whole env-step counts, got \[10.0, 20.5, 30.0, 40.0\]"):
+        EvaluationHistory(np.array([10, 20.5, 30, 40]), good, ("a", "b"), 20)
+    with pytest.raises(ValueError, match="task_names must name at least one task"):
+        EvaluationHistory(steps, np.zeros((4, 0)), (), 20)
+    history = EvaluationHistory(steps, good, ("a", "b"), 20)
+    with pytest.raises(ValueError, match=r"window must be in 0\.\.1, got 2"):
+        history.window_success(2)
+
+
+def test_a_single_evaluation_makes_a_history():
+    history = EvaluationHistory(np.array([20]), np.array([[0.5, 0.25]]), ("a",) * 2, 20, (0,))
+    assert history.window_success(0).tolist() == [0.5]
+    assert average_performance(history) == 0.375
 
 
 def test_bad_references_and_runs_raise_errors_that_name_the_problem():
@@ -326,8 +440,15 @@ def test_bad_references_and_runs_raise_errors_that_name_the_problem():
         forward_transfer(history, {"a": REFERENCE["a"], "b": [[0.1] * 6, [0.2] * 6]})
     with pytest.raises(ValueError, match=r"reference AUC of \['b'\] is 1"):
         forward_transfer(history, {"a": REFERENCE["a"], "b": [[1.0] * 6]})
-    with pytest.raises(ValueError, match="reference curve of 'a'"):
-        forward_transfer(history, {"a": [[1.5, 0.0]], "b": REFERENCE["b"]})
+    for curve in ([[1.5, 0.0]], [[-0.1, 0.0]], [[np.nan, 0.5]]):
+        with pytest.raises(ValueError, match=r"curve of 'a' must hold success rates in \[0, 1\]"):
+            forward_transfer(history, {"a": curve, "b": REFERENCE["b"]})
+    for curve in (np.zeros((1, 2, 3)), np.zeros((0, 3))):
+        with pytest.raises(ValueError, match=r"curve of 'a' must be \[runs, evaluations\] and non"):
+            forward_transfer(history, {"a": curve, "b": REFERENCE["b"]})
+    for ragged in ([[0.1, 0.2], []], [[0.1, 0.2], [[0.3]]]):
+        with pytest.raises(ValueError, match="each reference run of 'a' must be a non-empty list"):
+            forward_transfer(history, {"a": ragged, "b": REFERENCE["b"]})
     other = EvaluationHistory(np.arange(10, 121, 10), np.full((12, 2), 0.5), ("a", "c"), 60)
     with pytest.raises(ValueError, match="run 1 has task_names"):
         continual_world_metrics([history, other])
@@ -337,7 +458,8 @@ def test_bad_references_and_runs_raise_errors_that_name_the_problem():
         bootstrap_mean_ci([0.1, 0.2], confidence=1.5)
     with pytest.raises(ValueError, match="n_resamples"):
         bootstrap_mean_ci([0.1, 0.2], n_resamples=0)
-    with pytest.raises(ValueError, match="windows"):
-        forward_transfer_ci([history], REFERENCE, windows=[5])
+    for windows in ([5], [2], []):  # two windows: 0 and 1
+        with pytest.raises(ValueError, match=r"windows must be a non-empty subset of 0\.\.1$"):
+            forward_transfer_ci([history], REFERENCE, windows=windows)
     with pytest.raises(ValueError, match="last_evaluations"):
         final_performance(history, last_evaluations=0)

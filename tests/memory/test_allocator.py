@@ -107,3 +107,17 @@ def test_a_caller_can_anneal_exploration_by_its_own_progress():
     assert explored == pytest.approx(0.2 * 0.75, abs=0.03)
     picks = allocator.select(torch.zeros(2000, dtype=torch.long), progress=0.0)
     assert (picks != 2).float().mean().item() == pytest.approx(0.75, abs=0.04)
+
+
+def test_an_update_regresses_the_chosen_strategys_value_onto_the_reward():
+    allocator = AdaptiveMemoryAllocator(context_dim=3, learning_rate=0.05, seed=0)
+    context, chosen = torch.tensor([1]), torch.tensor([2])
+    for reward in (2.0, -1.0):
+        before = allocator.q_values(context)[0, 2].item()
+        loss = allocator.update(context, chosen, torch.tensor([reward]))
+        assert loss == pytest.approx((before - reward) ** 2, rel=1e-5)  # the chosen arm's error
+        after = allocator.q_values(context)[0, 2].item()
+        assert abs(after - reward) < abs(before - reward)  # one step moves it toward the reward
+        for _ in range(100):
+            allocator.update(context, chosen, torch.tensor([reward]))
+        assert allocator.q_values(context)[0, 2].item() == pytest.approx(reward, abs=0.05)

@@ -83,6 +83,63 @@ def test_forward_sequence_equals_stepping_over_windows_with_resets(name, warm_st
     torch.testing.assert_close(after_sequence, after_step, atol=1e-5, rtol=0)
 
 
+def _comparable(core, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """What a state holds, with unused slots blanked: equal states give equal dicts.
+
+    Chunks still waiting in HCAM's ``pending`` buffer are written into ``contents`` first;
+    ``pending`` and ``pending_slot`` themselves say where chunks wait, not what memory holds.
+    """
+    kept = {k: v for k, v in state.items() if k not in ("pending", "pending_slot")}
+    if "pending_slot" in state:
+        kept["contents"] = core._flush(state)
+    if "chunk_time" in state:
+        free = state["chunk_time"] < 0  # [B, M]
+        if "chunk_place" in kept:  # place-aware chunks
+            kept["chunk_place"] = kept["chunk_place"].masked_fill(free, -1)
+            kept["chunk_places"] = kept["chunk_places"].masked_fill(free[..., None], -1)
+        kept["keys"] = kept["keys"].masked_fill(free[:, None, :, None], 0)
+        kept["contents"] = kept["contents"].masked_fill(free[:, None, :, None, None], 0)
+        positions = torch.arange(state["accumulator"].shape[2])
+        empty = positions >= state["accumulated"][:, None]  # [B, C] not yet written
+        kept["accumulator"] = kept["accumulator"].masked_fill(empty[:, None, :, None], 0)
+        if "accumulator_places" in kept:
+            kept["accumulator_places"] = kept["accumulator_places"].masked_fill(empty, -1)
+    if "entry_time" in state:
+        free = state["entry_time"] < 0  # [B, N]
+        kept["entry_place"] = kept["entry_place"].masked_fill(free, -1)
+        kept["contents"] = kept["contents"].masked_fill(free[:, None, :, None], 0)
+        kept["time_encoding"] = kept["time_encoding"].masked_fill(free[..., None], 0)
+    return kept
+
+
+def _assert_same_state(core, got: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]):
+    got, expected = _comparable(core, got), _comparable(core, expected)
+    assert got.keys() == expected.keys()
+    for key, value in got.items():
+        torch.testing.assert_close(value, expected[key], atol=1e-5, rtol=0, msg=key)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("warm_steps", [0, 7])
+def test_forward_sequence_leaves_the_state_that_stepping_leaves(name, warm_steps, tiny_core):
+    """Memory, counts, write times, places and visits after a window equal those after
+    stepping, for windows ending at every position in a chunk, with and without a reset near
+    the end."""
+    core = tiny_core(name)
+    batch = 7
+    state = core.initial_state(batch)
+    if warm_steps:
+        x0, r0, p0 = _window(warm_steps, batch, seed=15, reset_rate=0.0)
+        _, state = _step_through(core, x0, state, r0, p0)
+    x, resets, places = _window(23, batch, seed=16, reset_rate=0.0)
+    for b in range(batch - 1):
+        resets[22 - b, b] = True  # episodes of 1 .. 6 steps at the end; the last entry runs on
+    with torch.no_grad():
+        _, stepped = _step_through(core, x, state, resets, places)
+        _, sequence = core.forward_sequence(x, state, resets, places)
+    _assert_same_state(core, sequence, stepped)
+
+
 @pytest.mark.parametrize("name", SAT)
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_forward_sequence_equals_stepping_for_every_strategy(name, strategy, tiny_core):
@@ -171,28 +228,33 @@ def test_states_of_batch_entries_can_be_split_and_joined(name, tiny_core):
     torch.testing.assert_close(a[:, 2:], c, atol=1e-6, rtol=0)
 
 
+# Each bad option and what the error must say: the option as typed and what is allowed.
 BAD_OPTIONS = [
-    ("none", {"width": 0}),
-    ("lstm", {"width": 0}),
-    ("gru", {"num_layers": 0}),
-    ("transformer", {"heads": 3}),
-    ("transformer", {"window": 0}),
-    ("hcam", {"chunk_size": 0}),
-    ("hcam", {"top_k": 65, "capacity": 64}),
-    ("hcam", {"width": 10, "heads": 4}),
-    ("hcam", {"num_layers": 0}),
-    ("hcam", {"chunk_size": 2.5}),
-    ("hcam", {"num_places": 4}),  # a place option on the place-free core
-    ("sat-fifo", {"num_places": 0}),
-    ("sat-pm", {"top_k": 5, "num_places": 4}),
-    ("sat-pm", {"chunk_size": 4}),
-    ("lstm", {"window": 4}),
+    ("none", {"width": 0}, "width must be an integer >= 1 or None, got 0"),
+    ("lstm", {"width": 0}, "width must be an integer >= 1, got 0"),
+    ("gru", {"num_layers": 0}, "num_layers must be an integer >= 1, got 0"),
+    ("transformer", {"heads": 3}, "heads must divide width=128, got heads=3"),
+    ("transformer", {"window": 0}, "window must be an integer >= 1, got 0"),
+    ("transformer", {"num_layers": 0}, "num_layers must be an integer >= 1, got 0"),
+    ("transformer", {"width": 0}, "width must be an integer >= 1, got 0"),
+    ("transformer", {"ff_multiplier": 0}, "ff_multiplier must be an integer >= 1, got 0"),
+    ("hcam", {"chunk_size": 0}, "chunk_size must be an integer >= 1, got 0"),
+    ("hcam", {"top_k": 65, "capacity": 64}, "top_k must be 1..capacity=64, got 65"),
+    ("hcam", {"width": 10, "heads": 4}, "heads must be >= 1 and divide width=10, got 4"),
+    ("hcam", {"num_layers": 0}, "num_layers must be an integer >= 1, got 0"),
+    ("hcam", {"chunk_size": 2.5}, "chunk_size must be an integer >= 1, got 2.5"),
+    ("hcam", {"num_places": 4}, r"core 'hcam' takes options \[.*\], got unknown \['num_places'\]"),
+    ("sat-fifo", {"num_places": 0}, "num_places must be an integer >= 1, got 0"),
+    ("sat-pm", {"top_k": 5, "num_places": 4}, "top_k must be 1..num_places=4, got 5"),
+    ("sat-pm", {"capacity": 0}, "capacity must be an integer >= 1, got 0"),
+    ("sat-pm", {"chunk_size": 4}, r"got unknown \['chunk_size'\]"),
+    ("lstm", {"window": 4}, r"got unknown \['window'\]"),
 ]
 
 
-@pytest.mark.parametrize(("name", "options"), BAD_OPTIONS)
-def test_bad_options_raise_value_error(name, options):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(("name", "options", "message"), BAD_OPTIONS)
+def test_bad_options_raise_value_error_naming_the_option(name, options, message):
+    with pytest.raises(ValueError, match=message):
         make_core(name, INPUT_DIM, **options)
 
 
@@ -258,3 +320,201 @@ def test_forward_sequence_has_the_gradients_of_stepping(name, tiny_core):
     assert len(grads[0]) == len(grads[1])
     for stepped, sequence in zip(*grads, strict=True):
         torch.testing.assert_close(sequence, stepped, atol=1e-4, rtol=1e-4)
+
+
+SMALLEST = {
+    "none": {"width": 1},
+    "lstm": {"width": 1, "num_layers": 1},
+    "gru": {"width": 1, "num_layers": 1},
+    "transformer": {"width": 1, "num_layers": 1, "heads": 1, "window": 1, "ff_multiplier": 1},
+    "hcam": {
+        "width": 1,
+        "num_layers": 1,
+        "heads": 1,
+        "chunk_size": 1,
+        "top_k": 1,
+        "capacity": 1,
+        "ff_multiplier": 1,
+    },
+    "sat-fifo": {"width": 1, "heads": 1, "chunk_size": 1, "top_k": 1, "capacity": 1},
+    "sat-pm": {"width": 1, "heads": 1, "top_k": 1, "capacity": 1, "num_places": 1},
+}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_the_smallest_sizes_are_accepted(name):
+    core = make_core(name, 1, **SMALLEST[name])
+    state = core.initial_state(2)
+    for t in range(3):
+        y, state = core(torch.ones(2, 1), state, torch.full((2,), t == 0), torch.zeros(2).long())
+    assert y.shape == (2, 1)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_an_initial_state_is_a_fresh_episode(name, tiny_core):
+    """Stepping from ``initial_state`` without a reset equals starting with one."""
+    core = tiny_core(name)
+    x, _, places = _window(9, 2, seed=17)
+    no_reset = torch.zeros(9, 2, dtype=torch.bool)
+    with_reset = no_reset.clone()
+    with_reset[0] = True
+    y_plain, plain = _step_through(core, x, core.initial_state(2), no_reset, places)
+    y_reset, reset = _step_through(core, x, core.initial_state(2), with_reset, places)
+    torch.testing.assert_close(y_plain, y_reset, atol=0, rtol=0)
+    _assert_same_state(core, plain, reset)
+
+
+# Counters, times, places and strategy ids are int64 (exact at any episode length); the rest is
+# float32 features.
+INTEGER_STATE = {
+    "none": set(),
+    "lstm": set(),
+    "gru": set(),
+    "transformer": {"steps"},
+    "hcam": {"accumulated", "written", "chunk_time", "pending_slot"},
+    "sat-fifo": {"accumulated", "written", "chunk_time", "pending_slot", "accumulator_places"}
+    | {"chunk_places", "chunk_place", "visits", "last_place", "strategy"},
+    "sat-pm": {"entry_time", "entry_place", "visits", "last_place", "steps", "strategy"},
+}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_state_counters_are_int64_and_features_float32(name, tiny_core):
+    core = tiny_core(name)
+    x, resets, places = _window(4, 2, seed=18)
+    for state in (
+        core.initial_state(2),
+        core.forward_sequence(x, core.initial_state(2), resets, places)[1],
+    ):
+        dtypes = {key: value.dtype for key, value in state.items()}
+        assert {k for k, d in dtypes.items() if d == torch.int64} == INTEGER_STATE[name]
+        assert all(d in (torch.int64, torch.float32) for d in dtypes.values())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_checkpoint_holds_the_learned_parameters_only(name, tiny_core):
+    """Fixed encodings (positions, ages, sinusoidal places) are rebuilt, not saved."""
+    core = tiny_core(name)
+    assert set(core.state_dict()) == {key for key, _ in core.named_parameters()}
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("t_len", [1, 2])
+def test_windows_shorter_than_a_chunk_equal_stepping(name, t_len, tiny_core):
+    core = tiny_core(name)
+    x0, r0, p0 = _window(4, 3, seed=19, reset_rate=0.0)
+    _, state = _step_through(core, x0, core.initial_state(3), r0, p0)  # one chunk committed
+    x, resets, places = _window(t_len, 3, seed=20, reset_rate=0.0)
+    resets[0, 1] = True
+    stepped, _ = _step_through(core, x, state, resets, places)
+    sequence, _ = core.forward_sequence(x, state, resets, places)
+    torch.testing.assert_close(sequence, stepped, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", SAT)
+def test_a_window_follows_the_strategy_in_force_at_each_step(name, tiny_core):
+    """``strategies`` ``[T, B]`` (what the allocator chose per episode) overrides the state's."""
+    core = tiny_core(name)
+    x, resets, places = _window(24, 4, seed=21, reset_rate=0.0)
+    resets[0] = True
+    resets[12, :2] = True
+    strategies = torch.tensor([1, 2, 3, 1]).repeat(24, 1)  # one per batch entry, none FIFO ...
+    strategies[12:, :2] = torch.tensor([3, 2])  # ... and new ones for the episodes from step 12
+    state = core.initial_state(4)  # FIFO everywhere
+    stepped = []
+    for t in range(24):
+        state = set_strategy(state, strategies[t])
+        y, state = core(x[t], state, resets[t], places[t])
+        stepped.append(y)
+    sequence, final = core.forward_sequence(
+        x, core.initial_state(4), resets, places, strategies=strategies
+    )
+    torch.testing.assert_close(sequence, torch.stack(stepped), atol=1e-5, rtol=0)
+    assert final["strategy"].tolist() == [3, 2, 3, 1]
+    fifo, _ = core.forward_sequence(x, core.initial_state(4), resets, places)
+    assert not torch.allclose(fifo, sequence, atol=1e-4)  # the strategies changed what was kept
+
+
+DEFAULTS = {
+    "none": {"width": 128},
+    "lstm": {"width": 128, "num_layers": 1},
+    "gru": {"width": 128, "num_layers": 1},
+    "transformer": {"width": 128, "num_layers": 2, "heads": 4, "window": 64, "ff_multiplier": 4},
+    "hcam": {
+        "width": 128,
+        "num_layers": 4,
+        "heads": 4,
+        "chunk_size": 32,
+        "top_k": 4,
+        "capacity": 64,
+        "ff_multiplier": 4,
+    },
+}
+DEFAULTS["sat-fifo"] = DEFAULTS["hcam"] | {
+    "num_places": 32,
+    "learned_places": False,
+    "place_init": "sinusoid",
+}
+DEFAULTS["sat-pm"] = {
+    "width": 128,
+    "num_layers": 4,
+    "heads": 4,
+    "top_k": 4,
+    "capacity": 256,
+    "ff_multiplier": 4,
+    "num_places": 32,
+    "learned_places": False,
+    "place_init": "sinusoid",
+    "strategy": "fifo",
+}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_default_options_are_the_documented_ones(name):
+    """The defaults are part of the interface (``--help``, saved run configs): HCAM's are the
+    paper agent's 4 layers and the reference port's chunk size 32 and top-k 4."""
+    assert core_options(name) == DEFAULTS[name]
+
+
+def test_concatenating_one_state_gives_it_back(tiny_core):
+    from memrl.memory import concat_states
+
+    state = tiny_core("hcam").initial_state(2)
+    joined = concat_states([state])
+    assert joined.keys() == state.keys()
+    assert all(torch.equal(joined[key], value) for key, value in state.items())
+
+
+def test_strategies_given_as_ids_and_bad_ids_are_named(tiny_core):
+    state = tiny_core("sat-pm").initial_state(3)
+    assert set_strategy(state, 2)["strategy"].tolist() == [2, 2, 2]
+    assert set_strategy(state, torch.tensor(1))["strategy"].tolist() == [1, 1, 1]
+    with pytest.raises(ValueError, match=r"strategy ids must be in 0..3, got \[0, 4, 1\]"):
+        set_strategy(state, torch.tensor([0, 4, 1]))
+    with pytest.raises(ValueError, match=r"strategy ids must be in 0..3, got \[-1, 0, 0\]"):
+        set_strategy(state, torch.tensor([-1, 0, 0]))
+    with pytest.raises(ValueError, match=r"strategy must have shape \(3,\), got \(2,\)"):
+        set_strategy(state, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=r"needs the state of a SAT core \(sat-fifo, sat-pm\)"):
+        set_strategy(tiny_core("hcam").initial_state(3), "fifo")
+
+
+@pytest.mark.parametrize("name", ["transformer", "hcam", "sat-fifo", "sat-pm"])
+def test_size_options_reach_the_layers(name):
+    options = {"width": 12, "num_layers": 3, "heads": 3, "ff_multiplier": 2}
+    if name in ("hcam", "sat-fifo"):
+        options |= {"chunk_size": 5, "top_k": 2, "capacity": 7}
+    if name == "sat-pm":
+        options |= {"top_k": 2, "capacity": 7, "num_places": 3}
+    if name == "sat-fifo":
+        options |= {"num_places": 3}
+    core = make_core(name, INPUT_DIM, **options)
+    assert len(core.layers) == 3
+    for layer in core.layers:
+        assert layer.ff.net[0].out_features == 24  # ff_multiplier x width
+        if name != "transformer":
+            assert (layer.memory.top_k, layer.memory.within.heads) == (2, 3)
+    if name in ("hcam", "sat-fifo"):
+        assert core.initial_state(1)["contents"].shape == (1, 3, 7, 5, 12)  # [B, L, M, C, W]
+    if name in ("sat-fifo", "sat-pm"):
+        assert core.place_embedding.table.shape == (3, 12)

@@ -94,7 +94,7 @@ def _hand_fisher(agent, observations):
 def test_ewc_fisher_is_non_negative_and_matches_a_hand_computation():
     torch.manual_seed(3)
     agent = tiny_agent(num_tasks=2, obs_features=3, action_dim=2, hidden_size=4)
-    batch = random_batch(agent, 7, task=1)
+    batch = random_batch(agent, 20, task=1)  # more than one chunk of 16 transitions
     fisher = fisher_diagonal(agent, batch)
     expected = _hand_fisher(agent, batch.observations)
     assert len(fisher) == len(expected)
@@ -118,11 +118,31 @@ def test_ewc_penalty_is_the_fisher_weighted_squared_distance():
     assert ewc.extra_loss(agent, 1).item() == pytest.approx(by_hand, rel=1e-5)
 
 
-def test_ewc_critic_fisher_is_non_negative():
+def _hand_critic_fisher(critic, batch):
+    """Per parameter: the mean over transitions of dQ(s, a)/dtheta squared."""
+    params = critic.shared_parameters()
+    total = [torch.zeros_like(p) for p in params]
+    for obs, action in zip(batch.observations, batch.actions, strict=True):
+        grads = torch.autograd.grad(critic(obs[None], action[None])[0], params)
+        for i, g in enumerate(grads):
+            total[i] += g**2
+    return [t / len(batch.observations) for t in total]
+
+
+def test_ewc_critic_fisher_matches_a_hand_computation():
+    torch.manual_seed(5)
     agent = tiny_agent(num_tasks=2, hidden_size=4)
-    fisher = fisher_diagonal(agent, random_batch(agent, 5, task=0), regularize_critic=True)
-    assert len(fisher) == 3 * len(agent.actor.shared_parameters())
-    assert all(torch.all(f >= 0) for f in fisher)
+    batch = random_batch(agent, 20, task=0)  # more than one chunk of 16 transitions
+    fisher = fisher_diagonal(agent, batch, regularize_critic=True)
+    actor = len(agent.actor.shared_parameters())
+    assert len(fisher) == 3 * actor
+    expected = [
+        *_hand_critic_fisher(agent.critic1, batch),
+        *_hand_critic_fisher(agent.critic2, batch),
+    ]
+    for got, want in zip(fisher[actor:], expected, strict=True):
+        assert torch.all(got >= 0)
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-8)
 
 
 def _owned(packnet, segment):
@@ -180,6 +200,18 @@ def test_packnet_keeps_earlier_tasks_weights_frozen_while_training_the_next():
             assert torch.all(weight[owner == 1] == 0)
     for weight, value in zip(packnet.weights, current, strict=True):
         assert torch.equal(weight, value)
+
+
+def test_packnet_leaves_each_later_task_an_equal_share_at_every_task_end():
+    agent = tiny_agent(num_tasks=3, hidden_size=10)
+    packnet = _method(PackNet, agent, packnet_retrain_steps=0)
+    sizes = [w.numel() for w in packnet.weights]
+    buffer = _buffer_with(agent, 0)
+    packnet.on_task_end(agent, packnet.segments[0], buffer, lambda: None)
+    freed = [math.floor(n * 2 / 3) for n in sizes]  # two tasks to come: task 0 keeps a third
+    assert _owned(packnet, 1) == freed
+    packnet.on_task_end(agent, packnet.segments[1], buffer, lambda: None)
+    assert _owned(packnet, 2) == [math.floor(f / 2) for f in freed]  # one to come: half
 
 
 def test_packnet_does_not_prune_after_the_last_task():
