@@ -1,4 +1,4 @@
-"""``memrl data WHAT``: offline trajectories as Minari datasets (collect, experts, info)."""
+"""``memrl data WHAT``: offline trajectories as Minari datasets (collect, experts, export, info)."""
 
 from __future__ import annotations
 
@@ -121,6 +121,27 @@ def add_parser(subparsers: Any) -> None:
     e.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     e.set_defaults(func=run_experts)
 
+    x = data.add_parser(
+        "export-sac",
+        help="write a single-task continual-SAC run's whole replay buffer as a Minari dataset",
+        description=(
+            "Read the replay buffer of a single-task `memrl train --stream ... --method finetune` "
+            "run (its latest intact checkpoint) and write every stored transition, oldest first, "
+            "episode by episode in the task's own spaces, as the Minari dataset "
+            "memrl/<domain>/<task>/sac-replay-v0 under --out: L2M's pre-training data for tasks "
+            "without scripted experts. The run's evaluation returns go into the metadata."
+        ),
+    )
+    x.add_argument("run_dir", metavar="RUN_DIR", help="a single-task continual-SAC run directory")
+    x.add_argument("--out", required=True, metavar="DIR", help="datasets directory")
+    x.add_argument(
+        "--dataset-id",
+        default=None,
+        metavar="ID",
+        help="Minari id (default: memrl/<domain>/<task>/sac-replay-v0)",
+    )
+    x.set_defaults(func=run_export_sac)
+
     i = data.add_parser(
         "info",
         help="summarise a Minari dataset (memrl's or anyone's)",
@@ -178,6 +199,15 @@ def run_experts(args: argparse.Namespace) -> int:
         report = {"command": "memrl " + " ".join(args.argv), **table}
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
         print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def run_export_sac(args: argparse.Namespace) -> int:
+    """Export the run's replay buffer and print where it went."""
+    from memrl.agents.continual.replay_export import export_sac_replay
+
+    path = export_sac_replay(args.run_dir, args.out, dataset_id=args.dataset_id)
+    print(f"wrote {path}")
     return 0
 
 
