@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
@@ -73,17 +75,79 @@ def test_the_allocator_is_deterministic_under_a_seed_and_accepts_float_contexts(
 
 
 @pytest.mark.parametrize(
-    "options",
+    ("options", "message"),
     [
-        {"context_dim": 0},
-        {"context_dim": 4, "epsilon_start": 0.1, "epsilon_end": 0.2},
-        {"context_dim": 4, "epsilon_decisions": 0},
-        {"context_dim": 4, "learning_rate": 0.0},
+        ({"context_dim": 0}, "context_dim must be an integer >= 1, got 0"),
+        ({"context_dim": 4, "num_strategies": 0}, "num_strategies must be an integer >= 1, got 0"),
+        ({"context_dim": 4, "hidden": 0}, "hidden must be an integer >= 1, got 0"),
+        ({"context_dim": 4, "epsilon_decisions": 0}, "epsilon_decisions must be an integer >= 1"),
+        ({"context_dim": 4, "epsilon_start": 0.1, "epsilon_end": 0.2}, "epsilon_end=0.2"),
+        ({"context_dim": 4, "epsilon_start": 1.5}, "need 0 <= epsilon_end <= epsilon_start <= 1"),
+        ({"context_dim": 4, "epsilon_end": -0.1}, "need 0 <= epsilon_end <= epsilon_start <= 1"),
+        ({"context_dim": 4, "learning_rate": 0.0}, "learning_rate must be > 0, got 0.0"),
     ],
 )
-def test_bad_options_raise(options):
-    with pytest.raises(ValueError):
+def test_bad_options_raise_naming_the_option(options, message):
+    with pytest.raises(ValueError, match=message):
         AdaptiveMemoryAllocator(**options)
+
+
+def test_the_smallest_and_the_extreme_settings_are_accepted():
+    allocator = AdaptiveMemoryAllocator(
+        context_dim=1, num_strategies=1, hidden=1, epsilon_decisions=1, seed=0
+    )
+    assert allocator.select(torch.zeros(3, dtype=torch.int64)).tolist() == [0, 0, 0]
+    greedy_at_the_end = AdaptiveMemoryAllocator(context_dim=2, epsilon_end=0.0)
+    assert greedy_at_the_end.epsilon_at(1.0) == 0.0
+    constant = AdaptiveMemoryAllocator(context_dim=2, epsilon_start=0.5, epsilon_end=0.5)
+    assert constant.epsilon_at(0.0) == constant.epsilon_at(1.0) == 0.5
+
+
+def test_the_defaults_are_the_papers_schedule():
+    """Epsilon 1.0 -> 0.2 over 200k decisions (Cho et al. 2024); a 64-wide hidden layer."""
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(AdaptiveMemoryAllocator).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    assert defaults == {
+        "num_strategies": 4,
+        "hidden": 64,
+        "epsilon_start": 1.0,
+        "epsilon_end": 0.2,
+        "epsilon_decisions": 200_000,
+        "learning_rate": 1e-2,
+        "seed": None,
+    }
+
+
+def test_the_q_network_is_not_linear_in_the_context():
+    """A hidden ReLU layer: with float contexts, Q(a + b) != Q(a) + Q(b) - Q(0)."""
+    torch.manual_seed(3)
+    allocator = AdaptiveMemoryAllocator(context_dim=3)
+    a, b = torch.randn(2, 1, 3, generator=torch.Generator().manual_seed(4))
+    q = allocator.q_values
+    additive = q(a) + q(b) - q(torch.zeros(1, 3))
+    assert (q(a + b) - additive).abs().max() > 1e-3
+
+
+def test_an_explicit_seed_makes_exploration_independent_of_the_global_generator():
+    picks = []
+    for global_seed in (0, 1):
+        torch.manual_seed(global_seed)
+        allocator = AdaptiveMemoryAllocator(context_dim=2, seed=7)  # epsilon 1: every pick explores
+        picks.append(allocator.select(torch.zeros(50, dtype=torch.int64)))
+    assert torch.equal(picks[0], picks[1])
+
+
+def test_integer_contexts_of_any_integer_dtype_and_an_exact_decision_count():
+    allocator = AdaptiveMemoryAllocator(context_dim=3, seed=0)
+    contexts = torch.tensor([0, 2, 1])
+    torch.testing.assert_close(
+        allocator.q_values(contexts.to(torch.int32)), allocator.q_values(contexts)
+    )
+    allocator.select(contexts.to(torch.int32))
+    assert allocator.decisions.dtype == torch.int64 and int(allocator.decisions) == 3
 
 
 def test_bad_contexts_raise():

@@ -285,6 +285,8 @@ def test_set_strategy_per_batch_entry(tiny_core):
     state = set_strategy(state, torch.tensor([1, 2, 3]))
     state = set_strategy(state, "lvfo", where=torch.tensor([True, False, False]))
     assert state["strategy"].tolist() == [3, 2, 3]
+    state = set_strategy(state, "fifo", where=torch.tensor([0, 1, 0]))  # 0/1 flags work too
+    assert state["strategy"].tolist() == [3, 0, 3]
     with pytest.raises(ValueError, match="fifo"):
         set_strategy(state, "random")
     with pytest.raises(ValueError):
@@ -354,12 +356,13 @@ def test_the_smallest_sizes_are_accepted(name):
 def test_an_initial_state_is_a_fresh_episode(name, tiny_core):
     """Stepping from ``initial_state`` without a reset equals starting with one."""
     core = tiny_core(name)
-    x, _, places = _window(9, 2, seed=17)
-    no_reset = torch.zeros(9, 2, dtype=torch.bool)
+    x, _, places = _window(9, NUM_PLACES, seed=17)
+    places[0] = torch.arange(NUM_PLACES)  # the first step in every place
+    no_reset = torch.zeros(9, NUM_PLACES, dtype=torch.bool)
     with_reset = no_reset.clone()
     with_reset[0] = True
-    y_plain, plain = _step_through(core, x, core.initial_state(2), no_reset, places)
-    y_reset, reset = _step_through(core, x, core.initial_state(2), with_reset, places)
+    y_plain, plain = _step_through(core, x, core.initial_state(NUM_PLACES), no_reset, places)
+    y_reset, reset = _step_through(core, x, core.initial_state(NUM_PLACES), with_reset, places)
     torch.testing.assert_close(y_plain, y_reset, atol=0, rtol=0)
     _assert_same_state(core, plain, reset)
 
@@ -518,3 +521,21 @@ def test_size_options_reach_the_layers(name):
         assert core.initial_state(1)["contents"].shape == (1, 3, 7, 5, 12)  # [B, L, M, C, W]
     if name in ("sat-fifo", "sat-pm"):
         assert core.place_embedding.table.shape == (3, 12)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_resets_and_places_may_come_as_any_numbers(name, tiny_core):
+    """0/1 resets of any dtype (e.g. float ``dones`` from a buffer) and int32 place ids (e.g.
+    from numpy) give what bool resets and int64 places give, stepping and over a window."""
+    core = tiny_core(name)
+    x, resets, places = _window(12, 3, seed=22)
+    resets[0] = True
+    state = core.initial_state(3)
+    expected, _ = core.forward_sequence(x, state, resets, places)
+    loose_resets, loose_places = resets.float(), places.to(torch.int32)
+    window, window_state = core.forward_sequence(x, state, loose_resets, loose_places)
+    stepped, stepped_state = _step_through(core, x, state, loose_resets, loose_places)
+    torch.testing.assert_close(window, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(stepped, expected, atol=1e-5, rtol=0)
+    for final in (window_state, stepped_state):  # and the state keeps its int64 counters
+        assert {k for k, v in final.items() if v.dtype == torch.int64} == INTEGER_STATE[name]
