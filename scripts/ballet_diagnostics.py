@@ -42,7 +42,7 @@ from memrl.agents.checkpoints import CheckpointStore
 from memrl.agents.ppo import PPOTrainer
 from memrl.agents.ppo_config import PPOConfig
 from memrl.agents.run_log import read_metric
-from memrl.envs.ballet import DANCER_SLOTS
+from memrl.envs.ballet import DANCER_SLOTS, dance_period
 from memrl.envs.dances import DANCE_LENGTH
 from memrl.eval.plots import plot_training_curves
 
@@ -101,9 +101,8 @@ class GiveAway(gymnasium.Wrapper):
 
     def _dance_on_stage(self) -> int:
         """Instruction token of the dance performed at this step (0: nobody dances)."""
-        period = DANCE_LENGTH + int(self._memory["dance_delay"])
-        k, offset = divmod(self._t - 1, period)
-        if self._t < 1 or k >= int(self._memory["num_dancers"]) or offset >= DANCE_LENGTH:
+        k, offset = divmod(self._t, dance_period(int(self._memory["dance_delay"])))
+        if k >= int(self._memory["num_dancers"]) or offset >= DANCE_LENGTH:
             return 0
         return int(self._memory["dances"][k]) + 1
 

@@ -146,18 +146,31 @@ def validate_kwargs(
     if (
         isinstance(dance_delay, bool)
         or not isinstance(dance_delay, int | np.integer)
-        or dance_delay < 0
+        or dance_delay < 1
     ):
-        raise ValueError(f"dance_delay must be an integer >= 0, got {dance_delay!r}")
+        raise ValueError(f"dance_delay must be an integer >= 1, got {dance_delay!r}")
     if observation not in OBSERVATIONS:
         raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
     if render_mode is not None and render_mode not in RENDER_MODES:
         raise ValueError(f"render_mode must be one of {RENDER_MODES} or None, got {render_mode!r}")
 
 
+def dance_period(dance_delay: int) -> int:
+    """Steps from one dancer's first move to the next dancer's: ``15 + dance_delay``.
+
+    As in DeepMind's pycolab Ballet: ``dance_delay`` steps after a dancer's 16th move, the next
+    dancer makes its first move (or, after the last dancer, the instruction shows).
+    """
+    return DANCE_LENGTH - 1 + dance_delay
+
+
 def choice_step(num_dancers: int, dance_delay: int) -> int:
-    """The step whose observation first carries the instruction: ``n * (16 + delay)``."""
-    return num_dancers * (DANCE_LENGTH + dance_delay)
+    """The step whose observation first carries the instruction: ``n * (15 + delay)``.
+
+    Counted in ``step`` calls after ``reset``: 62, 124, 248 for 2, 4, 8 dancers at delay 16 and
+    126, 252, 504 at delay 48, as in DeepMind's pycolab Ballet.
+    """
+    return num_dancers * dance_period(dance_delay)
 
 
 def make_observation_space(observation: str) -> spaces.Dict:
@@ -262,12 +275,13 @@ def dancer_values(episodes: BalletEpisodes, observation: str) -> np.ndarray:
 def timeline(num_dancers: int, dance_delay: int) -> np.ndarray:
     """``[num_dancers, 16]``: the step on which dancer k (performing order) makes move j.
 
-    Dancer k makes its 16 moves on steps ``1 + k * (16 + delay)`` to ``16 + k * (16 + delay)``
-    and is home again after the last one; nobody moves on other steps.
+    Step 0 is ``reset`` and step t the t-th ``step`` call. Dancer k makes its 16 moves on steps
+    ``k * (15 + delay)`` to ``k * (15 + delay) + 15`` and is home again after the last one;
+    nobody moves on other steps. This is DeepMind's pycolab Ballet frame by frame: its first
+    frame (``its_showtime``, our reset) already shows the first dancer's first move, and each
+    later dancer starts ``delay`` steps after the previous one's last move.
     """
-    steps = np.arange(num_dancers)[:, None] * (DANCE_LENGTH + dance_delay) + np.arange(
-        1, DANCE_LENGTH + 1
-    )
+    steps = np.arange(num_dancers)[:, None] * dance_period(dance_delay) + np.arange(DANCE_LENGTH)
     steps.flags.writeable = False
     return steps
 
@@ -280,21 +294,24 @@ _DANCE_MOVE_OFFSETS = np.stack([_DANCE_CELL_OFFSETS_BEFORE, DANCE_CELL_OFFSETS],
 class BalletLayout:
     """Per-episode tables that both envs step from (T = choice_step + 2 steps).
 
-    At reset every dancer is at home and the agent at :data:`AGENT_START`; on step t the dancer
-    on stage (if any) leaves ``move_cells[:, t, 0]`` (which becomes floor) and enters
+    At reset the agent is at :data:`AGENT_START` and every dancer at ``start_cells``: home,
+    except the first dancer, who has made its first move (see :func:`timeline`); on step t >= 1 the
+    dancer on stage (if any) leaves ``move_cells[:, t, 0]`` (which becomes floor) and enters
     ``move_cells[:, t, 1]``.
 
     Attributes:
         homes: ``[B, n]`` room cell (flat) of each dancer's home.
+        start_cells: ``[B, n]`` room cell (flat) of each dancer at reset.
         values: ``[B, n]`` uint16 room-array value of each dancer (see :func:`dancer_values`).
         move_cells: ``[B, T, 2]`` room-array indices (from, to) of the dancer moving on step t;
-            both :data:`SCRATCH` on steps without a move (the last row stands for every later
-            step).
+            both :data:`SCRATCH` on steps without a move and on row 0 (reset: its move is in
+            ``start_cells``); the last row stands for every later step.
         move_values: ``[B, T]`` uint16 value written at ``to`` (floor on steps without a move).
         instruction: ``[B]`` instruction token of the choice phase (target dance + 1).
     """
 
     homes: np.ndarray
+    start_cells: np.ndarray
     values: np.ndarray
     move_cells: np.ndarray
     move_values: np.ndarray
@@ -311,15 +328,21 @@ def build_layout(episodes: BalletEpisodes, dance_delay: int, observation: str) -
     homes = SLOT_CELLS[episodes.slots]  # [B, n]
     values = dancer_values(episodes, observation)  # [B, n]
     num_steps = choice_step(num_dancers, dance_delay) + 2
-    on_stage = timeline(num_dancers, dance_delay).ravel()  # [n * 16] steps with a move
+    # Every move in order: [n * 16] steps, [B, n * 16, 2] cells (from, to). The first move is
+    # made at reset (step 0), so it goes into start_cells, not into the move table.
+    on_stage = timeline(num_dancers, dance_delay).ravel()
+    moves = (homes[:, :, None, None] + _DANCE_MOVE_OFFSETS[episodes.dances]).reshape(
+        batch, num_dancers * DANCE_LENGTH, 2
+    )
+    start_cells = homes.copy()
+    start_cells[:, 0] = moves[:, 0, 1]
     move_cells = np.full((batch, num_steps, 2), SCRATCH, dtype=np.intp)
-    move_cells[:, on_stage] = (
-        homes[:, :, None, None] + _DANCE_MOVE_OFFSETS[episodes.dances]
-    ).reshape(batch, num_dancers * DANCE_LENGTH, 2)
+    move_cells[:, on_stage[1:]] = moves[:, 1:]
     move_values = np.zeros((batch, num_steps), dtype=np.uint16)
-    move_values[:, on_stage] = np.repeat(values, DANCE_LENGTH, axis=1)
+    move_values[:, on_stage[1:]] = np.repeat(values, DANCE_LENGTH, axis=1)[:, 1:]
     return BalletLayout(
         homes=homes,
+        start_cells=start_cells,
         values=values,
         move_cells=move_cells,
         move_values=move_values,
@@ -419,10 +442,10 @@ def room_codes(
 ) -> np.ndarray:
     """``[11, 11]`` glyph-atlas codes of the whole room at ``step`` (allocentric)."""
     cells = ROOM_TEMPLATE.astype(np.int64)
-    period = DANCE_LENGTH + dance_delay
+    period = dance_period(dance_delay)
     for k in range(episodes.num_dancers):
         cell = int(SLOT_CELLS[episodes.slots[index, k]])
-        move = step - 1 - k * period
+        move = step - k * period  # the move dancer k made on this step, if any
         if 0 <= move < DANCE_LENGTH:
             cell += int(DANCE_CELL_OFFSETS[episodes.dances[index, k], move])
         cells[cell] = dancer_code(int(episodes.shapes[index, k]), int(episodes.colours[index, k]))
@@ -471,12 +494,12 @@ def render_frame(
         lines.append(f"step {step}: choose -- instruction {INSTRUCTION_NAMES[dance + 1]!r}")
     else:
         lines.append(f"step {step}/{last}: watch")
-    period = DANCE_LENGTH + dance_delay
+    period = dance_period(dance_delay)
     for k in range(num_dancers):
         shape = SHAPES[int(episodes.shapes[index, k])]
         colour = COLOUR_NAMES[int(episodes.colours[index, k])]
         # A dance is named only while it is performed: remembering it is the task.
-        dancing = 0 <= step - 1 - k * period < DANCE_LENGTH
+        dancing = 0 <= step - k * period < DANCE_LENGTH
         doing = f" -- dancing {DANCE_NAMES[episodes.dances[index, k]]}" if dancing else ""
         lines.append(f"  {chr(97 + k)}: {colour} {shape}{doing}")
     return "\n".join(lines) + "\n"
@@ -517,17 +540,21 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
     stand at distinct slots among eight, (2,2) (2,5) (2,8) (5,2) (5,8) (8,2) (8,5) (8,8); each
     has a distinct shape (of 15) and colour (of 19) and a distinct dance (of 13, see
     ``memrl.envs.dances``). The dancers perform one at a time, 16 moves each inside the 3x3 block
-    around their home, separated by ``dance_delay`` still steps, while the agent cannot move.
-    Then the instruction names one of the dances and the agent must walk onto the dancer that
-    performed it. Lampinen et al. (2021), "Towards mental time travel", after DeepMind's pycolab
-    Ballet.
+    around their home, each starting ``dance_delay`` steps after the previous one's last move,
+    while the agent cannot move. Then the instruction names one of the dances and the agent must
+    walk onto the dancer that performed it. Lampinen et al. (2021), "Towards mental time
+    travel", after DeepMind's pycolab Ballet.
 
-    Timeline: at reset (step 0) every dancer is home and the instruction is 0 ("watch"). Dancer
-    k (0-based, performing order) moves on steps ``1 + k * (16 + dance_delay)`` to
-    ``16 + k * (16 + dance_delay)``, its position after step t being
-    ``home + DANCE_OFFSETS[dance, t - start]``, and is home after its 16th move. The observation
-    of step ``choice_step = num_dancers * (16 + dance_delay)`` first carries the instruction;
-    actions up to and including that step are ignored.
+    Timeline, equal frame by frame to DeepMind's pycolab Ballet (step 0 is ``reset``, the
+    reference's first frame; step t the t-th ``step`` call): dancer k (0-based, performing
+    order) makes its moves on steps ``start_k = k * (15 + dance_delay)`` to ``start_k + 15``,
+    its position after step t being ``home + DANCE_OFFSETS[dance, t - start_k]``, and is home
+    after its 16th move; so the reset observation already shows the first dancer's first move.
+    The instruction is 0 ("watch") until step ``choice_step = num_dancers * (15 + dance_delay)``
+    (62 / 124 / 248 for 2 / 4 / 8 dancers at delay 16, 126 / 252 / 504 at delay 48), whose
+    observation first carries it, ``dance_delay`` steps after the last dancer's last move.
+    Actions of steps 1 to ``choice_step`` are ignored; the action of step ``choice_step + 1`` is
+    the first to move the agent.
 
     ## Observation Space
 
@@ -554,9 +581,10 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
     ## Action Space
 
     ``Discrete(8)``: move one cell N, NE, E, SE, S, SW, W, NW (``DIRECTION_DELTAS``). A move into
-    a wall leaves the agent in place. Actions are ignored until the choice phase. An action is
-    an integer (a Python or numpy int, or a 0-d integer array); anything else (out of range,
-    negative, a float, a bool) raises ``ValueError``, on every step.
+    a wall leaves the agent in place. Actions are ignored until the choice phase (steps 1 to
+    ``choice_step``; ``info["action_ignored"]``). An action is an integer (a Python or numpy
+    int, or a 0-d integer array); anything else (out of range, negative, a float, a bool)
+    raises ``ValueError``, on every step.
 
     ## Rewards
 
@@ -581,7 +609,9 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
     ```
 
     - ``num_dancers`` (1..8): dancers per episode; chance level is ``1 / num_dancers``.
-    - ``dance_delay`` (>= 0): still steps after each dance.
+    - ``dance_delay`` (>= 1): steps from a dancer's last move to the next dancer's first move
+      (or to the instruction). 0 is refused: the reference never ends its dance phase with it,
+      and here two dancers would move on one step.
     - ``observation``: ``"image"`` or ``"grid"``.
     - ``render_mode``: None, ``"rgb_array"`` (the whole room at 4x, 396x396x3, with a phase band)
       or ``"ansi"``.
@@ -596,16 +626,31 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
     memrl envs do on their last step. A truncation comes from Gymnasium's ``TimeLimit`` wrapper,
     which the env does not see: that step has no ``memory`` (the reset info had it).
 
+    ``reset`` and every ``step`` also return:
+
+    - ``info["answer"]`` (int): the target dancer's performing-order index (0 for the first
+      dancer to perform), the label of a supervised probe. It is fixed at reset, so it is given
+      from reset on, before the instruction shows (equal to ``info["memory"]["target"]``).
+    - ``info["action_ignored"]`` (bool): True when the action passed to the ``step`` call that
+      returns this info could not change anything (steps 1 to ``choice_step``), False in the
+      choice phase, where it moves the agent (or bumps into a wall). ``reset`` reports True
+      (no action was taken), so that a vector env's autoreset step, whose info is the reset
+      info, reports its ignored action too.
+
     ## Memory demand
 
     Bind each dance to the dancer (shape, colour, place) that performed it, for every dancer,
     because the question is asked only after all have performed: the target's dance ends between
-    ``dance_delay`` and ``num_dancers * (16 + dance_delay) - 16`` steps before the instruction,
+    ``dance_delay`` and ``num_dancers * (15 + dance_delay) - 15`` steps before the instruction,
     with the other dances (and still steps) as distractors in between.
 
     ## Version History
 
-    - v0: first version (memrl 0.1); ``info["memory"]`` added to the terminating step's info.
+    - v0: first version (memrl 0.1); ``info["memory"]`` added to the terminating step's info;
+      the timeline made the reference's (dancers every ``15 + dance_delay`` steps, the first
+      one moving at reset: the instruction shows at ``n * (15 + delay)``, not ``n * (16 +
+      delay)``, and ``dance_delay`` must be >= 1); ``info["answer"]`` and
+      ``info["action_ignored"]`` added.
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 8}
@@ -636,6 +681,7 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
         self._move_to: list[int] = []
         self._move_value: list[int] = []
         self._outcome: dict[int, float] = {}
+        self._answer = 0
         self._canvas = np.zeros((_PADDED * CELL_PIXELS, _PADDED * CELL_PIXELS, 3), np.uint8)
         self._padded = np.zeros(_PADDED * _PADDED, dtype="<u2")  # flat padded room values
         self._padded_bytes = self._padded.view(np.uint8).reshape(_PADDED, _PADDED, 2)
@@ -659,7 +705,7 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
         self._instruction = np.int64(INSTRUCTION_WATCH)
         self._target_instruction = np.int64(layout.instruction[0])
         room = ROOM_TEMPLATE.copy()
-        room[homes] = layout.values[0]
+        room[layout.start_cells[0]] = layout.values[0]
         room[AGENT_START_CELL] = AGENT
         padded = np.zeros((_PADDED, _PADDED), dtype="<u2")
         padded[_PAD:-_PAD, _PAD:-_PAD] = room.reshape(ROOM_SIZE, ROOM_SIZE)
@@ -669,7 +715,8 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
             self._padded = padded.reshape(-1)
             self._padded_bytes = self._padded.view(np.uint8).reshape(_PADDED, _PADDED, 2)
         memory = memory_of(memory_batch(episodes, self.dance_delay), 0)
-        return self._observe(), {"memory": memory}
+        self._answer = target
+        return self._observe(), {"memory": memory, "answer": target, "action_ignored": True}
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         """Advance one step; ``action`` is ignored until the choice phase."""
@@ -678,7 +725,8 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
         self._step = t
         reward = 0.0
         terminated = False
-        if t <= self.choice_step:  # watching: the dancer on stage (if any) makes one move
+        watching = t <= self.choice_step
+        if watching:  # the dancer on stage (if any) makes one move
             source = self._move_from[t]
             if source != SCRATCH:
                 self._paint(source, FLOOR)
@@ -696,7 +744,11 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
                 if outcome is not None:
                     terminated = True
                     reward = outcome
-        info: dict[str, Any] = {"is_success": reward > 0.0}
+        info: dict[str, Any] = {
+            "is_success": reward > 0.0,
+            "answer": self._answer,
+            "action_ignored": watching,
+        }
         if terminated:
             assert self._episodes is not None
             info["memory"] = memory_of(memory_batch(self._episodes, self.dance_delay), 0)

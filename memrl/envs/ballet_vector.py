@@ -144,7 +144,10 @@ class BatchedBalletEnv(BatchedEnv):
     Observations are the single env's stacked along a leading axis (``instruction`` ``[N]``
     int64, ``image`` ``[N, 99, 99, 3]`` or ``grid`` ``[N, 242]`` uint8). Infos are laid out as
     ``SyncVectorEnv`` lays out the single env's: ``is_success`` ``[N]`` bool with mask
-    ``_is_success`` (False on autoreset steps), and, from ``reset()``, on steps where some
+    ``_is_success`` (False on autoreset steps); ``answer`` ``[N]`` int64 (the target's
+    performing-order index) and ``action_ignored`` ``[N]`` bool, from ``reset()`` and on every
+    step for every sub-environment (on an autoreset step, the new episode's answer and True, as
+    the single env's reset info gives them); and, from ``reset()``, on steps where some
     sub-environments start a new episode and on steps where some terminate, ``memory``: each
     entry of the single env's ``info["memory"]`` as an array with a leading ``[N]`` axis (names
     as object arrays), masked by ``_memory`` and by ``memory["_<key>"]``.
@@ -217,21 +220,22 @@ class BatchedBalletEnv(BatchedEnv):
         episodes = sample_episodes([self.rngs[i] for i in indices], self.num_dancers)
         layout = build_layout(episodes, self.dance_delay, self.observation_type)
         homes = _PADDED_OF_ROOM[layout.homes]  # [B, n]
+        starts = _PADDED_OF_ROOM[layout.start_cells]  # [B, n]
         moves = _PADDED_OF_ROOM[layout.move_cells]  # [B, T, 2]
         if self._image:
             moves = _CELL_RUN[moves]
-            homes_runs = _CELL_RUN[homes]
+            starts_runs = _CELL_RUN[starts]
         for b, i in enumerate(indices.tolist()):  # per env: plain views, few small writes
             table = self._tables[i]
             if self._image:
                 self._canvas[i] = _CANVAS_TEMPLATE
                 base = i * _RUNS_PER_ENV
-                self._paint(base + homes_runs[b], layout.values[b])
+                self._paint(base + starts_runs[b], layout.values[b])
                 self._paint(base + _CELL_RUN[_AGENT_START : _AGENT_START + 1], _AGENT_CODE)
             else:
                 cells = self._cells[i]
                 cells[:] = _GRID_TEMPLATE
-                cells[homes[b]] = layout.values[b]
+                cells[starts[b]] = layout.values[b]
                 cells[_AGENT_START] = AGENT
                 base = i * _PADDED_CELLS
             np.add(moves[b], base, out=table[:, _FROM : _TO + 1])
@@ -246,7 +250,14 @@ class BatchedBalletEnv(BatchedEnv):
         self._agent[indices] = _AGENT_START
         self._episodes.dancers[indices] = episodes.dancers
         self._episodes.target[indices] = episodes.target
-        return self._memory_info(indices)
+        info = self._memory_info(indices)
+        mask = info["_memory"]
+        # As the single env's reset info: the answer, and True for "action ignored".
+        info["answer"] = np.where(mask, self._episodes.target, 0)
+        info["_answer"] = mask
+        info["action_ignored"] = mask.copy()
+        info["_action_ignored"] = mask
+        return info
 
     def _memory_info(self, indices: np.ndarray) -> dict[str, Any]:
         """``info["memory"]`` of the current episodes of ``indices``, as in ``SyncVectorEnv``."""
@@ -276,6 +287,7 @@ class BatchedBalletEnv(BatchedEnv):
         np.minimum(entry, self._table_last, out=entry)
         row = self._tables.reshape(-1, _COLUMNS).take(entry, axis=0)  # [N, _COLUMNS]
         self._instruction = row[:, _INSTRUCTION]
+        ignored = row[:, _ACTION_BLOCK] == 0  # watching: every action maps to "stay"
         # Choosing: the agent moves (walls block); before, every action maps to "stay".
         here = self._agent
         there = _NEXT_CELLS.take(row[:, _ACTION_BLOCK] + here * _ACTIONS_PER_CELL + actions)
@@ -302,7 +314,14 @@ class BatchedBalletEnv(BatchedEnv):
         terminated = outcome != OUTCOME_NONE
         success = outcome == OUTCOME_TARGET
         success &= active
-        info: dict[str, Any] = {"is_success": success, "_is_success": active}
+        info: dict[str, Any] = {
+            "is_success": success,
+            "_is_success": active,
+            "answer": self._episodes.target.copy(),
+            "_answer": active,
+            "action_ignored": ignored,
+            "_action_ignored": active,
+        }
         ended = terminated & active
         if ended.any():  # the single env repeats its memory on the terminating step
             info |= self._memory_info(np.flatnonzero(ended))

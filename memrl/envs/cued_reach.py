@@ -173,7 +173,11 @@ class CuedReachEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     on the last step it says whether the episode *ends* at the goal; with `success="ever"`
     (Continual World's rule) whether it has been 1 at any step so far. Meta-World's own info
     keys (`success`, `near_object`, `obj_to_target`, ...) are passed through, plus
-    `info["cue_visible"]`.
+    `info["cue_visible"]` and `info["action_ignored"]`: True when the action passed to the
+    `step` call that returns this info could not change anything (with `hold_during_cue`, the
+    first `cue_steps` steps, whose actions are replaced by zeros), else False. `reset` reports
+    `action_ignored` True (no action was taken), so that a vector env's autoreset step, whose
+    info is the reset info, reports its ignored action too.
 
     ## Arguments
 
@@ -215,7 +219,8 @@ class CuedReachEnv(gymnasium.Env[np.ndarray, np.ndarray]):
 
     ## Version History
 
-    - v0: initial version (Meta-World 3.1.1 v3 tasks, MuJoCo 3.3.0).
+    - v0: initial version (Meta-World 3.1.1 v3 tasks, MuJoCo 3.3.0); `info["action_ignored"]`
+      added.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array", "ansi"], "render_fps": 80}
@@ -333,7 +338,7 @@ class CuedReachEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         self._ever_success = False
         self._success_now = False
         obs = self._observe(metaworld_obs)
-        info = {"memory": self._memory(), "cue_visible": True}
+        info = {"memory": self._memory(), "cue_visible": True, "action_ignored": True}
         return obs, info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -341,7 +346,8 @@ class CuedReachEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         if self._steps is None:
             raise ResetNeeded("Call reset() before step().")
         action = check_box_action(action, self.action_space)
-        if self.hold_during_cue and self._steps < self.cue_steps:
+        held = self.hold_during_cue and self._steps < self.cue_steps
+        if held:
             action = np.zeros(4, dtype=np.float32)  # the arm waits while the goal is shown
         metaworld_obs, reward, _, _, metaworld_info = self._mw.step(action)
         self._steps += 1
@@ -356,6 +362,7 @@ class CuedReachEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             **metaworld_info,
             "is_success": self._is_success(),
             "cue_visible": self._cue_visible(),
+            "action_ignored": held,
         }
         return obs, float(reward), False, truncated, info
 

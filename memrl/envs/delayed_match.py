@@ -219,6 +219,13 @@ class DelayedMatchEnv(gymnasium.Env[np.ndarray, np.int64]):
     pass `max_episode_steps=delay + 2` to `gymnasium.make`. `info["is_success"]` (answer == cue)
     is set on that last step.
 
+    `reset` and every `step` also return `info["answer"]`, the cue (the right answer, the label
+    of a supervised probe; also `info["memory"]["cue"]`), and `info["action_ignored"]`: True when
+    the action passed to the `step` call that returns this info could not change anything (the
+    first `delay + 1` steps, whose actions are taken on the cue and delay observations), False
+    on the answering step. `reset` reports True (no action was taken), so that a vector env's
+    autoreset step, whose info is the reset info, reports its ignored action too.
+
     ## Arguments
 
     - `num_symbols` (int >= 2, default 4): number of symbols; chance is `1 / num_symbols`.
@@ -251,7 +258,7 @@ class DelayedMatchEnv(gymnasium.Env[np.ndarray, np.int64]):
 
     ## Version History
 
-    - v0: initial version.
+    - v0: initial version; `info["answer"]` and `info["action_ignored"]` added.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array", "ansi"], "render_fps": 4}
@@ -292,7 +299,8 @@ class DelayedMatchEnv(gymnasium.Env[np.ndarray, np.int64]):
         # View code of each observation in the episode: cue, delay steps, query.
         self._views = [self._cue, *delay_views.tolist(), self._query_view]
         self._step = 0
-        return self._rows[self._cue].copy(), {"memory": self._memory()}
+        info = {"memory": self._memory(), "answer": self._cue, "action_ignored": True}
+        return self._rows[self._cue].copy(), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Show the next observation; on the query observation, ``action`` is the answer."""
@@ -300,9 +308,15 @@ class DelayedMatchEnv(gymnasium.Env[np.ndarray, np.int64]):
         step = self._step + 1
         self._step = step
         if step <= self.delay + 1:
-            return self._rows[self._views[step]].copy(), 0.0, False, False, {}
+            info: dict[str, Any] = {"answer": self._cue, "action_ignored": True}
+            return self._rows[self._views[step]].copy(), 0.0, False, False, info
         correct = action == self._cue
-        info = {"is_success": correct, "memory": self._memory()}
+        info = {
+            "is_success": correct,
+            "memory": self._memory(),
+            "answer": self._cue,
+            "action_ignored": False,
+        }
         return self._rows[self._query_view].copy(), float(correct), True, False, info
 
     def render(self) -> np.ndarray | str | None:

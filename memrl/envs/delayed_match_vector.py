@@ -27,6 +27,11 @@ from memrl.envs.delayed_match import (
 class BatchedDelayedMatchEnv(BatchedEnv):
     """``num_envs`` DelayedMatch episodes stepped together; see :class:`DelayedMatchEnv`.
 
+    Infos are laid out as ``SyncVectorEnv`` lays out the single env's: ``answer`` (the cue,
+    int64 ``[N]``) and ``action_ignored`` (bool ``[N]``) from ``reset()`` and on every step for
+    every sub-environment (an autoreset step gives the reset info's: the new cue and True);
+    ``is_success`` and ``memory`` where an episode ends, ``memory`` where one starts.
+
     Args:
         num_envs: Number of sub-environments.
         num_symbols: Number of symbols (>= 2).
@@ -84,7 +89,14 @@ class BatchedDelayedMatchEnv(BatchedEnv):
         self._step_count[indices] = 0
         mask = np.zeros(self.num_envs, dtype=bool)
         mask[indices] = True
-        return {"memory": self._memory_info(mask), "_memory": mask}
+        return {
+            "memory": self._memory_info(mask),
+            "_memory": mask,
+            "answer": np.where(mask, self._cue, 0),
+            "_answer": mask,
+            "action_ignored": mask.copy(),
+            "_action_ignored": mask,
+        }
 
     def _step_envs(
         self, actions: np.ndarray, active: np.ndarray
@@ -93,10 +105,15 @@ class BatchedDelayedMatchEnv(BatchedEnv):
         self._step_count = step_count
         answered = step_count > self.delay + 1
         correct = answered & (actions == self._cue)
-        info: dict[str, Any] = {}
+        info: dict[str, Any] = {
+            "answer": self._cue.copy(),
+            "_answer": active,
+            "action_ignored": ~answered,
+            "_action_ignored": active,
+        }
         ended = answered & active
         if ended.any():
-            info = {
+            info |= {
                 "is_success": correct & ended,
                 "_is_success": ended,
                 "memory": self._memory_info(ended),

@@ -480,10 +480,16 @@ class RoomBalletEnv(gymnasium.Env):
     Gymnasium's ``TimeLimit`` marks the last step ``truncated`` as well; to lengthen episodes with
     ``num_events`` or ``stay_steps``, pass ``max_episode_steps`` to ``gymnasium.make`` too.
     ``info["is_success"]`` is on every step, True only after a right answer;
-    ``info["answer"]`` is on every step too: the index of the right answer, -1 while it is not
-    yet known (the active variant, before the query). It is the label of SAT's supervised
-    protocol (memory PPO's ``objective="supervised"``). ``info["question_type"]`` (int) is on
-    every step and at reset. The final step's info also repeats ``memory``.
+    ``info["answer"]`` is on every step and at reset: the index of the right answer, -1 while
+    it is not yet known (the active variant, before the query). It is the label of SAT's
+    supervised protocol (memory PPO's ``objective="supervised"``). ``info["question_type"]``
+    (int) is on every step and at reset. The final step's info also repeats ``memory``.
+    ``info["action_ignored"]`` is on every step and at reset: True when the action passed to
+    the ``step`` call that returns this info could not change anything (every observation-phase
+    step in the passive variant; in the active variant every one but the moves, the phase-1
+    steps before the final visit), False on the query step and on the active variant's moves.
+    ``reset`` reports True (no action was taken), so that a vector env's autoreset step, whose
+    info is the reset info, reports its ignored action too.
 
     ## Arguments
 
@@ -524,7 +530,8 @@ class RoomBalletEnv(gymnasium.Env):
     - v0: first version (memrl 0.1); ``info["question_type"]`` added to the reset and step infos
       (as the batched env reports it); in the active variant's reset memory, the undecided
       ``queried_room``, ``queried_visit`` and ``answer`` are -1 instead of None (None next to an
-      int crashed ``SyncVectorEnv`` when episodes ended and started on one step).
+      int crashed ``SyncVectorEnv`` when episodes ended and started on one step);
+      ``info["action_ignored"]`` added, and ``info["answer"]`` to the reset info.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array", "ansi"], "render_fps": 4}
@@ -588,7 +595,13 @@ class RoomBalletEnv(gymnasium.Env):
         self._t = 0
         self._done = False
         self._place = int(self._visits[0])
-        return self._observe(), {"memory": self._memory(), "question_type": self._type}
+        info = {
+            "memory": self._memory(),
+            "question_type": self._type,
+            "answer": -1 if self._answer is None else self._answer,
+            "action_ignored": True,
+        }
+        return self._observe(), info
 
     def _pose_question(self) -> None:
         room, visit, answer = pose_questions(
@@ -618,10 +631,12 @@ class RoomBalletEnv(gymnasium.Env):
                 "answer": self._answer,
                 "memory": self._memory(),
                 "question_type": self._type,
+                "action_ignored": False,
             }
             return self._observe(), float(success), True, False, info
         event = t // self.stay_steps
-        if t % self.stay_steps == self.stay_steps - 1 and event + 1 < self.num_events:
+        moving = t % self.stay_steps == self.stay_steps - 1 and event + 1 < self.num_events
+        if moving:
             if self.movement == "active":
                 self._visits[event + 1] = self._moves[self._place, action]
             self._place = int(self._visits[event + 1])
@@ -629,7 +644,12 @@ class RoomBalletEnv(gymnasium.Env):
         if t == self.query_time and self.movement == "active":
             self._pose_question()
         answer = -1 if self._answer is None else self._answer
-        info = {"is_success": False, "answer": answer, "question_type": self._type}
+        info = {
+            "is_success": False,
+            "answer": answer,
+            "question_type": self._type,
+            "action_ignored": not (moving and self.movement == "active"),
+        }
         return self._observe(), 0.0, False, False, info
 
     def _observe(self) -> dict[str, Any]:

@@ -56,9 +56,10 @@ class BatchedRoomBalletEnv(BatchedEnv):
     terminations and infos, laid out as ``SyncVectorEnv`` lays out the single env's (``_key``
     masks). ``reset`` and every step give ``question_type`` (int ``[num_envs]``, index into
     ``QUESTION_TYPES``, of each sub-environment's current episode, so after an autoreset the new
-    episode's); steps give ``is_success`` (bool) and ``answer`` (int, -1 while not yet known),
-    masked off on autoreset steps; ``reset``, autoreset steps and final steps give ``memory``,
-    the episode's plan. :meth:`episode_memory` returns the plan of one sub-environment's current
+    episode's), ``answer`` (int, -1 while not yet known) and ``action_ignored`` (bool; True on
+    autoreset steps, the reset info's value); steps give ``is_success`` (bool), masked off on
+    autoreset steps; ``reset``, autoreset steps and final steps give ``memory``, the episode's
+    plan. :meth:`episode_memory` returns the plan of one sub-environment's current
     episode at any time.
 
     Args:
@@ -175,11 +176,16 @@ class BatchedRoomBalletEnv(BatchedEnv):
         self._t[indices] = 0
         mask = np.zeros(self.num_envs, dtype=bool)
         mask[indices] = True
+        known = self.movement == "passive"
         return {
-            "memory": self._memory_info(indices, known=self.movement == "passive"),
+            "memory": self._memory_info(indices, known=known),
             "_memory": mask,
             "question_type": np.where(mask, self._type[self._row], 0),
             "_question_type": mask,
+            "answer": np.where(mask, self._answer[self._row] if known else -1, 0),
+            "_answer": mask,
+            "action_ignored": mask.copy(),
+            "_action_ignored": mask,
         }
 
     def _step_envs(
@@ -188,7 +194,10 @@ class BatchedRoomBalletEnv(BatchedEnv):
         t, row = self._t, self._row
         answering = t == self.query_time
         success = answering & (actions == self._answer[row]) & active
+        # Only the answer and, in the active variant, the moves take the action into account.
+        ignored = ~answering
         if self.movement == "active":
+            ignored &= ~self._moves_at[t]
             self._move(actions, active)
         t += active & ~answering
         if self.movement == "active":
@@ -207,6 +216,8 @@ class BatchedRoomBalletEnv(BatchedEnv):
             "_answer": active,
             "question_type": np.where(active, self._type[row], 0),
             "_question_type": active,
+            "action_ignored": ignored,
+            "_action_ignored": active,
         }
         ended = answering & active
         if ended.any():

@@ -55,7 +55,9 @@ def _ballet_suite() -> dict[str, SuiteEntry]:
         for num_dancers in (2, 4, 8):
             for dance_delay in (16, 48):
                 horizon = 320 if dance_delay == 16 else 1024
-                watch = num_dancers * (16 + dance_delay)
+                # The instruction shows at n * (15 + delay) (the reference's timeline); the
+                # first dancer's last move is 15 steps after its first, at reset.
+                watch = num_dancers * (15 + dance_delay)
                 env_id = f"memrl/{name}-{num_dancers}-delay{dance_delay}-v0"
                 suite[env_id] = SuiteEntry(
                     id=env_id,
@@ -72,7 +74,7 @@ def _ballet_suite() -> dict[str, SuiteEntry]:
                     horizon=horizon,
                     memory_demand=(
                         f"which of {num_dancers} dancers did the named dance, "
-                        f"{dance_delay}-{watch - 16} steps before the question"
+                        f"{dance_delay}-{watch - 15} steps before the question"
                     ),
                     family="ballet",
                 )

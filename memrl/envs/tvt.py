@@ -403,6 +403,7 @@ class ThreePhaseGridEnv(gymnasium.Env[np.ndarray, np.int64]):
         self.action_names = ("N", "E", "S", "W")  # for `memrl play`
         self._distractor_start = task.explore_steps
         self._final_start = task.explore_steps + task.distractor_steps
+        self._teleport_steps = (self._distractor_start, self._final_start)
         self._episode_steps = task.episode_steps
         self._moves = MOVES.tolist()
         self._passable = [row.tolist() for row in PASSABLE]  # by 2 * phase + has_key
@@ -424,11 +425,15 @@ class ThreePhaseGridEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._step = 0
         self._has_key = False
         self._enter_phase(EXPLORE)
-        return self._observe(), {"memory": dict(self._episode.memory)}
+        return self._observe(), {"memory": dict(self._episode.memory), "action_ignored": True}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move one cell (walls block); pick up, eat, open or choose what the agent walks onto."""
-        target = self._pos + self._moves[check_discrete_action(action, NUM_ACTIONS)]
+        action = check_discrete_action(action, NUM_ACTIONS)
+        # The last step of a phase teleports the agent: its move matters only if it can pick
+        # up something (the key, or an apple worth a reward) on the way out.
+        ignored = self._step + 1 in self._teleport_steps and not self._pickup_within_reach()
+        target = self._pos + self._moves[action]
         code = self._cells[target]
         reward = 0.0
         ended = success = False
@@ -458,9 +463,19 @@ class ThreePhaseGridEnv(gymnasium.Env[np.ndarray, np.int64]):
             info = {
                 "is_success": success,
                 "memory": self.task.memory(self._episode, self._has_key),
+                "action_ignored": ignored,
             }
             return self._observe(), reward, True, False, info
-        return self._observe(), reward, False, False, {}
+        return self._observe(), reward, False, False, {"action_ignored": ignored}
+
+    def _pickup_within_reach(self) -> bool:
+        """Whether one move takes the agent onto the key or onto an apple worth a reward."""
+        apples_count = self._episode.apple_value != 0.0
+        for move in self._moves:
+            code = self._cells[self._pos + move]
+            if code == KEY or (code == APPLE and apples_count):
+                return True
+        return False
 
     def render(self) -> np.ndarray | str | None:
         """Draw the current room (``rgb_array``: 16 px per cell; ``ansi``: text)."""
@@ -559,6 +574,13 @@ class KeyToDoorEnv(ThreePhaseGridEnv):
     `max_episode_steps` to `gymnasium.make` too. `info["is_success"]` (the door opened) is set
     on the last step.
 
+    `reset` and every `step` return `info["action_ignored"]`: True when the action passed to the
+    `step` call that returns this info could not change anything. That is the last step of the
+    explore and of the distractor phase (the agent is teleported to the next room whatever it
+    does) unless one move from where it stands picks up the key or eats an apple worth a
+    reward; False on every other step. `reset` reports True (no action was taken), so that a
+    vector env's autoreset step, whose info is the reset info, reports its ignored action too.
+
     ## Arguments
 
     - `explore_steps` (int >= 1, default 15), `distractor_steps` (int >= 0, default 90),
@@ -582,7 +604,7 @@ class KeyToDoorEnv(ThreePhaseGridEnv):
 
     ## Version History
 
-    - v0: initial version.
+    - v0: initial version; `info["action_ignored"]` added.
     """
 
     def __init__(
@@ -661,6 +683,9 @@ class PassiveVisualMatchEnv(ThreePhaseGridEnv):
     has lasted `final_steps` steps, i.e. after `explore_steps + distractor_steps + final_steps`
     steps (120 by default; the task is over). 120 is also the registered `max_episode_steps`, as
     in KeyToDoor. `info["is_success"]` (the matching square was chosen) is set on the last step.
+    `info["action_ignored"]` is on every step and at reset, as in KeyToDoor: True on the last
+    step of the explore phase (nothing to pick up there) and on the last step of the distractor
+    phase unless an apple worth a reward is one move away.
 
     ## Arguments
 
@@ -686,7 +711,7 @@ class PassiveVisualMatchEnv(ThreePhaseGridEnv):
 
     ## Version History
 
-    - v0: initial version.
+    - v0: initial version; `info["action_ignored"]` added.
     """
 
     def __init__(

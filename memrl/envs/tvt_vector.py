@@ -38,6 +38,11 @@ from memrl.envs.tvt import (
 class BatchedThreePhaseGridEnv(BatchedEnv):
     """The batched stepping engine of both TVT tasks; see :class:`memrl.envs.tvt.KeyToDoorEnv`.
 
+    Infos are laid out as ``SyncVectorEnv`` lays out the single env's: ``action_ignored`` (bool
+    ``[N]``) from ``reset()`` and on every step for every sub-environment (True on an autoreset
+    step, the reset info's value); ``is_success`` and ``memory`` where an episode ends,
+    ``memory`` where one starts.
+
     Args:
         num_envs: Number of sub-environments.
         task: The task's rules, phase lengths and episode draw.
@@ -103,12 +108,26 @@ class BatchedThreePhaseGridEnv(BatchedEnv):
         self._mode[indices] = 2 * EXPLORE
         mask = np.zeros(self.num_envs, dtype=bool)
         mask[indices] = True
-        return {"memory": self._memory_info(mask), "_memory": mask}
+        return {
+            "memory": self._memory_info(mask),
+            "_memory": mask,
+            "action_ignored": mask.copy(),
+            "_action_ignored": mask,
+        }
 
     def _step_envs(
         self, actions: np.ndarray, active: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         arange = self._arange
+        step_count = self._step_count + 1
+        phase = self._phase_after_step[step_count]
+        changed = phase != self._phase  # this step teleports the agent into the next room
+        ignored = changed.copy()
+        if np.count_nonzero(changed):  # ... where its move cannot pick anything up on the way
+            reach = self._grid[arange[:, None], self._pos[:, None] + MOVES]  # [N, 4] codes
+            apples_count = self._reward_of_code[:, APPLE] != 0.0
+            pickup = (reach == KEY) | ((reach == APPLE) & apples_count[:, None])
+            ignored &= ~pickup.any(axis=1)
         target = self._pos + MOVES[actions]
         code = self._grid[arange, target]
         can_enter = PASSABLE[self._mode, code]
@@ -118,11 +137,8 @@ class BatchedThreePhaseGridEnv(BatchedEnv):
         self._grid[arange, pos] = AFTER_ENTER[entered]
         self._mode |= entered == KEY  # picking up the key sets the has_key bit
         reward = self._reward_of_code[arange, entered]
-        step_count = self._step_count + 1
         self._step_count = step_count
         terminated = ENDS_EPISODE[entered] | (step_count == self.task.episode_steps)
-        phase = self._phase_after_step[step_count]
-        changed = phase != self._phase
         if np.count_nonzero(changed):  # teleport into the next room
             indices = np.flatnonzero(changed)
             new_phase = phase[indices]
@@ -130,13 +146,14 @@ class BatchedThreePhaseGridEnv(BatchedEnv):
             self._pos[indices] = self._starts[indices, new_phase]
             self._mode[indices] = 2 * new_phase + (self._mode[indices] & 1)
             self._phase = phase
+        info: dict[str, Any] = {"action_ignored": ignored, "_action_ignored": active}
         ended = terminated & active
         if not np.count_nonzero(ended):
-            return reward, terminated, {}
+            return reward, terminated, info
         memory = self._memory_info(ended)
         if "has_key" in memory:
             memory["has_key"] = (self._mode & 1).astype(bool) & ended
-        info = {
+        info |= {
             "is_success": (entered == self._goal_code) & ended,
             "_is_success": ended,
             "memory": memory,

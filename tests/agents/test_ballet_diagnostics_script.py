@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from memrl.envs.ballet import timeline
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ballet_diagnostics.py"
 _spec = importlib.util.spec_from_file_location("ballet_diagnostics", SCRIPT)
 assert _spec and _spec.loader
@@ -30,9 +32,9 @@ def test_dance_variant_names_each_dance_exactly_while_it_is_performed(dancers, d
     observations, memory = _episode("dance", dancers, delay, seed=3)
     shown = np.array([int(o["instruction"]) for o in observations])
     expected = np.zeros_like(shown)
+    moves = timeline(dancers, delay)  # [dancers, 16]: the step of each move, from the env
     for k, dance in enumerate(memory["dances"]):
-        start = 1 + k * (16 + delay)
-        expected[start : start + 16] = dance + 1
+        expected[moves[k]] = dance + 1
     expected[memory["choice_step"] :] = memory["target_dance_index"] + 1  # the real instruction
     assert np.array_equal(shown, expected)
 

@@ -307,7 +307,7 @@ def test_supervised_objective_learns_room_ballet_answers_where_rl_has_no_signal_
 
 
 def test_supervised_objective_needs_an_env_that_reports_answers(tmp_path):
-    config = _tiny(objective="supervised")  # DelayedMatch reports no info["answer"]
+    config = _tiny(env_id="memrl/PassiveVisualMatch-v0", env_kwargs={}, objective="supervised")
     with pytest.raises(ValueError, match=r"reports info\['answer'\]"):
         PPOTrainer(config, tmp_path, progress=False).train()
 

@@ -16,6 +16,7 @@ from memrl.envs.ballet import (
     RENDER_MODES,
     BalletEnv,
     grid_to_cells,
+    timeline,
 )
 from memrl.envs.ballet_vector import BatchedBalletEnv
 from memrl.envs.dances import DANCE_LENGTH, DANCE_NAMES, DANCE_OFFSETS, DIRECTION_DELTAS
@@ -61,7 +62,7 @@ def test_oracle_reading_memory_at_reset_always_succeeds(env_id):
     env = gymnasium.make(env_id)
     env.action_space.seed(1)
     episodes, successes = 200, 0
-    choice = BALLET[env_id].kwargs["num_dancers"] * (16 + BALLET[env_id].kwargs["dance_delay"])
+    choice = BALLET[env_id].kwargs["num_dancers"] * (15 + BALLET[env_id].kwargs["dance_delay"])
     for episode in range(episodes):
         obs, info = env.reset(seed=1000 + episode)
         action = action_towards(info["memory"]["target_slot"])
@@ -129,7 +130,7 @@ def test_random_dancer_policy_is_at_chance(env_id):
     kwargs = BALLET[env_id].kwargs
     successes, ended, lengths = run_batched(env_id, 2000, random_dancer_choice, seed=7)
     assert ended == 2000
-    assert set(lengths) == {kwargs["num_dancers"] * (16 + kwargs["dance_delay"]) + 3}
+    assert set(lengths) == {kwargs["num_dancers"] * (15 + kwargs["dance_delay"]) + 3}
     assert abs(successes / ended - 1 / kwargs["num_dancers"]) <= 0.03
 
 
@@ -142,22 +143,60 @@ def test_batched_oracle_always_succeeds(env_id):
 # -- timeline --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("num_dancers", "dance_delay"), [(1, 0), (3, 0), (2, 16), (8, 48)])
+# DeepMind's pycolab Ballet (hierarchical_transformer_memory/pycolab_ballet), run on pycolab:
+# the env.step call after reset whose observation first carries the instruction, per level.
+REFERENCE_CHOICE_STEPS = {
+    (2, 16): 62,
+    (4, 16): 124,
+    (8, 16): 248,
+    (2, 48): 126,
+    (4, 48): 252,
+    (8, 48): 504,
+}
+
+
+@pytest.mark.parametrize(("level", "expected"), sorted(REFERENCE_CHOICE_STEPS.items()))
+def test_instruction_shows_on_the_reference_step_single_and_batched(level, expected):
+    num_dancers, dance_delay = level
+    env = BalletEnv(num_dancers=num_dancers, dance_delay=dance_delay, observation="grid")
+    assert env.choice_step == expected
+    obs, info = env.reset(seed=0)
+    assert info["memory"]["choice_step"] == expected
+    steps = 0
+    while obs["instruction"] == 0:
+        obs, *_ = env.step(0)
+        steps += 1
+    assert steps == expected
+    # The reference's first dancer moves in its first frame (reset here): dancer k makes its
+    # 16 moves on steps k * (15 + delay) .. k * (15 + delay) + 15.
+    starts = timeline(num_dancers, dance_delay)[:, 0]
+    assert starts.tolist() == [k * (15 + dance_delay) for k in range(num_dancers)]
+    assert (timeline(num_dancers, dance_delay)[:, -1] == starts + 15).all()
+    batched = BatchedBalletEnv(3, num_dancers=num_dancers, dance_delay=dance_delay)
+    obs, _ = batched.reset(seed=0)
+    first_shown = np.full(3, -1)
+    for step in range(1, expected + 2):
+        obs, *_ = batched.step(np.zeros(3, dtype=np.int64))
+        first_shown[(first_shown < 0) & (obs["instruction"] != 0)] = step
+    np.testing.assert_array_equal(first_shown, expected)
+
+
+@pytest.mark.parametrize(("num_dancers", "dance_delay"), [(1, 1), (3, 1), (2, 16), (8, 48)])
 def test_timeline_instruction_frozen_agent_and_dance_trajectories(num_dancers, dance_delay):
     env = BalletEnv(num_dancers=num_dancers, dance_delay=dance_delay, observation="grid")
     env.action_space.seed(5)
-    choice = num_dancers * (DANCE_LENGTH + dance_delay)
-    period = DANCE_LENGTH + dance_delay
+    choice = num_dancers * (DANCE_LENGTH - 1 + dance_delay)
+    period = DANCE_LENGTH - 1 + dance_delay
     for seed in range(3):
         obs, info = env.reset(seed=seed)
         memory = info["memory"]
         assert memory["choice_step"] == choice
         homes = [tuple(s) for s in memory["slots"].tolist()]
-        assert obs["instruction"] == 0
-        assert dancer_cells(room_view(obs), memory) == homes
-        for t in range(1, choice + 1):
-            obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
-            assert (reward, terminated, truncated, info["is_success"]) == (0.0, False, False, False)
+        for t in range(choice + 1):
+            if t:  # t = 0: the reset observation, the reference's first frame
+                obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+                outcome = (reward, terminated, truncated, info["is_success"])
+                assert outcome == (0.0, False, False, False)
             view = room_view(obs)
             # The agent never moved: the view centred on it is exactly the room.
             assert (view[0, :, 0] == 1).all() and (view[-1, :, 0] == 1).all()
@@ -165,10 +204,13 @@ def test_timeline_instruction_frozen_agent_and_dance_trajectories(num_dancers, d
             assert view[5, 5, 0] == 2
             expected = []
             for k, (home, dance) in enumerate(zip(homes, memory["dances"], strict=True)):
-                move = t - (1 + k * period)
+                move = t - k * period  # the move dancer k makes on step t, if any
                 offset = DANCE_OFFSETS[dance, move] if 0 <= move < DANCE_LENGTH else (0, 0)
                 expected.append((home[0] + int(offset[0]), home[1] + int(offset[1])))
             assert dancer_cells(view, memory) == expected, f"step {t}"
+            if t == 0:
+                assert expected[0] != homes[0], "the first dancer has moved at reset"
+                assert expected[1:] == homes[1:]
             assert obs["instruction"] == (0 if t < choice else memory["target_dance_index"] + 1)
         assert DANCE_NAMES[obs["instruction"] - 1] == memory["target_dance"]
         # First step of the choice phase: the agent moves (the view shifts).
@@ -190,7 +232,7 @@ def _watch(env: BalletEnv, seed: int):
 
 
 def test_walls_block_the_agent():
-    env = BalletEnv(num_dancers=8, dance_delay=0, observation="grid")
+    env = BalletEnv(num_dancers=8, dance_delay=1, observation="grid")
     obs, _ = _watch(env, seed=0)
     # (5,5) -> (4,5) -> (3,6) -> (2,6) -> (1,6): no dancer slot on the way.
     for action in (N, NE, N, N):
@@ -242,7 +284,7 @@ def test_env_never_truncates_itself_and_time_limit_does():
 
 
 def test_sampling_is_distinct_within_and_covers_everything_across_episodes():
-    env = BalletEnv(num_dancers=8, dance_delay=0, observation="grid")
+    env = BalletEnv(num_dancers=8, dance_delay=1, observation="grid")
     seen = {"slots": set(), "dances": set(), "shapes": set(), "colours": set()}
     target_counts = np.zeros(8, dtype=int)
     target_slot_counts = {slot: 0 for slot in DANCER_SLOTS}
@@ -275,7 +317,7 @@ def test_sampling_is_distinct_within_and_covers_everything_across_episodes():
 
 
 def test_fewer_dancers_use_random_slots_and_first_dancer_varies():
-    env = BalletEnv(num_dancers=2, dance_delay=0, observation="grid")
+    env = BalletEnv(num_dancers=2, dance_delay=1, observation="grid")
     env.reset(seed=0)
     firsts = {tuple(env.reset()[1]["memory"]["slots"][0].tolist()) for _ in range(300)}
     assert firsts == set(DANCER_SLOTS)
@@ -364,8 +406,9 @@ def _assert_memory_equal(info_b, info_r):
         ({"num_dancers": 9}, "num_dancers must be 1..8, got 9"),
         ({"num_dancers": 2.0}, "num_dancers must be an integer in 1..8"),
         ({"num_dancers": True}, "num_dancers must be an integer in 1..8"),
-        ({"dance_delay": -1}, "dance_delay must be an integer >= 0, got -1"),
-        ({"dance_delay": 1.5}, "dance_delay must be an integer >= 0, got 1.5"),
+        ({"dance_delay": 0}, "dance_delay must be an integer >= 1, got 0"),
+        ({"dance_delay": -1}, "dance_delay must be an integer >= 1, got -1"),
+        ({"dance_delay": 1.5}, "dance_delay must be an integer >= 1, got 1.5"),
         ({"observation": "pixels"}, "observation must be one of ('image', 'grid'), got 'pixels'"),
         ({"render_mode": "human"}, "render_mode must be one of ('rgb_array', 'ansi') or None"),
     ],
@@ -390,7 +433,7 @@ def test_bad_actions_raise():
 
 
 def test_rgb_render_shows_the_whole_room_and_the_phase():
-    env = BalletEnv(num_dancers=8, dance_delay=0, observation="grid", render_mode="rgb_array")
+    env = BalletEnv(num_dancers=8, dance_delay=1, observation="grid", render_mode="rgb_array")
     env.reset(seed=0)
     watching = env.render()
     assert watching.shape == (396, 396, 3) and watching.dtype == np.uint8
@@ -436,7 +479,7 @@ def test_batched_render_returns_one_frame_per_env():
 @pytest.mark.parametrize("observation", ["grid", "image"])
 def test_the_terminating_step_repeats_the_memory(observation):
     """As DelayedMatch, RoomBallet and the TVT envs do on their last step (single and batched)."""
-    env = BalletEnv(num_dancers=4, dance_delay=0, observation=observation)
+    env = BalletEnv(num_dancers=4, dance_delay=1, observation=observation)
     for seed in range(3):
         _, reset_info = env.reset(seed=seed)
         memory = reset_info["memory"]
@@ -451,7 +494,7 @@ def test_the_terminating_step_repeats_the_memory(observation):
         assert info["memory"].keys() == memory.keys()
         for key, value in memory.items():
             assert np.array_equal(info["memory"][key], value), key
-    batched = BatchedBalletEnv(2, num_dancers=4, dance_delay=0, observation=observation)
+    batched = BatchedBalletEnv(2, num_dancers=4, dance_delay=1, observation=observation)
     _, reset_info = batched.reset(seed=5)
     target = reset_info["memory"]["target_slot"]
     actions = np.array([action_towards(slot) for slot in target])
@@ -464,3 +507,45 @@ def test_the_terminating_step_repeats_the_memory(observation):
     for key in ("target", "target_slot", "slots", "dances", "shapes", "colours"):
         np.testing.assert_array_equal(info["memory"][key], reset_info["memory"][key], err_msg=key)
     assert info["memory"]["target_dance"].tolist() == reset_info["memory"]["target_dance"].tolist()
+
+
+# -- info["answer"] and info["action_ignored"] -----------------------------------------------
+
+
+@pytest.mark.parametrize("observation", ["grid", "image"])
+def test_answer_is_the_target_and_only_watching_steps_ignore_the_action(observation):
+    env = BalletEnv(num_dancers=4, dance_delay=2, observation=observation)
+    for seed in range(3):
+        _, info = env.reset(seed=seed)
+        target = info["memory"]["target"]
+        assert (info["answer"], info["action_ignored"]) == (target, True)
+        assert type(info["answer"]) is int and type(info["action_ignored"]) is bool
+        action = action_towards(info["memory"]["target_slot"])
+        for t in range(1, env.choice_step + 4):
+            _, reward, terminated, _, info = env.step(action)
+            assert info["answer"] == target, f"step {t}"
+            assert info["action_ignored"] is (t <= env.choice_step), f"step {t}"
+        assert terminated and reward == 1.0
+
+
+def test_batched_answer_and_action_ignored_follow_each_episode():
+    envs = BatchedBalletEnv(3, num_dancers=2, dance_delay=3, observation="grid")
+    _, info = envs.reset(seed=4)
+    np.testing.assert_array_equal(info["answer"], info["memory"]["target"])
+    np.testing.assert_array_equal(info["action_ignored"], [True] * 3)
+    target = info["memory"]["target"].copy()
+    slots = info["memory"]["target_slot"].copy()
+    choice = envs.choice_step
+    for t in range(1, 2 * (choice + 4) + 1):
+        t_episode = t % (choice + 4)  # steps into the episode; 0: the autoreset step
+        actions = ACTION_AT[slots[:, 0], slots[:, 1]]
+        _, _, terminated, _, info = envs.step(actions)
+        np.testing.assert_array_equal(info["_answer"], [True] * 3)
+        np.testing.assert_array_equal(info["_action_ignored"], [True] * 3)
+        if t_episode == choice + 3:
+            assert terminated.all()
+        if "memory" in info and t_episode == 0:  # autoreset: the new episode's answer
+            target, slots = info["memory"]["target"].copy(), info["memory"]["target_slot"].copy()
+        np.testing.assert_array_equal(info["answer"], target, err_msg=f"step {t}")
+        ignored = t_episode == 0 or t_episode <= choice
+        np.testing.assert_array_equal(info["action_ignored"], [ignored] * 3, err_msg=f"step {t}")

@@ -193,17 +193,22 @@ def test_hold_during_cue_ignores_actions_while_the_goal_is_shown(hold):
     cue_steps = 5
     moved = gymnasium.make(ENV_ID, cue_steps=cue_steps, hold_during_cue=hold)
     still = gymnasium.make(ENV_ID, cue_steps=cue_steps, hold_during_cue=hold)
-    moved.reset(seed=4)
+    assert moved.reset(seed=4)[1]["action_ignored"] is True
     still.reset(seed=4)
     push = np.array([1.0, 1.0, 1.0, 1.0], dtype=np.float32)
     for _ in range(cue_steps):
-        obs_moved = moved.step(push)[0]
-        obs_still = still.step(np.zeros(4, dtype=np.float32))[0]
+        obs_moved, reward_moved, *_, info_moved = moved.step(push)
+        obs_still, reward_still, *_, info_still = still.step(np.zeros(4, dtype=np.float32))
+        # info["action_ignored"]: the held steps' actions change nothing.
+        assert info_moved["action_ignored"] is info_still["action_ignored"] is hold
+        if hold:
+            assert np.array_equal(obs_moved, obs_still) and reward_moved == reward_still
     assert np.array_equal(obs_moved, obs_still) is hold
     # After the cue, actions move the arm either way.
-    obs_moved = moved.step(push)[0]
+    obs_moved, *_, info_moved = moved.step(push)
     obs_still = still.step(np.zeros(4, dtype=np.float32))[0]
     assert not np.array_equal(obs_moved[:3], obs_still[:3])
+    assert info_moved["action_ignored"] is False
 
 
 # -- seeding and the reset protocol -------------------------------------------------------------

@@ -55,18 +55,21 @@ def test_timeline_observations_and_rewards():
     assert info["memory"] == {"cue": cue, "delay": delay, "num_symbols": num_symbols}
     assert obs.shape == (num_symbols + 3,) and obs.dtype == np.float32
     assert obs[cue] == 1 and obs.sum() == 2 and obs[num_symbols] == 1  # cue + cue flag
+    assert (info["answer"], info["action_ignored"]) == (cue, True)
     for _ in range(delay):
         obs, reward, terminated, truncated, info = env.step(0)
-        assert (reward, terminated, truncated, info) == (0.0, False, False, {})
+        ignored = {"answer": cue, "action_ignored": True}
+        assert (reward, terminated, truncated, info) == (0.0, False, False, ignored)
         assert obs[num_symbols + 1] == 1 and obs[:num_symbols].sum() == 1  # a distractor
-    obs, reward, terminated, _, _ = env.step(0)  # the action on the last distractor is ignored
-    assert reward == 0.0 and not terminated
+    obs, reward, terminated, _, info = env.step(0)  # the action on the last distractor is ignored
+    assert reward == 0.0 and not terminated and info["action_ignored"]
     query = np.zeros(num_symbols + 3, dtype=np.float32)
     query[num_symbols + 2] = 1
     np.testing.assert_array_equal(obs, query)  # the query carries nothing about the cue
     obs, reward, terminated, truncated, info = env.step(cue)
     assert (reward, terminated, truncated) == (1.0, True, False)
     assert info["is_success"] is True and info["memory"]["cue"] == cue
+    assert (info["answer"], info["action_ignored"]) == (cue, False)
     np.testing.assert_array_equal(obs, query)
 
 
@@ -141,6 +144,8 @@ def test_batched_info_matches_sync_vector_env_at_every_step():
     _, info_b = batched.reset(seed=4)
     _, info_s = sync.reset(seed=4)
     _assert_info_equal(info_b, info_s)
+    cue = info_b["memory"]["cue"]
+    np.testing.assert_array_equal(info_b["answer"], cue)
     for step in range(12):  # answers on steps 4 and 9, automatic resets on steps 5 and 10
         actions = np.array([0, 1, 2])
         *_, info_b = batched.step(actions)
@@ -148,6 +153,10 @@ def test_batched_info_matches_sync_vector_env_at_every_step():
         assert ("is_success" in info_s) == (step in (3, 8))
         assert ("memory" in info_s) == (step in (3, 4, 8, 9))
         _assert_info_equal(info_b, info_s)
+        if step in (4, 9):  # an automatic reset: the new cue, and its action was ignored
+            cue = info_b["memory"]["cue"]
+        np.testing.assert_array_equal(info_b["answer"], cue)
+        np.testing.assert_array_equal(info_b["action_ignored"], [step not in (3, 8)] * 3)
 
 
 def _assert_info_equal(a: dict, b: dict) -> None:

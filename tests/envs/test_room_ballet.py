@@ -127,9 +127,10 @@ def test_step_info_reports_the_answer_once_known_in_single_and_batched_envs(move
     single = gymnasium.make("memrl/RoomBallet-v0", movement=movement)
     batched = gymnasium.make_vec("memrl/RoomBallet-v0", num_envs=1, movement=movement,
                                  vectorization_mode="vector_entry_point")  # fmt: skip
-    single.reset(seed=7)
-    batched.reset(seed=7)
-    answers, terminated = [], False
+    _, info = single.reset(seed=7)
+    _, batched_info = batched.reset(seed=7)
+    assert int(batched_info["answer"][0]) == info["answer"] == info["memory"]["answer"]
+    answers, terminated = [info["answer"]], False
     while not terminated:
         action = 1
         _, _, terminated, _, info = single.step(action)
