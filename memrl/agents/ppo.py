@@ -51,7 +51,7 @@ from memrl.agents.policy import (
     observation_to_tensor,
     parameter_count,
 )
-from memrl.agents.ppo_config import PPOConfig
+from memrl.agents.ppo_config import ATTENTION_CORES, PPOConfig
 from memrl.agents.resume import check_resumable_config
 from memrl.agents.run_lock import RunLock
 from memrl.agents.run_log import RunLog
@@ -69,7 +69,10 @@ def build_policy(config: PPOConfig, envs: gymnasium.vector.VectorEnv) -> MemoryP
     from memrl.memory import make_core
 
     name = "sat-pm" if config.core == "sat-ama" else config.core
-    core = make_core(name, config.feature_dim, **config.core_kwargs)
+    core_kwargs = dict(config.core_kwargs)
+    if config.core in ATTENTION_CORES:
+        core_kwargs["detach_window"] = config.memory_gradient == "detached"
+    core = make_core(name, config.feature_dim, **core_kwargs)
     return MemoryPolicy(
         envs.single_observation_space,
         envs.single_action_space,

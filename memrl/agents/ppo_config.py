@@ -11,6 +11,12 @@ import gymnasium
 OBJECTIVES = ("rl", "supervised")
 """Allowed values of ``PPOConfig.objective``."""
 
+MEMORY_GRADIENTS = ("window", "detached")
+"""Allowed values of ``PPOConfig.memory_gradient``."""
+
+ATTENTION_CORES = ("transformer", "hcam", "sat-fifo", "sat-pm", "sat-ama")
+"""The cores whose memory entries ``memory_gradient`` can detach (their ``detach_window``)."""
+
 
 @dataclass
 class PPOConfig:
@@ -25,6 +31,12 @@ class PPOConfig:
     eviction strategy SAT's Adaptive Memory Allocator picks per episode from its question type)."""
     core_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the core (e.g. chunk_size, top_k, capacity, num_layers)."""
+    memory_gradient: str = "window"
+    """How far an update's gradients reach through an attention core's memory (transformer,
+    hcam, sat-fifo, sat-pm, sat-ama): "window" (as in Transformer-XL: what the training window
+    writes keeps its gradients, so a late readout trains what earlier steps wrote; the state the
+    window starts from is detached) or "detached" (every memory entry is detached when written:
+    a readout trains only its own step)."""
     objective: str = "rl"
     """What trains the policy: "rl" (PPO on the env's rewards) or "supervised" (SAT's protocol for
     question answering: cross-entropy between the action logits of every episode's last step and
@@ -111,6 +123,21 @@ class PPOConfig:
             raise ValueError(
                 f"{name('allocator_explore_fraction')} must be in (0, 1], got "
                 f"{self.allocator_explore_fraction}"
+            )
+        if self.memory_gradient not in MEMORY_GRADIENTS:
+            raise ValueError(
+                f"{name('memory_gradient')} must be one of {MEMORY_GRADIENTS}, got "
+                f"{self.memory_gradient!r}"
+            )
+        if self.memory_gradient != "window" and self.core not in ATTENTION_CORES:
+            raise ValueError(
+                f"{name('memory_gradient')} {self.memory_gradient!r} needs an attention core "
+                f"{ATTENTION_CORES}, got {name('core')} {self.core!r}"
+            )
+        if "detach_window" in self.core_kwargs:
+            raise ValueError(
+                f"set detach_window with {name('memory_gradient')} (window or detached), not in "
+                f"{name('core_kwargs')}"
             )
         if self.objective not in OBJECTIVES:
             raise ValueError(

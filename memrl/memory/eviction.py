@@ -1,22 +1,30 @@
 """Which memory entry to drop when a memory of limited capacity is full (Cho et al. 2024).
 
-The Spatially-Aware Transformer's allocator chooses among four strategies:
+The Spatially-Aware Transformer's allocator chooses among four strategies. memrl's ids are the
+indices into :data:`STRATEGIES`; the official code (``htm_pl.py``, ``ballet_environment_v2.py``)
+numbers them differently:
 
-========  ==========================  =============================================================
-id        name                        when a new entry arrives and the memory is full, drop ...
-========  ==========================  =============================================================
-0         ``fifo``                    the oldest entry (the memory keeps the latest)
-1         ``lifo``                    the newest entry, i.e. the incoming one (keeps the earliest)
-2         ``mvfo``                    the oldest entry of the most-visited place
-3         ``lvfo``                    the oldest entry of the least-visited place
-========  ==========================  =============================================================
+=====  ==========  ========  ====================================================================
+memrl  name        official  when a new entry arrives and the memory is full, ...
+=====  ==========  ========  ====================================================================
+0      ``fifo``    0         drop the oldest entry, then write (the memory keeps the latest)
+1      ``lifo``    1         drop the incoming entry (the memory keeps the earliest)
+2      ``mvfo``    3         drop the oldest entry of the most-visited place, then write
+3      ``lvfo``    2         drop the oldest entry of the least-visited place, then write
+=====  ==========  ========  ====================================================================
 
-The rule is "write, then drop one": the incoming entry is a candidate like the stored ones, with
-the newest time. So LIFO drops the incoming entry, and MVFO/LVFO drop the incoming entry only if
-its place is the most/least visited and the memory holds no other entry of that place. Places are
-compared by visit counts (a visit is a maximal run of consecutive steps in one place); ties
-between places go to the place holding the oldest entry. Everything is vectorised over the batch:
-each batch element has its own strategy.
+As in the official code, a place's "visits" are the number of its entries the memory holds now
+(+1 when one is written, -1 when one is evicted), not the visits made in the episode; MVFO and
+LVFO choose among the places that hold entries (a place with none is never chosen), before the
+incoming entry is written, so they never drop it; ties between places go to the lowest place id
+(numpy's ``argmax``/``argmin`` there). Of the chosen place the oldest entry goes (the official
+code pops the head of the place's list, which it appends to in time order).
+
+RoomBallet's question types (``memrl.envs.room_ballet.QUESTION_TYPES``) favour, in memrl's ids:
+``first_seen`` -> ``lifo`` (1), ``last_seen`` -> ``fifo`` (0), ``most_visited`` -> ``lvfo`` (3),
+``least_visited`` -> ``mvfo`` (2). The allocator learns this mapping; no code relies on the ids
+lining up with the question types. Everything is vectorised over the batch: each batch element
+has its own strategy.
 """
 
 from __future__ import annotations
@@ -49,63 +57,56 @@ def strategy_ids(strategy: str | int | torch.Tensor, batch_size: int) -> torch.T
     return ids.clone()
 
 
-def count_visits(
-    visits: torch.Tensor, last_place: torch.Tensor, places: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Update visit counts with one step: a visit starts whenever the place changes.
+def place_counts(times: torch.Tensor, places: torch.Tensor, num_places: int) -> torch.Tensor:
+    """The visits of every place: how many entries of it the memory holds.
 
     Args:
-        visits: ``[B, P]`` int64 visits per place so far in the episode.
-        last_place: ``[B]`` int64 place of the previous step (-1 at an episode's start).
-        places: ``[B]`` int64 place of this step.
+        times: ``[B, N]`` int64 write time of each slot; -1 marks an empty slot.
+        places: ``[B, N]`` int64 place of each slot (ignored for empty slots).
+        num_places: Number of place ids.
 
     Returns:
-        The new ``visits`` and ``last_place``.
+        ``[B, num_places]`` int64.
     """
-    new_visit = (places != last_place).to(visits.dtype)  # [B]
-    return visits.scatter_add(1, places[:, None], new_visit[:, None]), places
+    held = (times >= 0).to(torch.int64)  # [B, N]
+    counts = torch.zeros(times.shape[0], num_places, dtype=torch.int64, device=times.device)
+    return counts.scatter_add(1, places, held)
 
 
 def choose_victim(
-    times: torch.Tensor,
-    places: torch.Tensor,
-    visits: torch.Tensor,
-    new_time: torch.Tensor,
-    new_place: torch.Tensor,
-    strategy: torch.Tensor,
+    times: torch.Tensor, places: torch.Tensor, strategy: torch.Tensor, num_places: int
 ) -> torch.Tensor:
-    """The entry a full memory drops when a new entry arrives.
+    """The entry a full memory drops when a new entry arrives (see the module docstring).
 
     Args:
         times: ``[B, N]`` int64 write time of each stored entry; -1 marks an empty slot, which is
             never chosen (call this only when the memory is full).
         places: ``[B, N]`` int64 place of each stored entry.
-        visits: ``[B, P]`` int64 visit counts per place (the current visit included).
-        new_time: ``[B]`` int64 time of the incoming entry (later than every stored one).
-        new_place: ``[B]`` int64 place of the incoming entry.
         strategy: ``[B]`` int64 strategy ids (see ``STRATEGIES``).
+        num_places: Number of place ids.
 
     Returns:
-        ``[B]`` int64 index of the dropped entry: ``0 .. N - 1`` a stored entry, ``N`` the
-        incoming one (it is not written).
+        ``[B]`` int64 index of the dropped entry: ``0 .. N - 1`` a stored entry (the incoming
+        one is written in its slot), ``N`` the incoming one (LIFO: it is not written).
     """
     n = times.shape[1]
-    all_times = torch.cat([times, new_time[:, None]], dim=1)  # [B, N + 1]
-    all_places = torch.cat([places, new_place[:, None]], dim=1)  # [B, N + 1]
-    present = all_times >= 0  # [B, N + 1]
+    present = times >= 0  # [B, N]
     never = torch.iinfo(torch.int64).max
 
     def oldest(among: torch.Tensor) -> torch.Tensor:
-        return torch.where(among, all_times, never).argmin(dim=1)  # [B]
+        return torch.where(among, times, never).argmin(dim=1)  # [B]
 
-    place_visits = visits.gather(1, all_places.clamp_min(0))  # [B, N + 1]
-    most = torch.where(present, place_visits, -1).amax(dim=1, keepdim=True)  # [B, 1]
-    least = torch.where(present, place_visits, never).amin(dim=1, keepdim=True)  # [B, 1]
+    counts = place_counts(times, places, num_places)  # [B, P]
+    held = counts > 0
+    most = torch.where(held, counts, -1).amax(dim=1, keepdim=True)  # [B, 1]
+    least = torch.where(held, counts, never).amin(dim=1, keepdim=True)  # [B, 1]
+    most_place = first_true(held & (counts == most))  # [B] ties: the lowest place id
+    least_place = first_true(held & (counts == least))
+    chosen_place = torch.where(strategy == MVFO, most_place, least_place)  # [B]
     victim = oldest(present)  # fifo
     victim = torch.where(strategy == LIFO, torch.full_like(victim, n), victim)
-    victim = torch.where(strategy == MVFO, oldest(present & (place_visits == most)), victim)
-    victim = torch.where(strategy == LVFO, oldest(present & (place_visits == least)), victim)
-    return victim
+    spatial = (strategy == MVFO) | (strategy == LVFO)
+    return torch.where(spatial, oldest(present & (places == chosen_place[:, None])), victim)
 
 
 def first_true(mask: torch.Tensor) -> torch.Tensor:

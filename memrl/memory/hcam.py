@@ -7,13 +7,14 @@ the chunk's contents. The query and the keys are projected by bias-free linear m
 over those ``k`` only. Then multi-head attention from the query into each selected chunk, with a
 sinusoidal encoding of the position within the chunk added to the chunk's contents; the ``k``
 results are weighted by the top-level softmax weights and summed. The read has no normalisation
-and no residual inside; the layer adds them. Stored memory is detached.
+and no residual inside; the layer adds them. On its own (``forward``) it reads a detached memory,
+as the reference does.
 
 The core (:class:`HCAMCore`) is a stack of ``num_layers`` pre-LayerNorm layers. The write path is
 memrl's own (the reference code has none). Per layer ``l`` and step ``t``:
 
-1. ``u = LayerNorm(h)``; ``u`` (detached) is written into layer ``l``'s accumulator ``[B, C, W]``
-   at the step's position in the current chunk.
+1. ``u = LayerNorm(h)``; ``u`` is written into layer ``l``'s accumulator ``[B, C, W]`` at the
+   step's position in the current chunk.
 2. ``h = h + local(u) + hcam(u)``: ``local`` is multi-head causal attention from ``u`` over the
    accumulator, i.e. over the current partial chunk up to and including step ``t`` (so the most
    recent steps, which are not yet in a committed chunk, are never invisible, and after a reset
@@ -35,6 +36,15 @@ empties the memory before the step is processed (counts to zero, all slots free)
 ever read across an episode boundary. The chunk containing step ``t`` is read by the local
 attention until it is committed and by the hierarchical read afterwards, never by both.
 
+Gradients follow Transformer-XL (and the HCAM paper's agent): ``forward_sequence`` detaches the
+state a training window starts from, and everything written inside the window (the accumulator's
+entries, the chunks committed in the window and their keys) keeps its gradients, so a read late in
+the window trains what earlier steps wrote. Stepping does not detach the state it is given (as
+for the transformer core): detach states between windows (``memrl.memory.base.detach_state``).
+With ``detach_window=True`` every entry is detached when written instead: no gradient from a
+read reaches any earlier step, only the query's own step (a fully detached memory, for
+comparison).
+
 ``forward_sequence`` computes the same thing for a window of ``T`` steps at once, layer by layer:
 the chunks committed inside the window become extra candidates, masked per query so that each
 step sees exactly what it would have seen when stepping. While the candidates are few (episodes
@@ -52,10 +62,10 @@ import torch
 from torch import nn
 from torch.nn.functional import linear, one_hot
 
-from memrl.memory.base import MemoryCore, State
+from memrl.memory.base import MemoryCore, State, detach_state
 from memrl.memory.blocks import ChunkAttention, FeedForward
 from memrl.memory.encoding import PlaceEmbedding, check_places, sinusoid_encoding
-from memrl.memory.eviction import FIFO, choose_victim, count_visits, first_true
+from memrl.memory.eviction import FIFO, choose_victim, first_true
 
 PENDING_CHUNKS = 4
 """Committed chunks per batch entry held outside the chunk memory until a flush (see HCAMCore)."""
@@ -132,11 +142,11 @@ class HierarchicalMemoryAttention(nn.Module):
 
         Returns:
             ``q_top`` ``[B, Q, W]`` (so callers can add terms to the logits) and the logits
-            ``[B, Q, M]``. No gradient flows into ``keys`` (stored memory is detached).
+            ``[B, Q, M]``.
         """
         q_top = linear(query, self.query.weight) * (1.0 / math.sqrt(self.width))
         q_top = q_top @ self.key.weight  # [B, Q, W]
-        return q_top, q_top @ keys.detach().transpose(1, 2)
+        return q_top, q_top @ keys.transpose(1, 2)
 
     def select(
         self, logits: torch.Tensor, chunk_mask: torch.Tensor | None
@@ -179,7 +189,7 @@ class HierarchicalMemoryAttention(nn.Module):
             ``[B, W]``.
         """
         b, _, c, w = contents.shape
-        _, logits = self.score(query[:, None], keys)  # [B, 1, M]
+        _, logits = self.score(query[:, None], keys.detach())  # [B, 1, M]
         mask = None if chunk_mask is None else chunk_mask[:, None]
         weights, indices = self.select(logits, mask)  # [B, 1, k]
         chosen = take_chunks(contents.detach(), indices[:, 0])  # [B, k, C, W], a fresh copy
@@ -208,7 +218,7 @@ class HCAMLayer(nn.Module):
 
 
 class HCAMCore(MemoryCore):
-    """A stack of HCAM layers with a chunked, detached, FIFO memory per layer.
+    """A stack of HCAM layers with a chunked FIFO memory per layer.
 
     State (``L`` layers, ``M = capacity``, ``C = chunk_size``, ``W = width``):
 
@@ -234,6 +244,9 @@ class HCAMCore(MemoryCore):
         top_k: Chunks read per query; at most ``capacity``.
         capacity: Chunks kept per layer ``M``; beyond it the oldest chunk is evicted.
         ff_multiplier: Hidden width of the feed-forward blocks, in multiples of ``width``.
+        detach_window: Detach every memory entry when it is written (no gradient from a read to
+            an earlier step), instead of only the window's start state (see the module
+            docstring).
     """
 
     slot_encoding: torch.Tensor  # [C, W] buffer
@@ -248,6 +261,7 @@ class HCAMCore(MemoryCore):
         top_k: int = 4,
         capacity: int = 64,
         ff_multiplier: int = 4,
+        detach_window: bool = False,
     ) -> None:
         _check_positive(
             width=width,
@@ -267,6 +281,7 @@ class HCAMCore(MemoryCore):
         self.top_k = top_k
         self.capacity = capacity
         self.pending_chunks = min(PENDING_CHUNKS, capacity)
+        self.detach_window = detach_window
         self.input = nn.Linear(input_dim, width)
         self.layers = nn.ModuleList(
             HCAMLayer(width, heads, top_k, ff_multiplier * width) for _ in range(num_layers)
@@ -300,13 +315,10 @@ class HCAMCore(MemoryCore):
             ),
         }
         if self.place_embedding is not None:
-            p = self.place_embedding.num_places
             state |= {
                 "accumulator_places": torch.zeros(b, c, dtype=torch.int64, device=device),
                 "chunk_places": torch.zeros(b, m, c, dtype=torch.int64, device=device),
                 "chunk_place": torch.zeros(b, m, dtype=torch.int64, device=device),
-                "visits": torch.zeros(b, p, dtype=torch.int64, device=device),
-                "last_place": torch.full((b,), -1, dtype=torch.int64, device=device),
                 "strategy": torch.full((b,), FIFO, dtype=torch.int64, device=device),
             }
         return state
@@ -319,9 +331,6 @@ class HCAMCore(MemoryCore):
         state["written"] = torch.where(reset, zero, state["written"])
         state["chunk_time"] = state["chunk_time"].masked_fill(reset[:, None], -1)
         state["pending_slot"] = state["pending_slot"].masked_fill(reset[:, None], -1)
-        if self.place_embedding is not None:
-            state["visits"] = state["visits"].masked_fill(reset[:, None], 0)
-            state["last_place"] = state["last_place"].masked_fill(reset, -1)
         return state
 
     def _check_places(self, places: torch.Tensor | None, shape: tuple[int, ...]) -> torch.Tensor:
@@ -375,7 +384,7 @@ class HCAMCore(MemoryCore):
         weights: torch.Tensor,
         chosen_places: torch.Tensor | None,
     ) -> torch.Tensor:
-        """Inside the chosen chunks ``[B, Q, k, C, W]`` (detached) -> ``[B, Q, W]``.
+        """Inside the chosen chunks ``[B, Q, k, C, W]`` (a fresh copy) -> ``[B, Q, W]``.
 
         One query each (stepping): the position encodings are added to the chunks; many (a
         window): they are folded into the attention instead of copying the chunks once more.
@@ -383,7 +392,7 @@ class HCAMCore(MemoryCore):
         b, q, k, c, w = chosen.shape
         positions = self.slot_encoding if q > 1 else None
         if positions is None:
-            chosen = chosen.add_(self.slot_encoding)  # `chosen` is a fresh, detached copy
+            chosen = chosen.add_(self.slot_encoding)  # `chosen` is a fresh copy
         if chosen_places is not None:
             assert self.place_embedding is not None
             chosen = chosen + self.place_embedding(chosen_places)
@@ -423,11 +432,11 @@ class HCAMCore(MemoryCore):
         From ``contents``, or from ``pending`` for chunks not yet copied there. Indices at or
         beyond ``capacity`` (used by ``forward_sequence`` for new chunks) give placeholders.
         """
-        chosen = take_chunks(state["contents"].detach(), indices.clamp_max(capacity - 1), layer)
+        chosen = take_chunks(state["contents"], indices.clamp_max(capacity - 1), layer)
         waiting = state["pending_slot"][:, None, None] == indices[..., None]  # [B, Q, k, P]
         rows, queries, picks, entries = waiting.nonzero(as_tuple=True)
         if rows.numel():
-            chosen[rows, queries, picks] = state["pending"][rows, entries, layer].detach()
+            chosen[rows, queries, picks] = state["pending"][rows, entries, layer]
         return chosen
 
     @staticmethod
@@ -458,9 +467,6 @@ class HCAMCore(MemoryCore):
         accumulator_places = chunk_places = None
         if self.place_embedding is not None:
             places = self._check_places(places, (b,))
-            state["visits"], state["last_place"] = count_visits(
-                state["visits"], state["last_place"], places
-            )
             accumulator_places = torch.where(slot, places[:, None], state["accumulator_places"])
             chunk_places = state["chunk_places"]
             state["accumulator_places"] = accumulator_places
@@ -468,8 +474,9 @@ class HCAMCore(MemoryCore):
         accumulators = []
         for i, layer in enumerate(self.stack):
             u = layer.norm_memory(h)  # [B, W]
+            stored = u.detach() if self.detach_window else u
             accumulator = torch.where(
-                slot[..., None], u.detach()[:, None], state["accumulator"][:, i]
+                slot[..., None], stored[:, None], state["accumulator"][:, i]
             )  # [B, C, W]
             local = self._local_read(layer, u, accumulator, readable, accumulator_places)
             weights, indices = self._select(
@@ -499,10 +506,7 @@ class HCAMCore(MemoryCore):
             num_places = self.place_embedding.num_places
             counts = one_hot(state["accumulator_places"], num_places).sum(dim=1)  # [B, P]
             new_place = counts.argmax(dim=1)  # [B] the chunk's place: most of its steps
-            places, visits = state["chunk_place"], state["visits"]
-            victim = choose_victim(
-                chunk_time, places, visits, written, new_place, state["strategy"]
-            )
+            victim = choose_victim(chunk_time, state["chunk_place"], state["strategy"], num_places)
         else:
             victim = chunk_time.argmin(dim=1)  # all slots full: the oldest chunk
         slot = torch.where(has_free, first_true(free), victim)  # [B]
@@ -545,8 +549,10 @@ class HCAMCore(MemoryCore):
         """A window ``x`` ``[T, B, input_dim]`` -> ``y`` ``[T, B, width]``, equal to stepping.
 
         Exact and batched over time for FIFO memories (SAT-FIFO steps through windows with other
-        strategies).
+        strategies). The given state is detached; what the window writes keeps its gradients
+        (unless ``detach_window``).
         """
+        state = detach_state(state)
         t_len, b = resets.shape
         c, m, device = self.chunk_size, self.capacity, x.device
         resets = resets.to(torch.bool)
@@ -608,7 +614,8 @@ class HCAMCore(MemoryCore):
         final_local, final_contents, final_keys = [], [], []
         for i, layer in enumerate(self.stack):
             u = layer.norm_memory(h)  # [B, T, W]
-            sources = torch.cat([state["accumulator"][:, i], u.detach()], dim=1)  # [B, C+T, W]
+            stored = u.detach() if self.detach_window else u
+            sources = torch.cat([state["accumulator"][:, i], stored], dim=1)  # [B, C+T, W]
             local_entries = take_chunks(sources, local_source)  # [B, T, C, W]
             local = self._local_read(
                 layer,
@@ -669,9 +676,9 @@ class HCAMCore(MemoryCore):
         new_state["written"] = final_number
         new_state["accumulated"] = (position[:, -1] + 1) % c
         if self.place_embedding is not None:
-            assert local_places is not None and places is not None
-            new_state |= self._final_place_state(
-                state, places.to(torch.int64).T, resets.T, last_reset, local_places, last_readable
+            assert local_places is not None
+            new_state["accumulator_places"] = torch.where(
+                last_readable, local_places[:, -1], state["accumulator_places"]
             )
             new_chunk_places = take_chunks(local_places, new_step)  # [B, N, C]
             counts = one_hot(new_chunk_places, self.place_embedding.num_places).sum(dim=2)
@@ -720,17 +727,17 @@ class HCAMCore(MemoryCore):
             weights: ``[B, T, k]`` the top-level weights of the chosen chunks (0 for masked
                 chunks, whose indices may point anywhere).
             indices: ``[B, T, k]`` the chosen chunks: slots ``< M``, new chunks ``M + j``.
-            new_contents: ``[B, N, C, W]`` the chunks committed inside the window (detached).
+            new_contents: ``[B, N, C, W]`` the chunks committed inside the window.
             all_places: ``[B, M + N, C]`` entry places (place-aware cores) or None.
             slots: ``S``, every readable slot of the state is below it.
         """
         m = self.capacity
-        old = state["contents"][:, layer, :slots].detach()  # [B, S, C, W]
+        old = state["contents"][:, layer, :slots]  # [B, S, C, W]
         pending = state["pending_slot"]
         rows, entries = ((pending >= 0) & (pending < slots)).nonzero(as_tuple=True)
         if rows.numel():  # chunks committed while stepping wait in `pending`, not in `contents`
             old = old.clone()
-            old[rows, pending[rows, entries]] = state["pending"][rows, entries, layer].detach()
+            old[rows, pending[rows, entries]] = state["pending"][rows, entries, layer]
         chunks = torch.cat([old, new_contents], dim=1)  # [B, S + N, C, W]
         if all_places is not None:
             assert self.place_embedding is not None
@@ -740,30 +747,3 @@ class HCAMCore(MemoryCore):
         dense = torch.zeros(*u.shape[:2], chunks.shape[1], device=u.device, dtype=weights.dtype)
         dense = dense.scatter_add(2, column, weights)  # [B, T, S + N]
         return memory.within.read_shared(u, chunks, dense, self.slot_encoding)
-
-    def _final_place_state(
-        self,
-        state: State,
-        places: torch.Tensor,
-        resets: torch.Tensor,
-        last_reset: torch.Tensor,
-        local_places: torch.Tensor,
-        last_readable: torch.Tensor,
-    ) -> State:
-        """Visit counts, last place and accumulator places after a window (all ``[B, T]`` in)."""
-        assert self.place_embedding is not None
-        t_len = places.shape[1]
-        previous = torch.cat([state["last_place"][:, None], places[:, :-1]], dim=1)  # [B, T]
-        new_visit = (places != previous.masked_fill(resets, -1)) & (
-            torch.arange(t_len, device=places.device) >= last_reset[:, -1:]
-        )  # [B, T] visits that start in the final episode
-        started = last_reset[:, -1] >= 0
-        visits = state["visits"].masked_fill(started[:, None], 0)
-        visits = visits.scatter_add(1, places, new_visit.to(visits.dtype))
-        return {
-            "visits": visits,
-            "last_place": places[:, -1],
-            "accumulator_places": torch.where(
-                last_readable, local_places[:, -1], state["accumulator_places"]
-            ),
-        }

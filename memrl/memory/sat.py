@@ -12,11 +12,16 @@ when. Two cores, both stacks of pre-LayerNorm layers like :class:`~memrl.memory.
   encoding of each entry's time (step in the episode) and the place embedding added.
 
 When a memory is full, the eviction strategy (FIFO, LIFO, most- or least-visited-first-out, see
-:mod:`memrl.memory.eviction`) decides what goes. The strategy is part of the state, one id per
-batch entry (``state["strategy"]``, FIFO at first); the Adaptive Memory Allocator sets it per
-episode with :func:`set_strategy`. A reset keeps the strategy: set it at, or before, the first step
-of an episode. In SAT-FIFO eviction works on whole chunks, a chunk's place being the place where
-most of its steps were (ties: the lower id).
+:mod:`memrl.memory.eviction`, which follows the official code: a place's visits are its entries
+in memory) decides what goes. The strategy is part of the state, one id per batch entry
+(``state["strategy"]``, FIFO at first); the Adaptive Memory Allocator sets it per episode with
+:func:`set_strategy`. A reset keeps the strategy: set it at, or before, the first step of an
+episode. In SAT-FIFO eviction works on whole chunks, a chunk's place being the place where most
+of its steps were (ties: the lower id), a place's visits the number of its chunks in memory.
+
+Gradients, as in :class:`~memrl.memory.hcam.HCAMCore`: entries written inside a training window
+keep their gradients, the window's start state is detached (``detach_window=True``: every entry
+is detached when written).
 """
 
 from __future__ import annotations
@@ -27,14 +32,13 @@ import torch
 from torch import nn
 from torch.nn.functional import one_hot
 
-from memrl.memory.base import MemoryCore, State
+from memrl.memory.base import MemoryCore, State, detach_state
 from memrl.memory.blocks import FeedForward
 from memrl.memory.encoding import PlaceEmbedding, check_places, sinusoid_encoding
 from memrl.memory.eviction import (
     FIFO,
     STRATEGIES,
     choose_victim,
-    count_visits,
     first_true,
     strategy_ids,
 )
@@ -85,6 +89,8 @@ class SATFIFOCore(HCAMCore):
         learned_places: Learn the place embedding instead of keeping the sinusoids fixed.
         place_init: How the embedding starts: ``"sinusoid"`` or, when learned, ``"zeros"``
             (the core then starts as HCAM).
+        detach_window: Detach every memory entry when it is written (no gradient from a read to
+            an earlier step), instead of only the window's start state.
     """
 
     def __init__(
@@ -100,6 +106,7 @@ class SATFIFOCore(HCAMCore):
         num_places: int = 32,
         learned_places: bool = False,
         place_init: str = "sinusoid",
+        detach_window: bool = False,
     ) -> None:
         _check_positive(num_places=num_places)
         super().__init__(
@@ -111,6 +118,7 @@ class SATFIFOCore(HCAMCore):
             top_k,
             capacity,
             ff_multiplier,
+            detach_window,
         )
         self.place_embedding = PlaceEmbedding(
             num_places, width, learned=learned_places, init=place_init
@@ -150,7 +158,11 @@ def step_through(
     places: torch.Tensor | None,
     strategies: torch.Tensor | None,
 ) -> tuple[torch.Tensor, State]:
-    """A SAT core stepped through a window, each step under its strategy (if given)."""
+    """A SAT core stepped through a window, each step under its strategy (if given).
+
+    The window starts from ``state`` detached, as the cores' batched forms do.
+    """
+    state = detach_state(state)
     outputs = []
     for t in range(x.shape[0]):
         if strategies is not None:
@@ -195,16 +207,17 @@ def group_by_place(
 class SATPMCore(MemoryCore):
     """SAT-PM: a place-centric memory read hierarchically over places.
 
-    Every step writes one entry (the layer's normalised input, detached) before the layers read,
-    so a step sees itself in its place's group. When all ``capacity`` slots are taken, the
-    strategy picks the entry to drop (which may be the incoming one: then, under LIFO say, the
-    step reads a memory without itself). ``forward_sequence`` steps through the window.
+    Every step writes one entry (the layer's normalised input) before the layers read, so a step
+    sees itself in its place's group. When all ``capacity`` slots are taken, the strategy picks
+    the entry to drop (under LIFO the incoming one: the step then reads a memory without
+    itself). ``forward_sequence`` runs the bookkeeping step by step, then each layer reads for
+    the whole window at once.
 
     State (``L`` layers, ``N = capacity``, ``W = width``, ``P = num_places``):
     ``contents`` ``[B, L, N, W]``; ``entry_time`` ``[B, N]`` (step in the episode, -1 empty);
     ``time_encoding`` ``[B, N, W]`` (the sinusoid of each entry's time, computed once when it
-    is written); ``entry_place`` ``[B, N]``; ``visits`` ``[B, P]``; ``last_place`` ``[B]``;
-    ``steps`` ``[B]`` (steps so far in the episode); ``strategy`` ``[B]``.
+    is written); ``entry_place`` ``[B, N]``; ``steps`` ``[B]`` (steps so far in the episode);
+    ``strategy`` ``[B]``.
 
     Args:
         input_dim: Width of the input features.
@@ -220,6 +233,8 @@ class SATPMCore(MemoryCore):
         strategy: The eviction strategy of fresh states (``"fifo"``, ``"lifo"``, ``"mvfo"``,
             ``"lvfo"``): a fixed strategy, unless the allocator sets one per episode with
             :func:`set_strategy`.
+        detach_window: Detach every entry when it is written (no gradient from a read to an
+            earlier step), instead of only the window's start state.
     """
 
     def __init__(
@@ -235,6 +250,7 @@ class SATPMCore(MemoryCore):
         learned_places: bool = False,
         place_init: str = "sinusoid",
         strategy: str = "fifo",
+        detach_window: bool = False,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
@@ -264,6 +280,7 @@ class SATPMCore(MemoryCore):
             num_places, width, learned=learned_places, init=place_init
         )
         self.strategy = STRATEGIES.index(strategy)
+        self.detach_window = detach_window
 
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:
         """Empty memories for ``batch_size`` fresh episodes (with the core's strategy)."""
@@ -277,8 +294,6 @@ class SATPMCore(MemoryCore):
             "entry_time": ints(b, n, fill=-1),
             "time_encoding": torch.zeros(b, n, self.width, device=device),
             "entry_place": ints(b, n),
-            "visits": ints(b, self.num_places),
-            "last_place": ints(b, fill=-1),
             "steps": ints(b),
             "strategy": ints(b, fill=self.strategy),
         }
@@ -325,7 +340,7 @@ class SATPMCore(MemoryCore):
         """
         weights, places = self.select_places(memory, u, contents, entry_time, entry_place)
         index, entry_mask = group_by_place(entry_place, entry_time, places)  # [B, k, N]
-        entries = contents.detach() + time_encoding  # [B, N, W]
+        entries = contents + time_encoding  # [B, N, W]
         groups = take_chunks(entries, index) + self.place_embedding(places)[:, :, None]
         out: torch.Tensor = memory.within(u, groups, weights, entry_mask)
         return out
@@ -335,27 +350,23 @@ class SATPMCore(MemoryCore):
     ) -> tuple[State, torch.Tensor]:
         """The bookkeeping of one step: the next state without its contents, and the written slot.
 
-        Which slot a step writes (or none: ``target`` all False) depends on times, places, visits
-        and the strategy only, never on what the network computes, so ``forward_sequence`` can
-        run it for a whole window before the layers read.
+        Which slot a step writes (or none: ``target`` all False) depends on times, places and the
+        strategy only, never on what the network computes, so ``forward_sequence`` can run it
+        for a whole window before the layers read.
 
         Returns:
-            The state's ``entry_time``, ``time_encoding``, ``entry_place``, ``visits``,
-            ``last_place``, ``steps`` and ``strategy`` after the step, and ``target`` ``[B, N]``.
+            The state's ``entry_time``, ``time_encoding``, ``entry_place``, ``steps`` and
+            ``strategy`` after the step, and ``target`` ``[B, N]``.
         """
         reset = reset.to(torch.bool)
         entry_time = state["entry_time"].masked_fill(reset[:, None], -1)
-        visits = state["visits"].masked_fill(reset[:, None], 0)
-        last_place = state["last_place"].masked_fill(reset, -1)
         now = state["steps"].masked_fill(reset, 0)  # [B] this step's time in the episode
-        visits, last_place = count_visits(visits, last_place, places)
 
-        # Write, then drop one if over capacity: a free slot if any, else the strategy's victim.
+        # A free slot if any, else the strategy's victim is evicted and the entry takes its slot
+        # (LIFO: the victim is the incoming entry, nothing is written).
         free = entry_time < 0  # [B, N]
         has_free = free.any(dim=1)
-        victim = choose_victim(
-            entry_time, state["entry_place"], visits, now, places, state["strategy"]
-        )
+        victim = choose_victim(entry_time, state["entry_place"], state["strategy"], self.num_places)
         slot = torch.where(has_free, first_true(free), victim)  # [B]
         write = has_free | (victim < self.capacity)
         target = one_hot(slot.clamp_max(self.capacity - 1), self.capacity)
@@ -369,8 +380,6 @@ class SATPMCore(MemoryCore):
             "entry_time": entry_time,
             "time_encoding": time_encoding,
             "entry_place": entry_place,
-            "visits": visits,
-            "last_place": last_place,
             "steps": now + 1,
             "strategy": state["strategy"],
         }
@@ -391,8 +400,9 @@ class SATPMCore(MemoryCore):
         contents = []
         for i, layer in enumerate(cast(list[SATPMLayer], list(self.layers))):
             u = layer.norm_memory(h)
+            stored = u.detach() if self.detach_window else u
             layer_contents = torch.where(
-                target[..., None], u.detach()[:, None], state["contents"][:, i]
+                target[..., None], stored[:, None], state["contents"][:, i]
             )  # [B, N, W]
             h = h + self._read(
                 layer.memory, u, layer_contents, entry_time, entry_place,
@@ -419,9 +429,10 @@ class SATPMCore(MemoryCore):
         First the bookkeeping runs step by step (integer work on ``[B, N]``, no autograd): for
         every step and slot it records where the slot's entry comes from, a slot of the given
         state (index ``n``) or a step of the window (index ``N + s``). Then each layer reads for
-        all ``T`` steps at once: its entries are gathered from the state's contents and the
-        window's (detached) inputs of that layer, which is what stepping would have stored.
+        all ``T`` steps at once: its entries are gathered from the state's contents (detached)
+        and the window's inputs of that layer, which is what stepping would have stored.
         """
+        state = detach_state(state)
         t_len, b = resets.shape
         n = self.capacity
         places = check_places(places, (t_len, b), self.num_places, "SATPMCore")
@@ -446,7 +457,8 @@ class SATPMCore(MemoryCore):
         contents = []
         for i, layer in enumerate(cast(list[SATPMLayer], list(self.layers))):
             u = layer.norm_memory(h)  # [B, T, W]
-            layer_sources = torch.cat([state["contents"][:, i], u.detach()], dim=1)  # [B, N+T, W]
+            stored = u.detach() if self.detach_window else u
+            layer_sources = torch.cat([state["contents"][:, i], stored], dim=1)  # [B, N+T, W]
             entries = take_chunks(layer_sources, source_steps)  # [B, T, N, W]
             read = self._read(
                 layer.memory, u.reshape(b * t_len, -1), entries.reshape(b * t_len, n, -1),

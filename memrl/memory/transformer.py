@@ -9,8 +9,11 @@ so a step costs one projection per layer. Positions are relative: the key of an 
 cached ``W_k u`` plus ``W_k p(a)`` added at read time. Episode boundaries are masked: a query sees
 an entry of age ``a`` only if the episode has at least ``a`` earlier steps.
 
-The cache is not detached when stepping (gradients flow between the steps of a window, as in a
-Transformer); detach states between windows (``memrl.memory.base.detach_state``).
+Gradients as in Transformer-XL: ``forward_sequence`` detaches the cache a training window starts
+from, and the keys and values of the window's own steps keep their gradients. Stepping does not
+detach the state it is given: detach states between windows (``memrl.memory.base.detach_state``).
+With ``detach_window=True`` the keys and values are computed from detached layer inputs (the
+projections still learn; no gradient from a read reaches any earlier step).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn.functional import scaled_dot_product_attention
 
-from memrl.memory.base import MemoryCore, State
+from memrl.memory.base import MemoryCore, State, detach_state
 from memrl.memory.blocks import FeedForward
 from memrl.memory.encoding import sinusoid_encoding
 
@@ -51,6 +54,8 @@ class TransformerCore(MemoryCore):
         heads: Attention heads; must divide ``width``.
         window: Steps attended by each query, the current one included.
         ff_multiplier: Feed-forward hidden width in multiples of ``width``.
+        detach_window: Compute keys and values from detached layer inputs (no gradient from a
+            read to an earlier step), instead of detaching only the window's start state.
     """
 
     age_encoding: torch.Tensor  # [window, W] buffer
@@ -63,6 +68,7 @@ class TransformerCore(MemoryCore):
         heads: int = 4,
         window: int = 64,
         ff_multiplier: int = 4,
+        detach_window: bool = False,
     ) -> None:
         for name, value in (
             ("width", width),
@@ -81,6 +87,7 @@ class TransformerCore(MemoryCore):
         self.heads = heads
         self.head_dim = width // heads
         self.window = window
+        self.detach_window = detach_window
         self.input = nn.Linear(input_dim, width)
         self.layers = nn.ModuleList(
             TransformerLayer(width, heads, ff_multiplier * width) for _ in range(num_layers)
@@ -124,8 +131,11 @@ class TransformerCore(MemoryCore):
         keys, values = [], []
         for i, layer in enumerate(cast(list[TransformerLayer], list(self.layers))):
             u = layer.norm_attention(h)
-            layer_keys = torch.cat([state["keys"][:, i, 1:], layer.key(u)[:, None]], dim=1)
-            layer_values = torch.cat([state["values"][:, i, 1:], layer.value(u)[:, None]], dim=1)
+            stored = u.detach() if self.detach_window else u
+            layer_keys = torch.cat([state["keys"][:, i, 1:], layer.key(stored)[:, None]], dim=1)
+            layer_values = torch.cat(
+                [state["values"][:, i, 1:], layer.value(stored)[:, None]], dim=1
+            )
             attended = scaled_dot_product_attention(
                 self._heads(layer.query(u)[:, None]),  # [B, H, 1, d]
                 self._heads(layer_keys + self._age_keys(layer).flip(0)),  # [B, H, window, d]
@@ -150,7 +160,12 @@ class TransformerCore(MemoryCore):
         resets: torch.Tensor,
         places: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, State]:
-        """A window ``[T, B, input_dim]`` -> ``[T, B, width]`` in one attention call per layer."""
+        """A window ``[T, B, input_dim]`` -> ``[T, B, width]`` in one attention call per layer.
+
+        The given state is detached; the window's own keys and values keep their gradients
+        (unless ``detach_window``).
+        """
+        state = detach_state(state)
         t_len, b, _ = x.shape
         window, device = self.window, x.device
         steps = torch.arange(t_len, device=device)  # [T]
@@ -166,8 +181,10 @@ class TransformerCore(MemoryCore):
         keys, values = [], []
         for i, layer in enumerate(cast(list[TransformerLayer], list(self.layers))):
             u = layer.norm_attention(h)
-            layer_keys = torch.cat([state["keys"][:, i], layer.key(u)], dim=1)  # [B, window+T, W]
-            layer_values = torch.cat([state["values"][:, i], layer.value(u)], dim=1)
+            stored = u.detach() if self.detach_window else u
+            # [B, window + T, W]: the cached steps, then the window's
+            layer_keys = torch.cat([state["keys"][:, i], layer.key(stored)], dim=1)
+            layer_values = torch.cat([state["values"][:, i], layer.value(stored)], dim=1)
             query = self._heads(layer.query(u))  # [B, H, T, d]
             age_keys = self._age_keys(layer).view(window, self.heads, self.head_dim)
             age_logits = torch.einsum("bhtd,ahd->bhta", query, age_keys) / math.sqrt(self.head_dim)

@@ -8,6 +8,7 @@ shrunk to tiny sizes by name (``TINY_OPTIONS``), whatever the core.
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from memrl.agents.ppo import PPOTrainer, load_policy
-from memrl.agents.ppo_config import PPOConfig
+from memrl.agents.ppo import PPOTrainer, build_policy, load_policy
+from memrl.agents.ppo_config import ATTENTION_CORES, MEMORY_GRADIENTS, PPOConfig
+from memrl.envs.vector import make_vector_env
 from memrl.eval.evaluate import run_episodes
 from memrl.memory import CORES, core_options
 
@@ -157,6 +159,36 @@ def test_resume_mid_episode_is_bit_exact(
     assert_identical(_carried(resumed), _carried(whole))
     assert _rows(tmp_path / "killed") == _rows(tmp_path / "whole")
     assert len(_rows(tmp_path / "whole")) == UPDATES
+
+
+def test_the_attention_cores_are_those_that_can_detach_their_memory() -> None:
+    detachable = {name for name in CORES if "detach_window" in core_options(name)}
+    assert set(ATTENTION_CORES) == detachable | {"sat-ama"}
+
+
+@pytest.mark.parametrize("agent", ATTENTION_CORES)
+@pytest.mark.parametrize("memory_gradient", MEMORY_GRADIENTS)
+def test_memory_gradient_reaches_the_core(agent: str, memory_gradient: str) -> None:
+    """``--memory-gradient detached`` builds a core that detaches every entry it writes."""
+    config = dataclasses.replace(_tiny(agent), memory_gradient=memory_gradient)
+    config.validate()
+    envs = make_vector_env(config.env_id, 1, config.env_kwargs)
+    core = build_policy(config, envs).core
+    envs.close()
+    assert core.detach_window == (memory_gradient == "detached")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"memory_gradient": "full"}, r"memory_gradient must be one of \('window', 'detached'\)"),
+        ({"core": "lstm", "memory_gradient": "detached"}, "needs an attention core"),
+        ({"core_kwargs": {"detach_window": True}}, "set detach_window with memory_gradient"),
+    ],
+)
+def test_bad_memory_gradient_settings_are_named(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(_tiny("hcam"), **changes).validate()
 
 
 HCAM_RECALL = {"num_layers": 2, "width": 64, "heads": 4, "chunk_size": 2, "capacity": 4,

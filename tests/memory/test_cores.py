@@ -54,7 +54,7 @@ def test_initial_state_shapes_of_the_attention_cores(tiny_core):
     assert (hcam["chunk_time"] == -1).all()
     pm = tiny_core("sat-pm").initial_state(2)
     assert pm["contents"].shape == (2, 2, 6, 8)  # [B, L, N, W]
-    assert pm["visits"].shape == (2, NUM_PLACES)
+    assert pm["entry_place"].shape == pm["entry_time"].shape == (2, 6)  # [B, N]
     xl = tiny_core("transformer").initial_state(2)
     assert xl["keys"].shape == (2, 2, 5, 8)  # [B, L, window, W]
     lstm = tiny_core("lstm").initial_state(2)
@@ -376,8 +376,8 @@ INTEGER_STATE = {
     "transformer": {"steps"},
     "hcam": {"accumulated", "written", "chunk_time", "pending_slot"},
     "sat-fifo": {"accumulated", "written", "chunk_time", "pending_slot", "accumulator_places"}
-    | {"chunk_places", "chunk_place", "visits", "last_place", "strategy"},
-    "sat-pm": {"entry_time", "entry_place", "visits", "last_place", "steps", "strategy"},
+    | {"chunk_places", "chunk_place", "strategy"},
+    "sat-pm": {"entry_time", "entry_place", "steps", "strategy"},
 }
 
 
@@ -442,7 +442,14 @@ DEFAULTS = {
     "none": {"width": 128},
     "lstm": {"width": 128, "num_layers": 1},
     "gru": {"width": 128, "num_layers": 1},
-    "transformer": {"width": 128, "num_layers": 2, "heads": 4, "window": 64, "ff_multiplier": 4},
+    "transformer": {
+        "width": 128,
+        "num_layers": 2,
+        "heads": 4,
+        "window": 64,
+        "ff_multiplier": 4,
+        "detach_window": False,
+    },
     "hcam": {
         "width": 128,
         "num_layers": 4,
@@ -451,6 +458,7 @@ DEFAULTS = {
         "top_k": 4,
         "capacity": 64,
         "ff_multiplier": 4,
+        "detach_window": False,
     },
 }
 DEFAULTS["sat-fifo"] = DEFAULTS["hcam"] | {
@@ -469,6 +477,7 @@ DEFAULTS["sat-pm"] = {
     "learned_places": False,
     "place_init": "sinusoid",
     "strategy": "fifo",
+    "detach_window": False,
 }
 
 

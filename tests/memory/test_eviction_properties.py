@@ -2,9 +2,11 @@
 
 The bookkeeping of SAT-PM (``SATPMCore._write``: one entry per step, eviction when full) is run
 on walks drawn by hypothesis, one batch entry per strategy, and checked against invariants and
-against a plain-Python model of the documented rule ("write, then drop one": FIFO the oldest,
-LIFO the incoming, MVFO/LVFO the oldest entry of the most/least-visited place, a visit being a
-run of consecutive steps in one place, ties to the place holding the oldest entry).
+against a plain-Python model of the official SAT code's rule (its ``ballet_environment_v2.py``):
+a place's visits are the entries of it the memory holds; when the memory is full, FIFO drops the
+oldest entry, LIFO the incoming one, MVFO/LVFO the oldest entry of the place holding the most/
+fewest entries among the places holding any (ties: the lowest place id), before the incoming
+entry is written.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memrl.memory import set_strategy
-from memrl.memory.eviction import STRATEGIES
+from memrl.memory.eviction import STRATEGIES, place_counts
 from memrl.memory.sat import SATFIFOCore, SATPMCore
 
 PLACES = 4
@@ -28,7 +30,8 @@ FAST = settings(max_examples=40, deadline=None)
 
 
 def _kept_after_each_step(walk: list[int], capacity: int, reset_at: int | None = None):
-    """Per step, the (time, place) entries SAT-PM holds under each strategy, and the visits."""
+    """Per step, the (time, place) entries SAT-PM holds under each strategy, and the visits of
+    every place (entries held) under FIFO."""
     core = SATPMCore(3, width=4, heads=1, top_k=1, capacity=capacity, num_layers=1, num_places=4)
     state = set_strategy(core.initial_state(len(STRATEGIES)), torch.arange(len(STRATEGIES)))
     history = []
@@ -42,32 +45,41 @@ def _kept_after_each_step(walk: list[int], capacity: int, reset_at: int | None =
             )
             for b in range(len(STRATEGIES))
         ]
-        history.append((kept, state["visits"][0].tolist()))
+        visits = place_counts(state["entry_time"], state["entry_place"], PLACES)
+        history.append((kept, visits[FIFO].tolist()))
     return history
 
 
 def _model(walk: list[int], capacity: int, strategy: int) -> list[list[int]]:
-    """The times kept after each step, by the rule written out (episode starting at step 0)."""
-    kept: list[int] = []
-    visits: Counter = Counter()
+    """The times kept after each step, as the official code's ``sfu`` keeps them (episode
+    starting at step 0): a count of entries per place, +1 on a write, -1 on an eviction."""
+    memory: dict[int, list[int]] = {place: [] for place in range(PLACES)}  # times, oldest first
+    count = [0] * PLACES
     out = []
     for t, place in enumerate(walk):
-        if t == 0 or walk[t - 1] != place:
-            visits[place] += 1
-        candidates = [*kept, t]
-        if len(candidates) > capacity:
-            if strategy == FIFO:
-                victim = min(candidates)
-            elif strategy == LIFO:
-                victim = t
+        if sum(count) < capacity:
+            memory[place].append(t)
+            count[place] += 1
+        elif strategy == LIFO:
+            pass  # the incoming entry is dropped
+        elif strategy == FIFO:
+            oldest = min(times[0] for times in memory.values() if times)
+            memory[walk[oldest]].remove(oldest)
+            count[walk[oldest]] -= 1
+            memory[place].append(t)
+            count[place] += 1
+        else:  # MVFO, LVFO: numpy's argmax/argmin over the counts, empty places masked
+            if strategy == LVFO:
+                masked = [c if c > 0 else 1000 for c in count]
+                chosen = masked.index(min(masked))
             else:
-                counts = {c: visits[walk[c]] for c in candidates}
-                pick = max if strategy == MVFO else min
-                target = pick(counts.values())
-                victim = min(c for c in candidates if counts[c] == target)
-            candidates.remove(victim)
-        kept = candidates
-        out.append(sorted(kept))
+                masked = [c if c > 0 else -1000 for c in count]
+                chosen = masked.index(max(masked))
+            memory[chosen].pop(0)
+            count[chosen] -= 1
+            memory[place].append(t)
+            count[place] += 1
+        out.append(sorted(time for times in memory.values() for time in times))
     return out
 
 
@@ -100,11 +112,20 @@ def test_every_strategy_keeps_what_the_written_out_rule_keeps(walk, capacity):
 
 
 @FAST
-@given(walk=walks)
-def test_visits_count_the_runs_of_steps_in_each_place(walk):
-    _, visits = _kept_after_each_step(walk, capacity=2)[-1]
-    runs = Counter(place for t, place in enumerate(walk) if t == 0 or walk[t - 1] != place)
-    assert visits == [runs[p] for p in range(PLACES)]
+@given(walk=walks, capacity=capacities)
+def test_the_spatial_strategies_never_drop_the_incoming_entry(walk, capacity):
+    for t, (kept, _) in enumerate(_kept_after_each_step(walk, capacity)):
+        for strategy in (MVFO, LVFO):
+            assert (t, walk[t]) in kept[strategy]
+
+
+@FAST
+@given(walk=walks, capacity=capacities)
+def test_visits_count_the_entries_each_place_holds(walk, capacity):
+    for t, (kept, visits) in enumerate(_kept_after_each_step(walk, capacity)):
+        held = Counter(place for _, place in kept[FIFO])
+        assert visits == [held[p] for p in range(PLACES)]
+        assert visits == [walk[max(0, t + 1 - capacity) : t + 1].count(p) for p in range(PLACES)]
 
 
 @FAST
@@ -118,9 +139,7 @@ def test_after_a_reset_the_memory_holds_only_the_new_episode(walk, data):
             assert len(entries) == min(t - reset_at + 1, 3)
         # times restart at the reset: the new episode's steps 0, 1, ...
         assert kept[FIFO] == [(s - reset_at, walk[s]) for s in range(max(reset_at, t - 2), t + 1)]
-    assert sum(visits) == sum(
-        1 for t in range(reset_at, len(walk)) if t == reset_at or walk[t - 1] != walk[t]
-    )
+    assert sum(visits) == min(len(walk) - reset_at, 3)  # only the new episode's entries
 
 
 @settings(max_examples=15, deadline=None)

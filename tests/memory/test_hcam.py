@@ -144,8 +144,11 @@ def test_gradients_reach_the_query_and_projections_but_not_stored_memory():
 
 
 def test_the_core_stores_memory_detached_and_trains_through_the_query():
+    """With ``detach_window``: the fully detached memory."""
     torch.manual_seed(10)
-    core = HCAMCore(5, width=W, heads=H, chunk_size=2, top_k=2, capacity=4, num_layers=2)
+    core = HCAMCore(
+        5, width=W, heads=H, chunk_size=2, top_k=2, capacity=4, num_layers=2, detach_window=True
+    )
     x = torch.randn(9, 2, 5, requires_grad=True)
     resets = torch.zeros(9, 2, dtype=torch.bool)
     state = core.initial_state(2)

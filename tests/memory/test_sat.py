@@ -13,19 +13,37 @@ from memrl.memory.hcam import HCAMCore
 from memrl.memory.sat import SATFIFOCore, SATPMCore, group_by_place
 
 A, B_, C_, D = 0, 1, 2, 3
-# A hand-made walk, one entry per step: places A A B A C C D; visits A=2, B=1, C=1, D=1.
+# A hand-made walk, one entry per step: places A A B A C C D.
 WALK = [A, A, B_, A, C_, C_, D]
-# Entries (their times) kept by a 3-entry memory after each step, worked out by hand from the rules
-# "write, then drop: fifo the oldest; lifo the newest (the incoming); mvfo/lvfo the oldest entry of
-# the most/least-visited place, ties to the place holding the oldest entry".
+# Entries (their times) kept by a 3-entry memory after each step, worked out by hand from the
+# official rules: a place's visits are its entries in memory; when full, fifo drops the oldest
+# entry, lifo the incoming one, mvfo/lvfo the oldest entry of the place with the most/fewest
+# entries among those holding any (ties: the lowest place id), then the incoming entry is written.
 EXPECTED = {
     "fifo": [{0}, {0, 1}, {0, 1, 2}, {1, 2, 3}, {2, 3, 4}, {3, 4, 5}, {4, 5, 6}],
     "lifo": [{0}, {0, 1}, {0, 1, 2}, {0, 1, 2}, {0, 1, 2}, {0, 1, 2}, {0, 1, 2}],
-    # t3: A (2 visits) loses its oldest, 0; t4: again A, 1; t5: A's last, 3; t6: B, C, D tie at
-    # one visit, B holds the oldest entry, 2.
-    "mvfo": [{0}, {0, 1}, {0, 1, 2}, {1, 2, 3}, {2, 3, 4}, {2, 4, 5}, {4, 5, 6}],
-    # t3: B (1 visit) goes; t4-t6: the incoming C, C, D are the least visited: dropped.
-    "lvfo": [{0}, {0, 1}, {0, 1, 2}, {0, 1, 3}, {0, 1, 3}, {0, 1, 3}, {0, 1, 3}],
+    # t3: A (2 entries) loses its oldest, 0; t4: A again (2 entries: 1, 3), 1; t5: A, B, C hold
+    # one entry each, the tie goes to A (the lowest id), 3; t6: C holds two, its oldest 4 goes.
+    "mvfo": [{0}, {0, 1}, {0, 1, 2}, {1, 2, 3}, {2, 3, 4}, {2, 4, 5}, {2, 5, 6}],
+    # t3: B (1 entry) goes; t4: A is the only place held, its oldest 0 goes; t5: C (1 entry,
+    # against A's 2) loses 4, though the incoming step is C too; t6: C (1 entry) loses 5.
+    "lvfo": [{0}, {0, 1}, {0, 1, 2}, {0, 1, 3}, {1, 3, 4}, {1, 3, 5}, {1, 3, 6}],
+}
+# Cases of the official rules that the old memrl rules (visits = runs of steps in the episode;
+# the incoming entry a candidate; ties to the oldest entry) got wrong: (strategy, walk,
+# capacity, the entries kept at the end).
+HAND_MADE_CASES = {
+    # The incoming place C is the least visited (1 entry once written, against A's 3 and B's 2):
+    # LVFO still writes it and drops B's oldest entry.
+    "lvfo-incoming": ("lvfo", [A, B_, A, B_, A, C_], 5, {0, 2, 3, 4, 5}),
+    # The incoming place A is the most visited in the episode (3 visits) and holds no entry:
+    # MVFO still writes it and drops an entry of a place in memory (B and C tie: B).
+    "mvfo-incoming": ("mvfo", [A, B_, A, C_, A], 2, {3, 4}),
+    # A was evicted and holds no entry: it is no candidate for LVFO, C (1 entry) loses one.
+    "lvfo-empty-place": ("lvfo", [A, B_, B_, C_, C_], 3, {1, 2, 4}),
+    # B and A hold one entry each: the tie goes to A, the lowest id, not to B's older entry.
+    "mvfo-tie": ("mvfo", [B_, A, C_], 2, {0, 2}),
+    "lvfo-tie": ("lvfo", [B_, A, C_], 2, {0, 2}),
 }
 
 
@@ -46,7 +64,31 @@ def test_eviction_order_of_every_strategy_in_the_place_centric_memory():
             assert [WALK[i] for i in state["entry_time"][b][kept].tolist()] == (
                 state["entry_place"][b][kept].tolist()
             )
-    assert state["visits"][0].tolist() == [2, 1, 1, 1]
+
+
+@pytest.mark.parametrize("case", HAND_MADE_CASES)
+@pytest.mark.parametrize("core_name", ["sat-pm", "sat-fifo"])
+def test_hand_made_cases_of_the_official_eviction_rules(case, core_name):
+    """SAT-PM's entries and SAT-FIFO's one-step chunks, stepping and over a window."""
+    strategy, walk, capacity, expected = HAND_MADE_CASES[case]
+    torch.manual_seed(0)
+    sizes = dict(width=8, heads=2, top_k=1, capacity=capacity, num_layers=1, num_places=4)
+    if core_name == "sat-pm":
+        core: SATPMCore | SATFIFOCore = SATPMCore(3, **sizes)
+        times = "entry_time"
+    else:
+        core = SATFIFOCore(3, chunk_size=1, **sizes)
+        times = "chunk_time"
+    state = set_strategy(core.initial_state(1), strategy)
+    x, places = torch.randn(len(walk), 1, 3), torch.tensor(walk)[:, None]
+    resets = torch.zeros(len(walk), 1, dtype=torch.bool)
+    resets[0] = True
+    stepped = state
+    for t in range(len(walk)):
+        _, stepped = core(x[t], stepped, resets[t], places[t])
+    _, windowed = core.forward_sequence(x, state, resets, places)
+    assert _kept(stepped[times][0]) == expected
+    assert _kept(windowed[times][0]) == expected
 
 
 def test_eviction_order_of_every_strategy_in_the_chunked_memory():
@@ -74,14 +116,15 @@ def test_a_chunks_place_is_where_most_of_its_steps_were():
 
 def test_choose_victim_directly():
     times = torch.tensor([[0, 1, 2, 3]] * 4)
-    places = torch.tensor([[0, 1, 1, 2]] * 4)
-    visits = torch.tensor([[1, 3, 1]] * 4)
-    victim = choose_victim(
-        times, places, visits, torch.full((4,), 4), torch.full((4,), 2), torch.arange(4)
-    )
-    # fifo: the oldest (0); lifo: the incoming (4); mvfo: place 1's oldest (1); lvfo: places 0
-    # and 2 tie at one visit, place 0 holds the oldest entry (0).
-    assert victim.tolist() == [0, 4, 1, 0]
+    places = torch.tensor([[2, 1, 1, 0]] * 4)
+    victim = choose_victim(times, places, torch.arange(4), num_places=4)
+    # fifo: the oldest (0); lifo: the incoming (4); mvfo: place 1 holds two entries, its oldest
+    # (1); lvfo: places 0 and 2 tie at one entry (3 holds none): place 0, the lowest id (3).
+    assert victim.tolist() == [0, 4, 1, 3]
+    # Empty slots are neither entries nor visits: place 2's only entry is in a free slot.
+    times[:, 0] = -1
+    victim = choose_victim(times, places, torch.arange(4), num_places=4)
+    assert victim.tolist() == [1, 4, 1, 3]
 
 
 def test_entries_of_a_place_land_in_its_group_in_time_order():
