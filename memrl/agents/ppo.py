@@ -19,6 +19,13 @@ ended, ignoring that step's action. Such steps are stored but masked out of ever
 observation they carry is the episode's final one, which is what a truncated episode bootstraps
 from. The memory core is reset on the first observation of every episode.
 
+Ignored actions: every memrl env reports ``info["action_ignored"]``, true when the action of that
+step could not change anything (Ballet while the dancers perform: over 90% of its steps). With
+``mask_ignored_actions`` (the default) those steps are left out of the policy loss, the entropy
+bonus and the advantages' normalisation statistics, and kept in the value loss (their values
+still matter for the advantages of the steps that act). Envs that do not report the key act on
+every step.
+
 Resuming: a checkpoint holds the model, the optimiser, the vector env (pickled mid-episode), the
 last observation and core state, the random generators and the counters, so ``resume=True``
 continues a killed run exactly from its last checkpoint. Checkpoints go to
@@ -107,6 +114,7 @@ class Rollout:
     terminated: torch.Tensor
     truncated: torch.Tensor
     valid: torch.Tensor  # False on autoreset steps: the action was ignored
+    acting: torch.Tensor  # valid, and the env did not report the action as ignored
     resets: torch.Tensor  # True on the first observation of an episode
     start_state: State
     next_value: torch.Tensor  # [N]: value of the observation after the last step
@@ -279,7 +287,7 @@ class PPOTrainer:
         cfg = self.config
         start_state = detach_state(self.state)
         observations, actions, log_probs, values, rewards = [], [], [], [], []
-        terminated, truncated, valid, resets, labels = [], [], [], [], []
+        terminated, truncated, valid, resets, labels, acting = [], [], [], [], [], []
         strategies = []
         for _ in range(cfg.num_steps):
             reset = self.reset_next
@@ -299,6 +307,7 @@ class PPOTrainer:
             terminated.append(torch.as_tensor(term))
             truncated.append(torch.as_tensor(trunc))
             valid.append(self.valid_next)
+            acting.append(self.valid_next & ~self._ignored(info))
             resets.append(reset)
             if cfg.objective == "supervised":
                 labels.append(self._answers(info))
@@ -328,12 +337,23 @@ class PPOTrainer:
             terminated=torch.stack(terminated),
             truncated=torch.stack(truncated),
             valid=torch.stack(valid),
+            acting=torch.stack(acting),
             resets=torch.stack(resets),
             start_state=start_state,
             next_value=next_value,
             labels=torch.stack(labels) if labels else None,
             strategies=torch.stack(strategies) if strategies else None,
         )
+
+    def _ignored(self, info: dict[str, Any]) -> torch.Tensor:
+        """``[N]`` True where the env reports this step's action as ignored and that is masked."""
+        num_envs = self.config.num_envs
+        if not self.config.mask_ignored_actions or "action_ignored" not in info:
+            return torch.zeros(num_envs, dtype=torch.bool)
+        ignored = np.asarray(info["action_ignored"], dtype=bool).reshape(num_envs)
+        if "_action_ignored" in info:  # Gymnasium's sync vector env: entries an env did not report
+            ignored = ignored & np.asarray(info["_action_ignored"], dtype=bool)
+        return torch.as_tensor(ignored)
 
     def _answers(self, info: dict[str, Any]) -> torch.Tensor:
         """The right answers the env reports (supervised objective), -1 where unknown."""
@@ -408,13 +428,19 @@ class PPOTrainer:
         advantages: torch.Tensor,
         envs: torch.Tensor,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """PPO's clipped policy loss, value loss and entropy bonus on the windows of ``envs``."""
+        """PPO's clipped policy loss, value loss and entropy bonus on the windows of ``envs``.
+
+        The value loss covers every valid step; the policy loss, the entropy bonus, the
+        advantages' normalisation and the diagnostics cover the steps that act (``acting``).
+        """
         cfg = self.config
         m = rollout.valid[:, envs].float()
         count = m.sum().clamp(min=1.0)
+        a = rollout.acting[:, envs].float()
+        acting_count = a.sum().clamp(min=1.0)
         adv = advantages[:, envs]
-        adv_mean = (adv * m).sum() / count
-        adv_std = (((adv - adv_mean) ** 2 * m).sum() / count).sqrt()
+        adv_mean = (adv * a).sum() / acting_count
+        adv_std = (((adv - adv_mean) ** 2 * a).sum() / acting_count).sqrt()
         adv = (adv - adv_mean) / (adv_std + 1e-8)
         log_prob = self.policy.log_prob(dist, rollout.actions[:, envs])
         log_ratio = log_prob - rollout.log_probs[:, envs]
@@ -429,13 +455,13 @@ class PPOTrainer:
             clipped = old_value + (value - old_value).clamp(-cfg.clip_coef, cfg.clip_coef)
             value_loss = torch.max(value_loss, (clipped - target) ** 2)
         entropy = self.policy.entropy(dist)
-        policy_loss = (policy_loss * m).sum() / count
+        policy_loss = (policy_loss * a).sum() / acting_count
         value_loss = 0.5 * (value_loss * m).sum() / count
-        entropy_mean = (entropy * m).sum() / count
+        entropy_mean = (entropy * a).sum() / acting_count
         loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy_mean
         with torch.no_grad():
-            approx_kl = (((ratio - 1) - log_ratio) * m).sum() / count
-            clipfrac = (((ratio - 1).abs() > cfg.clip_coef).float() * m).sum() / count
+            approx_kl = (((ratio - 1) - log_ratio) * a).sum() / acting_count
+            clipfrac = (((ratio - 1).abs() > cfg.clip_coef).float() * a).sum() / acting_count
         return loss, {
             "losses/policy_loss": policy_loss,
             "losses/value_loss": value_loss,

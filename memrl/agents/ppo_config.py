@@ -79,6 +79,9 @@ class PPOConfig:
     """Clip the value loss as in CleanRL's PPO."""
     ent_coef: float = 0.01
     """Entropy bonus."""
+    mask_ignored_actions: bool = True
+    """Leave the steps whose action the env reports as ignored (info["action_ignored"]) out of
+    the policy loss, the entropy bonus and the advantage statistics (the value loss keeps them)."""
     vf_coef: float = 0.5
     """Value-loss coefficient."""
     max_grad_norm: float = 0.5

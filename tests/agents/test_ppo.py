@@ -45,10 +45,71 @@ def _rollout(rewards, terminated, truncated, valid, values, next_value) -> Rollo
         terminated=t(terminated, torch.bool),
         truncated=t(truncated, torch.bool),
         valid=t(valid, torch.bool),
+        acting=t(valid, torch.bool),
         resets=t([False] * len(rewards), torch.bool),
         start_state={},
         next_value=torch.tensor([next_value]),
     )
+
+
+def _loss_on_a_hand_made_rollout(trainer: PPOTrainer, acting: list[bool]):
+    """``trainer._ppo_loss`` on 4 steps of one env with known ratios, entropies and values."""
+    rollout = _rollout(rewards=[0.0] * 4, terminated=[False] * 4, truncated=[False] * 4,
+                       valid=[True] * 4, values=[0.0] * 4, next_value=0.0)  # fmt: skip
+    rollout.acting = torch.tensor(acting).reshape(4, 1)
+    logits = torch.tensor([[2.0, 0.0], [0.5, 0.1], [-1.0, 1.0], [0.0, 3.0]]).reshape(4, 1, 2)
+    logits.requires_grad_(True)
+    dist = torch.distributions.Categorical(logits=logits)
+    ratios = torch.tensor([1.1, 0.7, 0.95, 1.3]).reshape(4, 1)
+    rollout.log_probs = dist.log_prob(rollout.actions).detach() - ratios.log()
+    value = torch.tensor([0.5, -1.0, 2.0, 0.25]).reshape(4, 1).requires_grad_(True)
+    advantages = torch.tensor([1.0, 5.0, -1.0, 7.0]).reshape(4, 1)
+    loss, parts = trainer._ppo_loss(dist, value, rollout, advantages, torch.tensor([0]))
+    loss.backward()
+    return parts, logits.grad.reshape(4, 2), value.grad.flatten(), dist.entropy().flatten()
+
+
+def test_ignored_actions_leave_the_policy_terms_and_keep_the_value_loss(tmp_path):
+    """Steps 1 and 3 are ignored: the policy loss and entropy are steps 0 and 2's alone (their
+    advantages normalised among themselves), no gradient reaches the ignored steps' logits, and
+    the value loss still covers all four steps."""
+    trainer = PPOTrainer(_tiny(clip_value=False), tmp_path, progress=False)
+    clip, ent, vf = trainer.config.clip_coef, trainer.config.ent_coef, trainer.config.vf_coef
+    parts, logit_grad, value_grad, entropy = _loss_on_a_hand_made_rollout(
+        trainer, [True, False, True, False]
+    )
+    adv = torch.tensor([1.0, -1.0]) / (1.0 + 1e-8)  # steps 0, 2: mean 0, std 1
+    ratio = torch.tensor([1.1, 0.95])
+    expected_policy = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip)).mean()
+    torch.testing.assert_close(parts["losses/policy_loss"], expected_policy)
+    torch.testing.assert_close(parts["losses/entropy"], entropy[[0, 2]].mean())
+    targets = torch.tensor([1.0, 5.0, -1.0, 7.0])  # advantages + old values (0)
+    value = torch.tensor([0.5, -1.0, 2.0, 0.25])
+    torch.testing.assert_close(parts["losses/value_loss"], 0.5 * ((value - targets) ** 2).mean())
+    assert torch.all(logit_grad[[1, 3]] == 0) and torch.all(logit_grad[[0, 2]].abs().sum(1) > 0)
+    torch.testing.assert_close(value_grad, vf * 0.5 * 2 * (value - targets) / 4)
+    assert ent > 0
+
+
+def test_without_ignored_steps_every_valid_step_enters_every_term(tmp_path):
+    trainer = PPOTrainer(_tiny(clip_value=False), tmp_path, progress=False)
+    parts, logit_grad, _, entropy = _loss_on_a_hand_made_rollout(trainer, [True] * 4)
+    torch.testing.assert_close(parts["losses/entropy"], entropy.mean())
+    assert torch.all(logit_grad.abs().sum(1) > 0)
+
+
+def test_collected_rollouts_mark_the_steps_an_env_reports_as_ignored(tmp_path):
+    """BalletGrid ignores every action until the choice step; the rollout says so, and with
+    ``mask_ignored_actions=False`` every valid step acts."""
+    ballet = dict(env_id="memrl/BalletGrid-2-delay16-v0", env_kwargs={}, num_steps=70)
+    rollout = PPOTrainer(_tiny(**ballet), tmp_path / "masked", progress=False).collect()
+    choice = 62  # the instruction shows after 62 steps (the reference's timeline)
+    assert not rollout.acting[:choice].any() and rollout.valid[:choice].all()
+    assert rollout.acting[choice].all()  # the first choice step acts in every env
+    assert not (rollout.acting & ~rollout.valid).any()
+    unmasked = PPOTrainer(_tiny(**ballet, mask_ignored_actions=False), tmp_path / "all",
+                          progress=False).collect()  # fmt: skip
+    assert torch.equal(unmasked.acting, unmasked.valid)
 
 
 def test_gae_stops_at_termination_and_bootstraps_truncation():
