@@ -101,27 +101,27 @@ def add_shared_arguments(
 ) -> None:
     """One ``--option`` per field in ``names`` that several configs share.
 
-    Its help gives each config's meaning and default ("memory PPO: ... (default: 20); continual
-    SAC: ... (default: 20000)").
+    Its help gives the meaning and default of each config that has the field ("memory PPO: ...
+    (default: 20); continual SAC: ... (default: 20000)").
 
     Args:
         parser: The parser or argument group.
         configs: Label -> dataclass, in the order the help lists them.
-        names: Field names that every config has, with the same type.
+        names: Field names that at least two of the configs have, with the same type.
 
     Raises:
-        ValueError: A field is missing from a config or typed differently in two of them.
+        ValueError: A field that fewer than two configs have, or typed differently in two.
     """
     docs = {label: field_docs(cls) for label, cls in configs.items()}
     hints = {label: typing.get_type_hints(cls) for label, cls in configs.items()}
     fields = {label: {f.name: f for f in dataclasses.fields(cls)} for label, cls in configs.items()}
     for name in names:
-        kinds = {label: hint.get(name) for label, hint in hints.items()}
-        if None in kinds.values() or len(set(kinds.values())) != 1:
-            raise ValueError(f"{name} is not a field of one type in every config: {kinds}")
+        kinds = {label: hint[name] for label, hint in hints.items() if name in hint}
+        if len(kinds) < 2 or len(set(kinds.values())) != 1:
+            raise ValueError(f"{name} is not a field of one type in several configs: {kinds}")
         parts = [
             f"{label}: {docs[label].get(name, '')} (default: {_default(fields[label][name])})"
-            for label in configs
+            for label in kinds
         ]
         _add_option(parser, name, next(iter(kinds.values())), "; ".join(parts))
 

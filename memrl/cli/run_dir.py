@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from memrl.agents.continual.config import ContinualConfig
+from memrl.agents.l2m.offline_config import AGENTS as OFFLINE_AGENTS
+from memrl.agents.l2m.offline_config import OfflineConfig
 from memrl.agents.ppo_config import PPOConfig
 from memrl.agents.sb3_config import SB3Config
 from memrl.cli.config_options import option_dest
@@ -17,19 +19,26 @@ SB3_AGENTS = ("sb3-ppo", "sb3-recurrent-ppo")
 """``--agent`` values that train an SB3 baseline."""
 
 
+CONTINUAL_TRAINERS = ("continual SAC", "offline fine-tuning")
+"""The trainers whose runs follow a task stream (``memrl eval`` reports Continual World's
+metrics for them)."""
+
+
 def trainer_of(config: dict[str, Any]) -> str:
-    """Which trainer wrote a run's ``config.json``: continual SAC, SB3 or memory PPO."""
+    """Which trainer wrote a run's ``config.json``: offline, continual SAC, SB3 or memory PPO."""
+    if config.get("offline"):
+        return "offline fine-tuning"
     if "stream" in config:
         return "continual SAC"
     return "SB3" if str(config.get("agent", "")).startswith("sb3-") else "memory PPO"
 
 
 def is_continual_run(run_dir: str | Path) -> bool:
-    """Whether ``run_dir`` holds a continual-SAC run (``memrl train --stream``)."""
+    """Whether ``run_dir`` holds a run over a task stream (continual SAC or offline fine-tuning)."""
     config_path = Path(run_dir) / "config.json"
     if not config_path.exists():
         return False
-    return trainer_of(json.loads(config_path.read_text())) == "continual SAC"
+    return trainer_of(json.loads(config_path.read_text())) in CONTINUAL_TRAINERS
 
 
 def resume_options(args: argparse.Namespace) -> None:
@@ -58,12 +67,16 @@ def resume_options(args: argparse.Namespace) -> None:
         return
     saved = json.loads(config_path.read_text())
     found = trainer_of(saved)
-    if args.stream:
+    if args.offline:
+        wanted = "offline fine-tuning"
+    elif args.stream:
         wanted = "continual SAC"
+    elif args.agent in OFFLINE_AGENTS:
+        wanted = "offline fine-tuning"
     elif args.agent:
         wanted = "SB3" if args.agent in SB3_AGENTS else "memory PPO"
-    else:  # --env alone, or nothing: whichever trainer wrote the run (--env: not continual SAC)
-        wanted = "memory PPO" if args.env and found == "continual SAC" else found
+    else:  # --env alone, or nothing: whichever trainer wrote the run (--env: not a stream's)
+        wanted = "memory PPO" if args.env and found in CONTINUAL_TRAINERS else found
     if found != wanted:
         raise ValueError(
             f"--resume: {run_dir} holds a {found} run, and this command trains {wanted}; "
@@ -71,12 +84,14 @@ def resume_options(args: argparse.Namespace) -> None:
             "takes every option from the run)"
         )
     fields = {
+        "offline fine-tuning": OfflineConfig.__dataclass_fields__,
         "continual SAC": ContinualConfig.__dataclass_fields__,
         "SB3": SB3Config.__dataclass_fields__,
         "memory PPO": PPOConfig.__dataclass_fields__,
     }[found]
     if found == "SB3":
         saved["algorithm"] = saved["agent"]  # --agent sb3-ppo, not the field's "ppo"
+    args.offline = found == "offline fine-tuning"
     for name in fields:
         dest = option_dest(name)
         if name in saved and getattr(args, dest, None) is None:

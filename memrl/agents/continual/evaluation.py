@@ -26,7 +26,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,13 @@ from memrl.eval.metrics import (
     bootstrap_mean_ci,
     continual_world_metrics,
 )
-from memrl.eval.retention import RetentionMatrix, held_out_retention, mean_retention
+from memrl.eval.pretraining_retention import pretraining_details, pretraining_table
+from memrl.eval.retention import (
+    RetentionMatrix,
+    format_table,
+    held_out_retention,
+    mean_retention,
+)
 from memrl.streams.catalogue import base_task_name
 
 LOG_FILE = "evaluations.json"
@@ -54,8 +60,11 @@ METRIC_NAMES = {
     "cycle_forgetting": "per-cycle forgetting",
     "held_out_change": "held-out change",
     "held_out_retention": "held-out retention",
+    "pretraining_retention": "pretraining retention",
 }
 """Column titles of the metrics in reports."""
+CONTINUAL_SAC = "Continual SAC"
+"""The evaluation log's ``learner`` of continual-SAC runs."""
 
 
 @dataclass
@@ -81,6 +90,11 @@ class EvaluationLog:
         initial_success: ``[tasks]`` success before any training (None: not evaluated, as in runs
             made before memrl evaluated initially).
         initial_returns: ``[tasks]`` mean returns of that evaluation.
+        pretraining: The held-out columns that are tasks a pretrained model was trained on
+            (offline fine-tuning runs): their success relative to the initial evaluation (the
+            frozen model's) is the retention of pretraining skill.
+        learner: What learnt the stream (a report's title): continual SAC, or offline
+            fine-tuning of the pretrained model.
     """
 
     task_names: tuple[str, ...]
@@ -98,6 +112,8 @@ class EvaluationLog:
     held_out: tuple[str, ...] = ()
     initial_success: list[float] | None = None
     initial_returns: list[float] | None = None
+    pretraining: tuple[str, ...] = ()
+    learner: str = CONTINUAL_SAC
 
     def __post_init__(self) -> None:
         if self.held_out and self.task_names[-len(self.held_out) :] != tuple(self.held_out):
@@ -105,6 +121,16 @@ class EvaluationLog:
                 f"held_out {list(self.held_out)} must be the last of task_names "
                 f"{list(self.task_names)}"
             )
+        if not set(self.pretraining) <= set(self.held_out):
+            raise ValueError(
+                f"pretraining {list(self.pretraining)} must be among the held-out tasks "
+                f"{list(self.held_out)} (evaluated, never trained)"
+            )
+
+    @property
+    def held_out_only(self) -> tuple[str, ...]:
+        """The held-out columns that are not pretraining tasks."""
+        return tuple(name for name in self.held_out if name not in self.pretraining)
 
     @property
     def trained_names(self) -> tuple[str, ...]:
@@ -220,6 +246,7 @@ class EvaluationLog:
         data["schedule"] = list(self.schedule)
         data["return_scored"] = list(self.return_scored)
         data["held_out"] = list(self.held_out)
+        data["pretraining"] = list(self.pretraining)
         return data
 
     @classmethod
@@ -230,6 +257,7 @@ class EvaluationLog:
         values["schedule"] = tuple(int(c) for c in values["schedule"])
         values["return_scored"] = tuple(values.get("return_scored", ()))
         values["held_out"] = tuple(values.get("held_out", ()))
+        values["pretraining"] = tuple(values.get("pretraining", ()))
         return cls(**values)
 
     def save(self, path: str | Path) -> Path:
@@ -273,6 +301,11 @@ def _resolve_reference(
     from memrl.agents.continual.reference import default_reference_path, load_reference_curves
 
     budget = logs[0].steps_per_task
+    if reference is None and logs[0].learner != CONTINUAL_SAC:
+        return None, (
+            "no reference curves given (--reference FILE: single-task curves of the same learner "
+            "and budget): forward transfer omitted"
+        )
     if reference is None:
         path = default_reference_path(budget)
         if not path.exists():
@@ -401,6 +434,7 @@ def evaluate_continual_runs(
     partial: list[str] = []
     histories_by_method: dict[str, list[EvaluationHistory]] = {}
     initial_by_method: dict[str, list[list[float]]] = {}
+    matrices: dict[str, RetentionMatrix] = {}  # each method's first run's
     for method, method_logs in by_method.items():
         windows, histories = _completed_histories(method, method_logs, dirs_by_method[method])
         if windows < len(method_logs[0].schedule):
@@ -413,7 +447,10 @@ def evaluate_continual_runs(
         held_out, held_out_note = _held_out_details(method_logs, windows)
         if held_out is not None:
             rows[method].update(held_out.pop("rows"))
-            note = "; ".join(n for n in (note, held_out_note) if n) or None
+        pretraining, pretraining_note = _pretraining_details(method_logs, windows)
+        if pretraining is not None:
+            rows[method][METRIC_NAMES["pretraining_retention"]] = pretraining.pop("row")
+        note = "; ".join(n for n in (note, held_out_note, pretraining_note) if n) or None
         details["methods"][method] = {
             **metrics.to_dict(),
             "runs": dirs_by_method[method],
@@ -421,8 +458,10 @@ def evaluate_continual_runs(
             "windows_completed": windows,
             "windows": len(method_logs[0].schedule),
             "held_out": held_out,
+            "pretraining": pretraining,
             "note": note,
         }
+        matrices[method] = method_logs[0].retention(windows)
         suffix = "" if single else f"_{method}"
         # Drawn at step 0 when every run evaluated before training.
         initial = [log.initial_success[: len(log.trained_names)]
@@ -435,7 +474,7 @@ def evaluate_continual_runs(
             initial=initial_by_method.get(method),
         )  # fmt: skip
         plots[f"retention ({method}, seed {method_logs[0].seed})"] = plot_retention_heatmap(
-            method_logs[0].retention(windows), out / f"retention{suffix}.png",
+            matrices[method], out / f"retention{suffix}.png",
             title=f"{method}: success after each task",
         )  # fmt: skip
     if len(by_method) > 1:
@@ -449,9 +488,15 @@ def evaluate_continual_runs(
     if any((info["held_out"] or {}).get("tasks") for info in details["methods"].values()):
         heading = "Held-out tasks: success before training -> at the end (retention, runs)"
         sections[f"{heading}, mean over seeds"] = held_out_table(details["methods"])
+    if any(info["pretraining"] for info in details["methods"].values()):
+        heading = "Pretraining tasks: success of the frozen model -> after the last task"
+        sections[f"{heading} (retention), mean over seeds"] = pretraining_table(details["methods"])
+    for method, matrix in matrices.items():
+        heading = f"Retention matrix ({method}, seed {by_method[method][0].seed})"
+        sections[heading] = format_table(matrix)
     first = logs[0]
     title = (
-        f"Continual SAC on {first.stream}: {', '.join(by_method)}"
+        f"{first.learner} on {first.stream}: {', '.join(by_method)}"
         f" ({len(logs)} run{'s' if len(logs) > 1 else ''})"
     )
     scored = sorted({task for log in logs for task in log.return_scored})
@@ -523,6 +568,10 @@ def _varying_config(run_dir: str | Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     saved = json.loads(path.read_text())
+    if saved.pop("offline", False):  # offline fine-tuning: its settings but the seed and paths
+        from memrl.agents.l2m.offline_config import RESUMABLE_CHANGES
+
+        return {k: v for k, v in saved.items() if k not in ("seed", *RESUMABLE_CHANGES)}
     saved.pop("agent", None)
     return learning_settings(saved_run_config(saved))
 
@@ -553,12 +602,15 @@ def _short_window_note(log: EvaluationLog) -> list[str]:
     per_window = sum(0 < step <= log.steps_per_task for step in log.steps)
     if not log.steps or log.steps[-1] < log.steps_per_task or per_window >= LAST_EVALUATIONS:
         return []
+    if log.learner == CONTINUAL_SAC:
+        option = f"--eval-every {suggested_eval_every(log.steps_per_task, LAST_EVALUATIONS)}"
+    else:  # offline fine-tuning
+        option = f"--evaluations-per-task {LAST_EVALUATIONS}"
     return [
         f"each task's window holds {per_window} evaluation{'s' if per_window > 1 else ''}, fewer "
         f"than the {LAST_EVALUATIONS} that Continual World averages for a value 'at the end', so "
         "those values reach back before the window and mix in success from before the task was "
-        "trained; evaluate more often, e.g. --eval-every "
-        f"{suggested_eval_every(log.steps_per_task, LAST_EVALUATIONS)}"
+        f"trained; evaluate more often, e.g. {option}"
     ]
 
 
@@ -602,13 +654,15 @@ def _held_out_details(
         None (no held-out tasks), or the details (``"rows"``: the table's values), and a note when
         retention is undefined in some runs or a run has no initial evaluation.
     """
-    if not logs[0].held_out:
+    held = logs[0].held_out_only
+    if not held:
         return None, None
     if any(log.initial_success is None for log in logs):
         rows = dict.fromkeys((METRIC_NAMES["held_out_change"], METRIC_NAMES["held_out_retention"]))
         return {"rows": rows}, "held-out metrics omitted: a run has no initial evaluation"
-    matrices = [log.retention(windows) for log in logs]
-    columns = [matrices[0].column(name) for name in logs[0].held_out]
+    # The pretraining columns have a section of their own (_pretraining_details).
+    matrices = [replace(log.retention(windows), held_out=held) for log in logs]
+    columns = [matrices[0].column(name) for name in held]
     initial = np.array([m.matrix[0, columns] for m in matrices])  # [runs, held-out tasks]
     end = np.array([m.matrix[-1, columns] for m in matrices])
     change = (end - initial).mean(axis=1)  # [runs]
@@ -642,7 +696,7 @@ def _held_out_details(
             METRIC_NAMES["held_out_change"]: summary(change),
             METRIC_NAMES["held_out_retention"]: summary(defined),
         },
-        "tasks": list(logs[0].held_out),
+        "tasks": list(held),
         "initial": task_means(initial),
         "end": task_means(end),
         "retention": task_means(ratios),
@@ -650,6 +704,22 @@ def _held_out_details(
         "change_per_run": [float(v) for v in change],
         "retention_per_run": [None if not np.isfinite(v) else float(v) for v in per_run],
     }, note
+
+
+def _pretraining_details(
+    logs: Sequence[EvaluationLog], windows: int
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The retention of pretraining skill (offline fine-tuning runs), or None without it.
+
+    See :mod:`memrl.eval.pretraining_retention`; the frozen model's success is the initial
+    evaluation's.
+    """
+    tasks = logs[0].pretraining
+    if not tasks:
+        return None, None
+    if any(log.initial_success is None for log in logs):
+        return {"row": None}, "pretraining retention omitted: a run has no initial evaluation"
+    return pretraining_details([log.retention(windows) for log in logs], tasks)
 
 
 def held_out_table(methods: Mapping[str, Mapping[str, Any]], precision: int = 2) -> str:

@@ -25,6 +25,7 @@ reproducible from the sampler's seed and its saved state.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -402,6 +403,33 @@ def _join(
         task_starts=np.concatenate(([0], np.cumsum(task_steps)[:-1])).astype(np.int64),
         task_steps=task_steps,
         action_masks=np.stack([action_mask(task.action_dim, action_dim) for task in tasks]),
+    )
+
+
+def task_data(data: PretrainingData, task: str) -> PretrainingData:
+    """One task's steps as data of their own (the task numbered 0), sharing ``data``'s arrays.
+
+    For training on one task of several loaded together (continual fine-tuning, task by task).
+
+    Raises:
+        ValueError: ``task`` is not in ``data``; the message lists the tasks that are.
+    """
+    names = [t.name for t in data.tasks]
+    if task not in names:
+        raise ValueError(f"no data for task {task!r}; the data hold {names}")
+    row = names.index(task)
+    start, steps = int(data.task_starts[row]), int(data.task_steps[row])
+    window = slice(start, start + steps)
+    return PretrainingData(
+        tasks=(dataclasses.replace(data.tasks[row], index=0),),
+        states=data.states[window],
+        actions=data.actions[window],
+        returns_to_go=data.returns_to_go[window],
+        timesteps=data.timesteps[window],
+        episode_starts=data.episode_starts[window] - start,
+        task_starts=np.zeros(1, dtype=np.int64),
+        task_steps=np.asarray([steps], dtype=np.int64),
+        action_masks=data.action_masks[row : row + 1],
     )
 
 

@@ -16,8 +16,9 @@ resumed run continues bit for bit as if it had not stopped; a damaged ``latest.p
 ``previous.pt`` (:class:`~memrl.agents.checkpoints.CheckpointStore`). A resume refuses other data
 (tasks, episodes, steps, returns) or a changed setting that would change learning.
 
-:func:`gradient_step`, :func:`make_optimizer` and :func:`warmup_cosine` are the pieces a
-fine-tuning loop reuses (it passes its own parameters and a modulation).
+:func:`gradient_step`, :func:`apply_gradients`, :func:`action_accuracy`, :func:`make_optimizer`
+and :func:`warmup_cosine` are the pieces a fine-tuning loop reuses (it passes its own parameters,
+a modulation and extra losses).
 
 Measured cost. The default model (``MDDTConfig()``: 2 blocks x 64, 216k parameters) at the
 default batch of 256 contexts of 5 steps (3,840 tokens per update), sampling, logging and
@@ -154,21 +155,51 @@ def gradient_step(
     """
     prediction = model(context, modulation)
     loss = model.action_loss(prediction, context)
+    grad_norm = apply_gradients(loss, optimizer, scheduler, grad_clip)
+    return StepStats(loss.detach(), action_accuracy(model, prediction, context), grad_norm)
+
+
+def apply_gradients(
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    grad_clip: float,
+) -> torch.Tensor:
+    """Backward, clip the global gradient norm, step the optimiser and the schedule.
+
+    Args:
+        loss: The scalar to minimise.
+        optimizer: Holds the parameters to train.
+        scheduler: Stepped once after the optimiser.
+        grad_clip: Clip the global gradient norm of the optimiser's parameters to this.
+
+    Returns:
+        The gradients' global norm before clipping (detached).
+    """
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     grad_norm = nn.utils.clip_grad_norm_(parameters, grad_clip)
     optimizer.step()
     scheduler.step()
-    accuracy = None
-    if model.config.action_head == "discrete":
-        with torch.no_grad():
-            weights = context.action_mask[:, None, :].expand_as(context.actions)
-            if context.step_mask is not None:
-                weights = weights & context.step_mask[:, :, None]
-            hits = prediction.argmax(-1) == model.binning.encode(context.actions)
-            accuracy = (hits & weights).sum() / weights.sum().clamp_min(1)
-    return StepStats(loss.detach(), accuracy, grad_norm.detach())
+    return grad_norm.detach()
+
+
+@torch.no_grad()
+def action_accuracy(
+    model: MultiDomainDecisionTransformer, prediction: torch.Tensor, context: TrajectoryContext
+) -> torch.Tensor | None:
+    """Share of real (step, dimension) entries whose argmax bin is the target's.
+
+    None for the regression head, which has no bins.
+    """
+    if model.config.action_head != "discrete":
+        return None
+    weights = context.action_mask[:, None, :].expand_as(context.actions)
+    if context.step_mask is not None:
+        weights = weights & context.step_mask[:, :, None]
+    hits = prediction.argmax(-1) == model.binning.encode(context.actions)
+    return (hits & weights).sum() / weights.sum().clamp_min(1)
 
 
 @dataclass

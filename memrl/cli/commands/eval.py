@@ -18,13 +18,16 @@ def add_parser(subparsers: Any) -> None:
         "or continual runs (Continual World's metrics table)",
         description="Evaluate the agent of a run directory: on Ballet every paper level, on "
         "DelayedMatch recall vs delay (16..4096), on RoomBallet accuracy per question type, "
-        "otherwise success on the training env. For continual runs (memrl train --stream): "
-        "Continual World's average performance, forgetting and forward transfer from the "
-        "evaluations logged during training, per-task tables, success curves and the retention "
-        "heatmap; several continual runs (methods x seeds) make one table, a row per method "
-        "with 90% bootstrap intervals over its seeds. Writes report.md, report.json and plots "
-        "into --out DIR (default: RUN_DIR; several runs need --out), after checking that it "
-        "can write there.",
+        "otherwise success on the training env. For continual runs (memrl train --stream, "
+        "continual SAC or --offline fine-tuning of the pretrained model): Continual World's "
+        "average performance, forgetting and forward transfer from the evaluations logged "
+        "during training, per-task tables, the retention matrix, held-out tasks and, for "
+        "offline runs, the retention of pretraining skill (success on the pretraining tasks "
+        "after the last task / the frozen model's), success curves and the retention heatmap; "
+        "several continual runs (methods x seeds) make one table, a row per method with 90% "
+        "bootstrap intervals over its seeds. Writes report.md, report.json and plots into --out "
+        "DIR (default: RUN_DIR; several runs need --out), after checking that it can write "
+        "there.",
     )
     p.add_argument(
         "run_dirs",
@@ -65,8 +68,9 @@ def add_parser(subparsers: Any) -> None:
         metavar="FILE",
         type=existing_file,
         help="continual runs: single-task reference curves (JSON) for forward transfer "
-        "(default, in a source checkout: assets/reference_curves/sac-<steps_per_task>.json "
-        "when it exists)",
+        "(default for continual SAC, in a source checkout: "
+        "assets/reference_curves/sac-<steps_per_task>.json when it exists; offline runs have "
+        "none by default)",
     )
     p.set_defaults(func=run)
 
@@ -133,7 +137,9 @@ def _eval_continual(args: argparse.Namespace) -> int:
     print(report["details"]["table"])
     for note in report["notes"]:
         print(f"- {note}")
-    print(f"wrote {out / 'report.md'} and report.json")
+    for heading, table in report["details"]["per_task_tables"].items():
+        print(f"\n{heading}:\n{table}")
+    print(f"\nwrote {out / 'report.md'} and report.json")
     return 0
 
 

@@ -1,4 +1,8 @@
-"""``memrl train``: memory PPO or an SB3 baseline on an env, or continual SAC on a task stream."""
+"""``memrl train``: memory PPO or SB3 on an env, continual SAC or offline fine-tuning on a stream.
+
+Offline fine-tuning (``--offline``) trains the pretrained Decision Transformer with L2M or one of
+its baselines on each task's offline data, task after task.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from memrl.agents.continual.config import METHODS, STREAMS, ContinualConfig
+from memrl.agents.l2m.offline_config import AGENTS as OFFLINE_AGENTS
+from memrl.agents.l2m.offline_config import DEFAULT_PRETRAINED, OfflineConfig
 from memrl.agents.ppo_config import PPOConfig
 from memrl.agents.sb3_config import SB3Config
 from memrl.cli.arguments import env_id, integer, non_negative_int, positive_int
@@ -31,25 +37,46 @@ SHARED_OPTIONS = tuple(
     if name in PPOConfig.__dataclass_fields__ and name != "seed"
 )  # fmt: skip
 """Fields of both configs (learning rate, gamma, ...): one option each, read by whichever trains."""
+OFFLINE_HAND_WRITTEN = ("agent", "stream", "tasks", "seed", "data", "pretrained")
+"""OfflineConfig fields with hand-written options (or options of the other trainers)."""
+OFFLINE_SHARED = tuple(
+    name for name in OfflineConfig.__dataclass_fields__
+    if name not in OFFLINE_HAND_WRITTEN
+    and (name in ContinualConfig.__dataclass_fields__ or name in PPOConfig.__dataclass_fields__)
+)  # fmt: skip
+"""OfflineConfig fields that continual SAC or memory PPO have too (--eval-episodes, --l2-coef,
+--learning-rate, ...): one option each, read by whichever trains."""
 
 
 def add_parser(subparsers: Any) -> None:
     """Add ``memrl train`` to the command's subparsers."""
     p = subparsers.add_parser(
         "train",
-        help="train a memory agent on an env (--env), or continual SAC on a task stream (--stream)",
+        help="train a memory agent on an env (--env), continual SAC on a task stream (--stream), "
+        "or fine-tune the pretrained model offline on a stream (--offline)",
         description="With --env: train a memory agent with memrl's memory PPO (hcam, sat-*, "
         "transformer, lstm, gru, none) or an SB3 baseline (sb3-ppo, sb3-recurrent-ppo). With "
         "--stream: train continual SAC (Continual World's recipe) on a task stream with one "
-        "continual-learning method, evaluating every task every --eval-every steps. The run "
-        "directory gets config.json, metrics.csv, TensorBoard events (tb/) and checkpoints/ "
-        "(continual runs also evaluations.json); `memrl train --out RUN_DIR --resume` continues a "
-        "killed run from its last checkpoint with the options it was started with (a changed "
-        "option that would change what is learnt is refused; a larger --steps extends it).",
+        "continual-learning method, evaluating every task every --eval-every steps. With "
+        "--offline (--stream CW10): fine-tune the pretrained multi-domain Decision Transformer "
+        "(--pretrained, `memrl pretrain`) task after task on each task's offline data (--data) "
+        "with L2M or a baseline (--agent l2m, l2m-oracle, l2p, ft, lora, l2, ewc, multitask), "
+        "playing every task, held-out task and a sample of pretraining tasks online in the real "
+        "envs --evaluations-per-task times per task. The run directory gets config.json, "
+        "metrics.csv, TensorBoard events (tb/) and checkpoints/ (stream runs also "
+        "evaluations.json, which `memrl eval RUN_DIR` turns into Continual World's metrics); "
+        "`memrl train --out RUN_DIR --resume` continues a killed run from its last checkpoint with "
+        "the options it was started with (a changed option that would change what is learnt is "
+        "refused; a larger --steps extends it).",
     )
     p.add_argument("--env", type=env_id, metavar="ID", help="env id (memory agents, SB3)")
     p.add_argument(
-        "--agent", choices=MEMORY_AGENTS + SB3_AGENTS, default=None, help="agent (default lstm)"
+        "--agent",
+        choices=MEMORY_AGENTS + SB3_AGENTS + OFFLINE_AGENTS,
+        default=None,
+        help="agent (default lstm); with --offline one of "
+        + ", ".join(OFFLINE_AGENTS)
+        + " (default l2m)",
     )
     p.add_argument(
         "--steps", type=positive_int, default=None, help="env steps to train for (default 200000)"
@@ -93,18 +120,51 @@ def add_parser(subparsers: Any) -> None:
         metavar="A,B,...",
         help="replace the stream's tasks (Meta-World v3 or dm_control names, or list names "
         "such as MT40 that stand for their tasks; tasks of different spaces share the widest, "
-        "zero-padded observation and action)",
+        "zero-padded observation and action); with --offline too",
     )
-    add_dataclass_arguments(continual, ContinualConfig, skip=CONTINUAL_SKIP + SHARED_OPTIONS)
+    add_dataclass_arguments(
+        continual, ContinualConfig, skip=CONTINUAL_SKIP + SHARED_OPTIONS + OFFLINE_SHARED
+    )
+    offline = p.add_argument_group(
+        "offline fine-tuning options (with --offline; defaults: L2M's recipe on memrl's CPU model)"
+    )
+    offline.add_argument(
+        "--offline",
+        action="store_true",
+        help="fine-tune the pretrained Decision Transformer offline on the stream's tasks "
+        "(--stream CW10, the default) with --agent " + ", ".join(OFFLINE_AGENTS),
+    )
+    offline.add_argument(
+        "--pretrained",
+        metavar="FILE",
+        help="the pretrained model, model.safetensors of `memrl pretrain` (default: "
+        f"{DEFAULT_PRETRAINED})",
+    )
+    offline.add_argument(
+        "--data",
+        nargs="+",
+        metavar="DIR",
+        help="datasets directories holding the tasks' offline data, searched recursively (the "
+        "--out of `memrl data collect`); l2m also trains its identity keys on the pretraining "
+        "tasks found there",
+    )
+    add_dataclass_arguments(offline, OfflineConfig, skip=OFFLINE_HAND_WRITTEN + OFFLINE_SHARED)
     add_dataclass_arguments(
         p.add_argument_group("memory PPO options", _sb3_options_note()),
         PPOConfig,
         skip=PPO_SKIP + SHARED_OPTIONS,
     )
     add_shared_arguments(
-        p.add_argument_group("options of every trainer (each reads its own meaning and default)"),
-        {"memory PPO": PPOConfig, "SB3 baselines": SB3Config, "continual SAC": ContinualConfig},
-        SHARED_OPTIONS,
+        p.add_argument_group(
+            "options of several trainers (each reads its own meaning and default)"
+        ),
+        {
+            "memory PPO": PPOConfig,
+            "SB3 baselines": SB3Config,
+            "continual SAC": ContinualConfig,
+            "offline fine-tuning": OfflineConfig,
+        },  # fmt: skip
+        SHARED_OPTIONS + tuple(name for name in OFFLINE_SHARED if name not in SHARED_OPTIONS),
     )
     p.set_defaults(func=run)
 
@@ -118,6 +178,15 @@ def run(args: argparse.Namespace) -> int:
         resume_options(args)
     args.seed = 0 if args.seed is None else args.seed
     continual_only, ppo_only = _mode_options()
+    if args.offline:
+        return _train_offline(args, progress)
+    wrong = _given(args, _offline_only())
+    if args.agent in OFFLINE_AGENTS or wrong:
+        flags = ([f"--agent {args.agent}"] if args.agent in OFFLINE_AGENTS else []) + wrong
+        raise ValueError(
+            f"{', '.join(flags)} {_apply(flags)} only to offline fine-tuning of the pretrained "
+            "model: add --offline (memrl train --offline --stream CW10 --agent AGENT --data DIR)"
+        )
     if args.stream:
         wrong = _given(args, ppo_only)
         if wrong:
@@ -197,6 +266,45 @@ def _train_continual(args: argparse.Namespace, progress: bool) -> int:
     return 0
 
 
+def _train_offline(args: argparse.Namespace, progress: bool) -> int:
+    """Fine-tune the pretrained model offline on a stream with an L2M agent or baseline."""
+    _, ppo_only = _mode_options()
+    wrong = _given(args, [name for name in ppo_only if name != "agent"])
+    wrong += _given(args, [name for name in ContinualConfig.__dataclass_fields__
+                           if name not in OfflineConfig.__dataclass_fields__])  # fmt: skip
+    if wrong:
+        raise ValueError(
+            f"{', '.join(wrong)} {_apply(wrong)} not to offline fine-tuning (--offline); its "
+            "options are listed under 'offline fine-tuning options' in `memrl train --help`"
+        )
+    if args.agent is not None and args.agent not in OFFLINE_AGENTS:
+        raise ValueError(
+            f"--offline fine-tunes the pretrained model with --agent {', '.join(OFFLINE_AGENTS)}; "
+            f"got --agent {args.agent}, which trains on an env: drop --offline and give --env"
+        )
+    args.pretrained = str(Path(args.pretrained or DEFAULT_PRETRAINED).absolute())
+    if args.data:
+        args.data = [str(Path(directory).absolute()) for directory in args.data]
+    config = dataclass_from_arguments(OfflineConfig, args)
+    config.validate(option_name)  # before torch loads: a mistake is named at once
+    from memrl.agents.l2m.offline_trainer import OfflineTrainer
+
+    trainer = OfflineTrainer(
+        config, args.out, resume=args.resume, progress=progress, name=option_name
+    )
+    start = trainer.update
+    result = trainer.train()
+    resumed = f", resumed at update {start}" if start else ""
+    tail = ""
+    if "eval/average_success" in result:
+        tail = f"; last evaluation: average success {result['eval/average_success']:.2f}"
+    print(
+        f"fine-tuned the pretrained model offline ({config.agent}) on {config.stream_name()} for "
+        f"{int(result['updates'])} updates{resumed} -> {args.out}{tail}"
+    )
+    return 0
+
+
 def _trained(args: argparse.Namespace, start: int, end: int, batch_steps: int, tail: str) -> str:
     """The closing line of ``memrl train``: the env steps actually trained, not ``--steps``."""
     if end == start:
@@ -241,6 +349,13 @@ def _mode_options() -> tuple[list[str], list[str]]:
     ppo = [name for name in PPOConfig.__dataclass_fields__
            if name not in (*PPO_SKIP, *SHARED_OPTIONS)]  # fmt: skip
     return continual, ["env", "agent", "steps", "frame_stack", *ppo]
+
+
+def _offline_only() -> list[str]:
+    """Options (attribute names) that only offline fine-tuning reads."""
+    others = {*ContinualConfig.__dataclass_fields__, *PPOConfig.__dataclass_fields__}
+    return [name for name in OfflineConfig.__dataclass_fields__
+            if name not in ("agent", "stream", "tasks", *others)]  # fmt: skip
 
 
 def _sb3_options_note() -> str:

@@ -304,3 +304,47 @@ def test_the_shipped_reference_curves_are_the_studys_and_the_default(tmp_path):
     assert report["details"]["reference"].endswith("sac-30000.json (3 runs per task)")
     given = evaluate_continual_runs(runs, reference=from_runs, out_dir=tmp_path / "given")
     assert _mean(report, "forward transfer") == _mean(given, "forward transfer")
+
+
+def _pretraining_run(tmp_path, name, initial, p, q, seed=0):
+    """Tasks a, b trained as in SUCCESS, c held out (as above), p and q pretraining tasks."""
+    run_dir = tmp_path / name
+    run_dir.mkdir()
+    log = EvaluationLog(
+        task_names=("a", "b", "c", "p", "q"), steps_per_task=300, schedule=(0, 1), method="l2m",
+        stream="test", seed=seed, eval_episodes=10, deterministic=True,
+        held_out=("c", "p", "q"), pretraining=("p", "q"), learner="Offline fine-tuning",
+    )  # fmt: skip
+    log.set_initial(initial, [0.0] * 5)
+    c = [0.4, 0.6, 0.2, 0.4]
+    for step, row, *rest in zip((150, 300, 450, 600), SUCCESS, c, p, q, strict=True):
+        log.append(step, [*row, *rest], [0.0] * 5)
+    log.save(run_dir / "evaluations.json")
+    return run_dir
+
+
+def test_pretraining_columns_give_the_retention_of_pretraining_skill_apart_from_held_out(
+    tmp_path,
+):
+    run = _pretraining_run(tmp_path, "x", [0.1, 0.0, 0.4, 0.8, 0.4],
+                           p=[0.8, 0.6, 0.4, 0.2], q=[0.4, 0.4, 0.4, 0.4])  # fmt: skip
+    report = evaluate_continual_runs([run], out_dir=tmp_path / "r1")
+    assert report["title"] == "Offline fine-tuning on test: l2m (1 run)"
+    assert _mean(report, "average performance", "l2m") == pytest.approx((0.4 + 0.375) / 2)
+    # The frozen model's mean success 0.6; after the last task (the mean of the last window's
+    # evaluations) p 0.3, q 0.4: 0.35 / 0.6.
+    assert _mean(report, "pretraining retention", "l2m") == pytest.approx(0.35 / 0.6)
+    assert _mean(report, "held-out retention", "l2m") == pytest.approx(0.75)  # c alone
+    details = report["details"]["methods"]["l2m"]
+    assert details["held_out"]["tasks"] == ["c"]
+    assert details["pretraining"]["retention"] == pytest.approx([0.375, 1.0])
+    markdown = (tmp_path / "r1" / "report.md").read_text()
+    assert "| l2m | 0.58 | 0.80 -> 0.30 (0.38) | 0.40 -> 0.40 (1.00) |" in markdown
+    assert "| 1: b | 0.30 | **0.75** | 0.30 | 0.30 | 0.40 |" in markdown  # the retention matrix
+    # Two seeds: the mean of the runs' ratios, with an interval.
+    other = _pretraining_run(tmp_path, "y", [0.1, 0.0, 0.4, 0.5, 0.5],
+                             p=[0.5] * 4, q=[0.5] * 4, seed=1)  # fmt: skip
+    report = evaluate_continual_runs([run, other], out_dir=tmp_path / "r2")
+    value = report["metrics"]["l2m"]["pretraining retention"]
+    assert value["mean"] == pytest.approx((0.35 / 0.6 + 1.0) / 2)
+    assert value["lower"] < value["mean"] < value["upper"]

@@ -1,11 +1,18 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from pretrained.conftest import random_episode, write_task
 
+from memrl.agents.l2m.offline_config import OfflineConfig
 from memrl.agents.pretrained import MDDTConfig, MultiDomainDecisionTransformer, TrajectoryContext
+from memrl.agents.pretrained.checkpoint import save_model
+from memrl.agents.pretrained.dataset import load_pretraining_data
+from memrl.agents.pretrained.tasks import tasks_to_json
 
 TINY = MDDTConfig(
     state_dim=7,
@@ -76,3 +83,62 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# -- offline fine-tuning ---------------------------------------------------------------------
+
+OFFLINE_MODEL = MDDTConfig(context_steps=3, embed_dim=16, num_layers=1, num_heads=2, dropout=0.1)
+"""A one-block model in the full state and action layout (so that real envs can be played);
+dropout, so that a resume must restore torch's generator too."""
+STREAM = ("hammer-v3", "push-wall-v3")
+"""Two CW10 tasks: the stream of the offline tests."""
+PRETRAINING_TASK = "reach-v3"
+"""An MT40 task in the tiny model's task table and data (identity keys, retention)."""
+HELD_OUT_TASK = "door-open-v3"
+"""An MT40 task with data but not in the tiny model's task table."""
+
+
+@pytest.fixture(scope="session")
+def offline_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic Meta-World-shaped data (39 floats, 4 actions): the stream's two tasks, the
+    pretraining task and the held-out task, three episodes of 12 steps each (read-only)."""
+    root = tmp_path_factory.mktemp("offline-data")
+    rng = np.random.default_rng(0)
+    splits = {STREAM[0]: "finetune", STREAM[1]: "finetune", PRETRAINING_TASK: "pretrain",
+              HELD_OUT_TASK: "pretrain"}  # fmt: skip
+    for task, split in splits.items():
+        episodes = [random_episode(rng, 12, 39, 4) for _ in range(3)]
+        write_task(root, task, "metaworld", episodes, split=split)
+    return root
+
+
+@pytest.fixture(scope="session")
+def pretrained_model(tmp_path_factory: pytest.TempPathFactory, offline_data: Path) -> Path:
+    """A randomly initialised tiny model saved with a task table holding the pretraining task."""
+    torch.manual_seed(0)
+    model = MultiDomainDecisionTransformer(OFFLINE_MODEL)
+    table = load_pretraining_data([offline_data], [PRETRAINING_TASK]).tasks
+    path = tmp_path_factory.mktemp("model") / "model.safetensors"
+    return save_model(path, model, extra_metadata={"tasks": tasks_to_json(table)})
+
+
+def offline_config(data: Path, model: Path, **changes: object) -> OfflineConfig:
+    """A run of a few updates per task of the tiny model, without online evaluation unless asked."""
+    values: dict[str, object] = {
+        "agent": "ft",
+        "tasks": ",".join(STREAM),
+        "pretrained": str(model),
+        "data": [str(data)],
+        "updates_per_task": 6,
+        "evaluations_per_task": 1,
+        "batch_size": 8,
+        "warmup_steps": 2,
+        "eval_episodes": 0,
+        "pretrain_eval_tasks": PRETRAINING_TASK,
+        "identity_key_updates": 4,
+        "checkpoint_every": 4,
+        "log_every": 1,
+        "tensorboard": False,
+    }
+    values.update(changes)
+    return OfflineConfig(**values)  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from memrl.agents.pretrained.dataset import ContextSampler, load_pretraining_data
+from memrl.agents.pretrained.dataset import ContextSampler, load_pretraining_data, task_data
 from memrl.agents.pretrained.layout import ACTION_DIM, STATE_DIM
 
 from .conftest import METAWORLD_TASKS, episode, random_episode, write_task
@@ -234,3 +234,24 @@ def test_missing_directories_and_tasks_are_named_with_the_options(tmp_path, meta
         _meta(metadata.parent.parent, lambda m: m["memrl"].update(split="finetune"))
     with pytest.raises(ValueError, match="no dataset of the 'pretrain' split in --data; found"):
         load_pretraining_data([finetune_only], name=option)
+
+
+def test_one_tasks_data_is_its_own_steps_with_contexts_inside_its_episodes(tmp_path):
+    rng = np.random.default_rng(0)
+    write_task(tmp_path, "cheetah-run", "dm_control", [random_episode(rng, 7, 17, 6)] * 2)
+    write_task(tmp_path, "reach-v3", "metaworld", [random_episode(rng, 5, 39, 4) for _ in range(3)])
+    data = load_pretraining_data([tmp_path])
+    reach = task_data(data, "reach-v3")
+    (task,) = reach.tasks
+    assert task == dataclasses.replace(data.tasks[1], index=0)
+    assert len(reach.states) == 15 and reach.task_starts.tolist() == [0]
+    np.testing.assert_array_equal(reach.states, data.states[14:])
+    assert reach.episode_starts.tolist() == [0] * 5 + [5] * 5 + [10] * 5
+    batch = ContextSampler(reach, context_steps=3, seed=0).sample(200)
+    assert (batch.action_mask == data.action_masks[1]).all()
+    # Every context lies in one of reach's episodes: its real steps' timesteps are consecutive.
+    steps = np.where(batch.step_mask, batch.timesteps, -1)
+    for row, real in zip(steps, batch.step_mask, strict=True):
+        assert np.all(np.diff(row[real]) == 1)
+    with pytest.raises(ValueError, match=r"no data for task 'push-v3'; the data hold"):
+        task_data(data, "push-v3")
