@@ -1,11 +1,13 @@
 """The ``memrl`` command.
 
 Subcommands: ``list`` (the suite), ``bench`` (speed: ``envs``, ``streams``, ``continual``,
-``memory``), ``train``, ``eval``, ``data`` (offline datasets: ``collect``, ``experts``, ``info``),
-``pretrain`` (the MDDT, offline), ``play`` (an env in the terminal), ``render`` (an episode as a GIF
-or PNG) and ``run demo`` (the showcase). Each is a module of :mod:`memrl.cli.commands`, named as
-the command and listed in :data:`COMMANDS`; a new command is a new module there plus its name
-here. Heavy modules are imported inside each subcommand so that ``memrl --help`` answers at once.
+``memory``, ``sweep``), ``train``, ``eval``, ``sweep`` (a grid of runs on Ray Tune), ``report``
+(one table and plots across runs and seeds), ``data`` (offline datasets: ``collect``,
+``experts``, ``info``), ``pretrain`` (the MDDT, offline), ``play`` (an env in the terminal),
+``render`` (an episode as a GIF or PNG) and ``run demo`` (the showcase). Each is a module of
+:mod:`memrl.cli.commands`, named as the command and listed in :data:`COMMANDS`; a new command is
+a new module there plus its name here. Heavy modules are imported inside each subcommand so that
+``memrl --help`` answers at once.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from memrl import __version__
 from memrl.agents.run_lock import RunInUseError
 from memrl.cli.arguments import CommandParser
 
-COMMANDS = ("list", "train", "eval", "data", "pretrain", "bench", "play", "render", "run")
+COMMANDS = (
+    "list", "train", "eval", "sweep", "report", "data", "pretrain", "bench", "play", "render",
+    "run",
+)  # fmt: skip
 """The subcommands, in ``memrl --help``'s order: modules of ``memrl.cli.commands``."""
 
 

@@ -1,4 +1,4 @@
-"""``memrl bench WHAT``: speed measurements (``envs``, ``streams``, ``continual``, ``memory``)."""
+"""``memrl bench WHAT``: speed (``envs``, ``streams``, ``continual``, ``memory``, ``sweep``)."""
 
 from __future__ import annotations
 
@@ -130,6 +130,31 @@ def add_parser(subparsers: Any) -> None:
         help="training steps per agent (default: %(default)s)",
     )
     b.set_defaults(func=run_memory)
+    b = bench.add_parser(
+        "sweep",
+        help="a sweep's speed-up over running its trials one after another, and Ray's overhead",
+        description="Trains --trials equal runs (seeds 0, 1, ...; one torch thread each) of "
+        "--agent on --env for --steps env steps twice: one after another, each a `memrl train` "
+        "process, and as a `memrl sweep` on a local Ray (its start included) with one CPU per "
+        "trial. Reports the speed-up and Ray's overhead per trial (the sweep's wall time times "
+        "the trials it runs at once, per trial, minus a plain run).",
+    )
+    b.add_argument("--json", metavar="FILE", help=JSON_HELP)
+    b.add_argument("--trials", type=positive_int, default=4, help="runs (default: %(default)s)")
+    b.add_argument(
+        "--env",
+        type=env_id,
+        default="memrl/DelayedMatch-Easy-v0",
+        help="their env (default: %(default)s)",
+    )
+    b.add_argument("--agent", default="lstm", help="their agent (default: %(default)s)")
+    b.add_argument(
+        "--steps",
+        type=positive_int,
+        default=131_072,
+        help="env steps of each run (default: %(default)s)",
+    )
+    b.set_defaults(func=run_sweep_bench)
 
 
 def run_envs(args: argparse.Namespace) -> int:
@@ -197,6 +222,19 @@ def run_memory(args: argparse.Namespace) -> int:
     if args.part in ("training", "all"):
         report["training"] = bench_training(env_id=args.env, steps=args.steps)
         print(format_training_table(report["training"]))
+    if args.json:
+        _write_json(args.json, report, args.argv)
+    return 0
+
+
+def run_sweep_bench(args: argparse.Namespace) -> int:
+    """Time equal runs one after another and as a sweep on local Ray."""
+    from memrl.bench.sweep import bench_sweep, format_report
+    from memrl.cli import main
+
+    report = bench_sweep(main, trials=args.trials, env_id=args.env, agent=args.agent,
+                         steps=args.steps)  # fmt: skip
+    print(format_report(report))
     if args.json:
         _write_json(args.json, report, args.argv)
     return 0
