@@ -38,7 +38,7 @@ def parameter_count(model: MultiDomainDecisionTransformer) -> int:
 def synthetic_context(
     config: MDDTConfig, batch_size: int, generator: torch.Generator
 ) -> TrajectoryContext:
-    """A batch of full random contexts in the layout (a task with 4 action dims, like Meta-World).
+    """Full random contexts in the layout (4 action dims and domain 0, like Meta-World).
 
     Args:
         config: The model's config.
@@ -54,6 +54,7 @@ def synthetic_context(
         returns_to_go=torch.rand(shape, generator=generator),
         timesteps=torch.randint(0, config.max_timestep, shape, generator=generator),
         action_mask=action_mask,
+        domain=torch.zeros(batch_size, dtype=torch.long),
     )
 
 

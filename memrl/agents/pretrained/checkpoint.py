@@ -4,6 +4,8 @@ A checkpoint is one ``.safetensors`` file: the model's tensors, plus string meta
 file's header:
 
 - ``memrl_format_version``: :data:`FORMAT_VERSION`; a file of another version is refused.
+  Version 2 added the model's per-domain state statistics (``state_mean``, ``state_std``); a
+  version-1 model was trained on unnormalised states and cannot be used with them.
 - ``memrl_kind``: what the tensors are (``"mddt"`` for the model).
 - ``memrl_config``: the :class:`MDDTConfig` as JSON.
 - ``memrl_sha256``: a SHA-256 of the tensors (names, dtypes, shapes and bytes), so that a file
@@ -28,8 +30,10 @@ from safetensors.torch import save_file
 from memrl.agents.pretrained.config import MDDTConfig
 from memrl.agents.pretrained.model import MultiDomainDecisionTransformer
 
-FORMAT_VERSION = "1"
-"""The checkpoint format this memrl writes and reads."""
+FORMAT_VERSION = "2"
+"""The checkpoint format this memrl writes and reads (2: models carry state statistics)."""
+STATISTICS_KEYS = ("state_mean", "state_std")
+"""The model's per-domain state statistics: a model file must hold them."""
 MODEL_KIND = "mddt"
 """``memrl_kind`` of a multi-domain Decision Transformer checkpoint."""
 RESERVED_PREFIX = "memrl_"
@@ -140,7 +144,8 @@ def read_tensors(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], 
     if version != FORMAT_VERSION:
         raise ValueError(
             f"checkpoint {path} has memrl_format_version {version!r}; "
-            f"this memrl reads version {FORMAT_VERSION!r}"
+            f"this memrl reads version {FORMAT_VERSION!r}: write it again with this memrl "
+            "(a pretrained model: re-run `memrl pretrain`)"
         )
     found_kind = metadata.get("memrl_kind")
     if found_kind != kind:
@@ -156,7 +161,7 @@ def save_model(
     config: MDDTConfig | None = None,
     extra_metadata: Mapping[str, str] | None = None,
 ) -> Path:
-    """Save the pretrained model's own weights and config (attached adapters are not saved).
+    """Save the pretrained model's own weights, state statistics and config (not its adapters).
 
     Args:
         path: The ``.safetensors`` file to write.
@@ -193,13 +198,20 @@ def load_model(path: str | Path) -> tuple[MultiDomainDecisionTransformer, dict[s
     Raises:
         FileNotFoundError: No such file.
         ValueError: Unreadable, truncated or damaged file, another format version, a bad config,
-            or weights that do not fit the config. The message names the file.
+            no state statistics, or weights that do not fit the config. The message names the
+            file.
     """
     tensors, metadata = read_tensors(path, MODEL_KIND)
     try:
         config = MDDTConfig.from_dict(json.loads(metadata["memrl_config"]))
     except (KeyError, json.JSONDecodeError, TypeError, ValueError) as error:
         raise ValueError(f"checkpoint {path} has no valid memrl_config: {error}") from error
+    missing = [key for key in STATISTICS_KEYS if key not in tensors]
+    if missing:
+        raise ValueError(
+            f"checkpoint {path} has no state statistics {missing}: the model would see "
+            "unnormalised states; re-run `memrl pretrain` to write a model that has them"
+        )
     model = MultiDomainDecisionTransformer(config)
     try:
         model.load_state_dict(tensors, strict=True)

@@ -38,10 +38,13 @@ import torch
 
 from memrl.agents.pretrained.inputs import TrajectoryContext
 from memrl.agents.pretrained.layout import ACTION_DIM, STATE_DIM, action_mask
-from memrl.agents.pretrained.tasks import PretrainTask, reward_scale
+from memrl.agents.pretrained.tasks import DOMAINS, PretrainTask, reward_scale
 
 PRETRAIN_SPLIT = "pretrain"
 """The split trained on when no tasks are named."""
+MIN_STATE_STD = 1e-2
+"""The smallest standard deviation a state dimension is divided by (a dimension that barely
+varies is not blown up); dimensions that never vary keep 1."""
 
 
 def _field(name: str) -> str:
@@ -406,6 +409,50 @@ def _join(
     )
 
 
+def state_statistics(
+    data: PretrainingData, min_std: float = MIN_STATE_STD
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every domain's state mean and standard deviation, for the model's normalisation.
+
+    Per domain of :data:`~memrl.agents.pretrained.tasks.DOMAINS`, over every step of that
+    domain's tasks in the shared layout: a narrower task's zero padding counts as zeros, so
+    padding normalises to values within the domain's range. A dimension that never varies
+    within its domain (padding no task of the domain uses, a constant feature) keeps mean 0 and
+    std 1, so it passes unchanged; any other std is clamped to at least ``min_std``. A domain
+    without data keeps mean 0 and std 1.
+
+    Args:
+        data: The pretraining data.
+        min_std: The smallest std divided by.
+
+    Returns:
+        ``(mean, std)``, each ``[len(DOMAINS), state_dim]`` float32.
+    """
+    state_dim = data.states.shape[1]
+    mean = np.zeros((len(DOMAINS), state_dim))
+    std = np.ones((len(DOMAINS), state_dim))
+    for row, domain in enumerate(DOMAINS):
+        steps = [
+            data.states[start : start + count]
+            for task, start, count in zip(
+                data.tasks, data.task_starts, data.task_steps, strict=True
+            )
+            if task.domain == domain
+        ]
+        if not steps:
+            continue
+        count = sum(len(chunk) for chunk in steps)
+        domain_mean = sum(chunk.sum(axis=0, dtype=np.float64) for chunk in steps) / count
+        squares = sum(np.square(chunk - domain_mean).sum(axis=0) for chunk in steps)
+        domain_std = np.sqrt(squares / count)  # two passes, one task at a time: no big copy
+        low = np.min([chunk.min(axis=0) for chunk in steps], axis=0)
+        high = np.max([chunk.max(axis=0) for chunk in steps], axis=0)
+        varies = high > low  # exact, unlike a std computed in floating point
+        mean[row] = np.where(varies, domain_mean, 0.0)
+        std[row] = np.where(varies, np.maximum(domain_std, min_std), 1.0)
+    return torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(std.astype(np.float32))
+
+
 def task_data(data: PretrainingData, task: str) -> PretrainingData:
     """One task's steps as data of their own (the task numbered 0), sharing ``data``'s arrays.
 
@@ -445,6 +492,8 @@ class ContextBatch:
         action_mask: ``[B, action_dim]`` bool, the task's real action dimensions.
         step_mask: ``[B, K]`` bool, False on padding steps.
         task_index: ``[B]`` int64, each context's row in the task table.
+        domain: ``[B]`` int64, each context's task's domain index
+            (:data:`~memrl.agents.pretrained.tasks.DOMAINS`).
     """
 
     states: np.ndarray
@@ -454,6 +503,7 @@ class ContextBatch:
     action_mask: np.ndarray
     step_mask: np.ndarray
     task_index: np.ndarray
+    domain: np.ndarray
 
     def to_context(self) -> TrajectoryContext:
         """The batch as the model's input (tensors share the arrays' memory)."""
@@ -463,6 +513,7 @@ class ContextBatch:
             returns_to_go=torch.from_numpy(self.returns_to_go),
             timesteps=torch.from_numpy(self.timesteps),
             action_mask=torch.from_numpy(self.action_mask),
+            domain=torch.from_numpy(self.domain),
             step_mask=torch.from_numpy(self.step_mask),
         )
 
@@ -483,6 +534,7 @@ class ContextSampler:
         self.context_steps = context_steps
         self.rng = np.random.default_rng(seed)
         self._offsets = np.arange(1 - context_steps, 1, dtype=np.int64)  # [K]: -(K-1) .. 0
+        self._domains = np.asarray([t.domain_index for t in data.tasks], dtype=np.int64)  # [tasks]
 
     def sample(self, batch_size: int) -> ContextBatch:
         """``batch_size`` contexts: task uniform, then last step uniform within the task."""
@@ -507,6 +559,7 @@ class ContextSampler:
             action_mask=data.action_masks[task],
             step_mask=real,
             task_index=task,
+            domain=self._domains[task],
         )
 
     def state_dict(self) -> dict[str, Any]:

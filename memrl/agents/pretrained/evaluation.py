@@ -149,7 +149,7 @@ def evaluate_task(
         _checked_width(envs[0].observation_space, task.state_dim, "observation", task)
         _checked_width(envs[0].action_space, task.action_dim, "action", task)
         observations = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds, strict=True)])
-        context = RollingContext(episodes, task.action_dim, model.config)
+        context = RollingContext(episodes, task.action_dim, model.config, task.domain)
         context.start(range(episodes), observations, task.target_return)
         generator = torch.Generator().manual_seed(seed)
         returns = np.zeros(episodes)

@@ -1,9 +1,10 @@
 """Acting with the multi-domain Decision Transformer: a rolling context and the next action.
 
 A Decision Transformer acts from the last ``K`` timesteps. :class:`RollingContext` keeps them for
-``N`` parallel episodes of one task (a vector env): start an episode with its first state and the
-return to aim for, then after every step record the action taken, the reward and the next state;
-the return-to-go falls by each reward and the timestep rises by one. Steps before an episode's
+``N`` parallel episodes of one task (a vector env; the task's domain picks the model's state
+statistics): start an episode with its first state and the return to aim for, then after every
+step record the action taken, the reward and the next state; the return-to-go falls by each
+reward and the timestep rises by one. Steps before an episode's
 start are padding (``step_mask`` False). :func:`predict_action` returns the next action of every
 episode, only the task's real action dimensions, argmax or sampled, optionally modulated (an L2M
 or L2P pool, an oracle entry, a fixed adapter). Put the model (and any pool) in ``eval()`` mode
@@ -21,6 +22,7 @@ from memrl.agents.pretrained.config import MDDTConfig
 from memrl.agents.pretrained.inputs import Modulation, TrajectoryContext
 from memrl.agents.pretrained.layout import action_mask, pad_actions, pad_states
 from memrl.agents.pretrained.model import MultiDomainDecisionTransformer
+from memrl.agents.pretrained.tasks import domain_index
 
 
 def _rows(
@@ -43,11 +45,19 @@ class RollingContext:
         num_envs: Parallel episodes.
         task_action_dim: The task's own action dimension (its real dims in the layout).
         config: The model's config (layout widths and ``context_steps``).
+        domain: The task's domain (``"metaworld"`` or ``"dm_control"``), whose state
+            statistics the model normalises the states with.
+
+    Raises:
+        ValueError: ``num_envs`` < 1, or an unknown domain.
     """
 
-    def __init__(self, num_envs: int, task_action_dim: int, config: MDDTConfig) -> None:
+    def __init__(
+        self, num_envs: int, task_action_dim: int, config: MDDTConfig, domain: str
+    ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.domain = torch.full((num_envs,), domain_index(domain), dtype=torch.long)  # [N]
         self.config = config
         self.task_action_dim = task_action_dim
         steps = config.context_steps
@@ -116,6 +126,7 @@ class RollingContext:
             returns_to_go=self.returns_to_go,
             timesteps=self.timesteps,
             action_mask=self.action_mask,
+            domain=self.domain,
             step_mask=self.step_mask,
         )
 

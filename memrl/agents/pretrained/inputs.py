@@ -28,6 +28,8 @@ class TrajectoryContext:
         returns_to_go: ``[B, K]`` float returns still to collect from each step on.
         timesteps: ``[B, K]`` int64 step of the episode, ``0..max_timestep-1``.
         action_mask: ``[B, action_dim]`` bool, True on the task's real action dimensions.
+        domain: ``[B]`` int64, each row's domain: its index in
+            :data:`~memrl.agents.pretrained.tasks.DOMAINS` (which state statistics normalise it).
         step_mask: ``[B, K]`` bool, False on padding steps (before the episode began), or None
             when every step is real.
     """
@@ -37,6 +39,7 @@ class TrajectoryContext:
     returns_to_go: torch.Tensor
     timesteps: torch.Tensor
     action_mask: torch.Tensor
+    domain: torch.Tensor
     step_mask: torch.Tensor | None = None
 
 

@@ -11,7 +11,9 @@ one layout, as in L2M (Schmied et al. 2023):
   *action mask* marks its real dimensions; the loss sees only those, and inference returns only
   those.
 
-Normalising states per domain is the data layer's job; the model takes float inputs as given.
+States enter the model in this layout, unnormalised; the model normalises them with its own
+per-domain statistics (its ``state_mean`` and ``state_std`` buffers, computed from the
+pretraining data by :func:`memrl.agents.pretrained.dataset.state_statistics`).
 The constants are recorded here so that importing the model builds no environment;
 :func:`layout_widths` recomputes them (it builds all 66 environments, about half a minute).
 """

@@ -1,11 +1,17 @@
 """The configuration of an offline pretraining run (torch-free, so ``memrl --help`` stays fast).
 
-Defaults are L2M's recipe where it fits a CPU (AdamW, learning rate 1e-4, weight decay 0.01,
-linear warm-up then a cosine decay to zero, gradient clipping at 0.25, batch 256, context 5) and
-memrl's CPU-sized model (:class:`~memrl.agents.pretrained.config.MDDTConfig`'s defaults). L2M
+Defaults are L2M's recipe where it fits a CPU (AdamW, weight decay 0.01, linear warm-up then a
+cosine decay to zero, gradient clipping at 0.25, batch 256, context 5), except the learning rate,
+and memrl's CPU-sized model (:class:`~memrl.agents.pretrained.config.MDDTConfig`'s defaults). L2M
 trains 1M updates with a 4k-update warm-up; memrl's budget is tens of thousands of updates
 (:mod:`memrl.agents.pretrained.training` has the measured cost), so the warm-up is shorter in
 proportion.
+
+The learning rate is 6e-4, not L2M's 1e-4 (which trains a 40M-parameter model for 1M updates;
+memrl trains a 216k-parameter one for tens of thousands). Measured on a 4-task diagnostic
+(reach, button-press, drawer-close, window-open; 3,000 updates, 200 of warm-up, states
+normalised per domain; 5 episodes per task): 1e-4 reached 0.4-0.8 Meta-World success per task,
+6e-4 reached 1.0 on all four in one run and 1.0, 1.0, 1.0 and 0.8 (reach) in another.
 """
 
 from __future__ import annotations
@@ -39,8 +45,10 @@ class PretrainConfig:
     """Gradient updates to train for."""
     batch_size: int = 256
     """Contexts per update."""
-    learning_rate: float = 1e-4
-    """Peak AdamW learning rate (after warm-up; cosine decay to zero by the last update)."""
+    learning_rate: float = 6e-4
+    """Peak AdamW learning rate (after warm-up; cosine decay to zero by the last update). Not
+    L2M's 1e-4: on a 4-task diagnostic of 3,000 updates, 6e-4 reached 0.8-1.0 success per task
+    where 1e-4 reached 0.4-0.8."""
     weight_decay: float = 0.01
     """AdamW weight decay, on weight matrices and embeddings (not biases or LayerNorms)."""
     warmup_steps: int = 1000

@@ -6,9 +6,12 @@ pays 0-10 over 200-step episodes (a return of at most 2,000), a dm_control step 
 1,000-step episodes (at most 1,000), so both domains' scaled returns-to-go run from 0 to at most
 10. One scale per domain, not per task, keeps "10" meaning "the best any task of the domain can
 pay", and gives a task the model has never seen (a fine-tuning task) its scale from its domain.
-States are not normalised (L2M: ``norm_obs: False``): a per-task normaliser would have to ship
-with the model and would not exist for unseen tasks; the embedding's LayerNorm keeps the tokens'
-scale in check.
+States are normalised per *domain* (:data:`DOMAINS`; the model holds each domain's state mean and
+standard deviation, computed from the pretraining data and saved with the weights), not per task
+(L2M: ``norm_obs: False``): a per-task normaliser would not exist for a task the model has never
+seen, while a fine-tuning task takes its domain's statistics. Without it, Meta-World's states
+(standard deviations of 0.01-0.2 per dimension) barely move their tokens next to the timestep
+embedding, and the model cannot tell states, or tasks, apart.
 
 A :class:`PretrainTask` is one row of a model's task table: its name and index (the order of
 the table, for oracle routing), domain, widths, how much data it had, and the return the model
@@ -25,8 +28,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+DOMAINS: tuple[str, ...] = ("metaworld", "dm_control")
+"""The domains of the pretrained model, in the order of its per-domain state statistics (a
+domain's index is its row in ``state_mean`` and ``state_std``)."""
+
 REWARD_SCALES: Mapping[str, float] = {"metaworld": 200.0, "dm_control": 100.0}
 """Rewards and returns of each domain are divided by this (L2M's values; see the module)."""
+
+
+def domain_index(domain: str) -> int:
+    """A domain's index in :data:`DOMAINS` (its row of the model's state statistics).
+
+    Raises:
+        ValueError: An unknown domain; the message lists the known ones.
+    """
+    if domain not in DOMAINS:
+        raise ValueError(f"unknown domain {domain!r}: the pretrained model knows {list(DOMAINS)}")
+    return DOMAINS.index(domain)
 
 
 def reward_scale(domain: str) -> float:
@@ -77,6 +95,11 @@ class PretrainTask:
     def reward_scale(self) -> float:
         """The divisor of this task's rewards and returns (its domain's)."""
         return reward_scale(self.domain)
+
+    @property
+    def domain_index(self) -> int:
+        """This task's domain's index in :data:`DOMAINS`."""
+        return domain_index(self.domain)
 
     @property
     def target_return(self) -> float:

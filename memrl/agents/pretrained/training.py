@@ -1,6 +1,9 @@
 """Offline pretraining of the multi-domain Decision Transformer, read top to bottom.
 
-The loop is CleanRL's shape for a supervised learner: sample a batch of task-balanced contexts
+Before the first update the model takes every domain's state mean and standard deviation from
+the data (:func:`~memrl.agents.pretrained.dataset.state_statistics`); they are buffers of the
+model, so checkpoints and ``model.safetensors`` carry them. The loop is CleanRL's shape for a
+supervised learner: sample a batch of task-balanced contexts
 (:class:`~memrl.agents.pretrained.dataset.ContextSampler`), predict every step's action, take
 the head's loss on the real steps and action dimensions (cross-entropy over 64 bins, or
 mean-squared error), step AdamW under a linear warm-up and cosine schedule with the gradients'
@@ -59,7 +62,12 @@ from tqdm import tqdm
 
 from memrl.agents.checkpoints import CheckpointStore, atomic_write
 from memrl.agents.pretrained.checkpoint import save_model
-from memrl.agents.pretrained.dataset import ContextSampler, PretrainingData, load_pretraining_data
+from memrl.agents.pretrained.dataset import (
+    ContextSampler,
+    PretrainingData,
+    load_pretraining_data,
+    state_statistics,
+)
 from memrl.agents.pretrained.evaluation import (
     TaskEvaluation,
     check_playable,
@@ -281,6 +289,7 @@ class PretrainTrainer:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
         self.model = MultiDomainDecisionTransformer(self.model_config)
+        self.model.set_state_statistics(*state_statistics(self.data))
         self.optimizer = make_optimizer(
             self.model.named_parameters(), config.learning_rate, config.weight_decay
         )

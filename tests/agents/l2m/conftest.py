@@ -11,7 +11,7 @@ from pretrained.conftest import random_episode, write_task
 from memrl.agents.l2m.offline_config import OfflineConfig
 from memrl.agents.pretrained import MDDTConfig, MultiDomainDecisionTransformer, TrajectoryContext
 from memrl.agents.pretrained.checkpoint import save_model
-from memrl.agents.pretrained.dataset import load_pretraining_data
+from memrl.agents.pretrained.dataset import load_pretraining_data, state_statistics
 from memrl.agents.pretrained.tasks import tasks_to_json
 
 TINY = MDDTConfig(
@@ -47,6 +47,7 @@ def make_context(
         timesteps=torch.randint(0, config.max_timestep - steps, (batch, 1), generator=generator)
         + torch.arange(steps),
         action_mask=action_mask,
+        domain=torch.zeros(batch, dtype=torch.long),
     )
 
 
@@ -114,10 +115,13 @@ def offline_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pretrained_model(tmp_path_factory: pytest.TempPathFactory, offline_data: Path) -> Path:
-    """A randomly initialised tiny model saved with a task table holding the pretraining task."""
+    """A randomly initialised tiny model saved with a task table holding the pretraining task
+    and state statistics of its data (not the identity, so a change to them would show)."""
     torch.manual_seed(0)
     model = MultiDomainDecisionTransformer(OFFLINE_MODEL)
-    table = load_pretraining_data([offline_data], [PRETRAINING_TASK]).tasks
+    data = load_pretraining_data([offline_data], [PRETRAINING_TASK])
+    model.set_state_statistics(*state_statistics(data))
+    table = data.tasks
     path = tmp_path_factory.mktemp("model") / "model.safetensors"
     return save_model(path, model, extra_metadata={"tasks": tasks_to_json(table)})
 

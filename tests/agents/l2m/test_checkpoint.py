@@ -85,11 +85,12 @@ def _rewrite_header(path: Path, **changes: str | None) -> None:
 
 def test_another_format_version_is_refused_naming_the_file_and_versions(model, tmp_path):
     path = save_model(tmp_path / "mddt.safetensors", model)
-    _rewrite_header(path, memrl_format_version="2")
+    _rewrite_header(path, memrl_format_version="1")
     with pytest.raises(
         ValueError,
         match=re.escape(
-            f"checkpoint {path} has memrl_format_version '2'; this memrl reads version '1'"
+            f"checkpoint {path} has memrl_format_version '1'; this memrl reads version '2': "
+            "write it again with this memrl (a pretrained model: re-run `memrl pretrain`)"
         ),
     ):
         load_model(path)

@@ -19,7 +19,7 @@ from .conftest import TINY, make_context, replace
 
 
 def test_rolling_context_keeps_the_last_steps_with_returns_to_go_and_time():
-    rolling = RollingContext(num_envs=2, task_action_dim=2, config=TINY)
+    rolling = RollingContext(num_envs=2, task_action_dim=2, config=TINY, domain="metaworld")
     rolling.start([0, 1], np.ones((2, 5)), return_to_go=[10.0, 20.0])
     context = rolling.context()
     assert context.step_mask.tolist() == [[False, False, False, True]] * 2
@@ -46,13 +46,13 @@ def test_rolling_context_keeps_the_last_steps_with_returns_to_go_and_time():
 
 
 def test_rolling_context_refuses_states_wider_than_the_layout():
-    rolling = RollingContext(num_envs=1, task_action_dim=2, config=TINY)
+    rolling = RollingContext(num_envs=1, task_action_dim=2, config=TINY, domain="metaworld")
     with pytest.raises(
         ValueError, match=r"states must have shape \(n, d\) with d <= 7, got \(1, 9\)"
     ):
         rolling.start([0], np.zeros((1, 9)), 1.0)
     with pytest.raises(ValueError, match="task_action_dim must be 1..3, got 4"):
-        RollingContext(num_envs=1, task_action_dim=4, config=TINY)
+        RollingContext(num_envs=1, task_action_dim=4, config=TINY, domain="metaworld")
 
 
 def test_predict_returns_the_argmax_bin_centres_of_the_real_dims_only(model):

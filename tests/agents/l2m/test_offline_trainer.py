@@ -83,6 +83,20 @@ def test_a_resumed_run_equals_an_uninterrupted_one_bit_for_bit(
     assert _losses(tmp_path / "part") == _losses(tmp_path / "whole")
 
 
+def test_fine_tuning_keeps_the_pretrained_models_state_statistics(
+    tmp_path, offline_data, pretrained_model
+):
+    pretrained, _ = load_model(pretrained_model)
+    assert not torch.equal(pretrained.state_std, torch.ones_like(pretrained.state_std))
+    trainer = OfflineTrainer(
+        offline_config(offline_data, pretrained_model, agent="ft"), tmp_path / "run",
+        progress=False,
+    )  # fmt: skip
+    trainer.train()
+    assert torch.equal(trainer.model.state_mean, pretrained.state_mean)
+    assert torch.equal(trainer.model.state_std, pretrained.state_std)
+
+
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(
     tmp_path, offline_data, pretrained_model, damage
