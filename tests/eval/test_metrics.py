@@ -463,3 +463,26 @@ def test_bad_references_and_runs_raise_errors_that_name_the_problem():
             forward_transfer_ci([history], REFERENCE, windows=windows)
     with pytest.raises(ValueError, match="last_evaluations"):
         final_performance(history, last_evaluations=0)
+
+
+def test_bootstrap_interval_is_the_midpoint_quantile_of_the_resampled_means():
+    """Continual World's recipe by hand: RandomState(seed).choice resamples, midpoint quantiles."""
+    values = np.array([0.1, 0.4, 0.35, 0.9, 0.6])
+    ci = bootstrap_mean_ci(values, confidence=0.9, n_resamples=101, seed=3)
+    means = values[np.random.RandomState(3).choice(5, (101, 5))].mean(axis=1)
+    tail = (1 - 0.9) / 2
+    assert ci.lower == np.quantile(means, tail, method="midpoint")
+    assert ci.upper == np.quantile(means, 1 - tail, method="midpoint")
+    assert ci.lower != np.quantile(means, tail)  # the default (linear) interpolation differs here
+    with pytest.raises(ValueError, match="non-empty 1-D array of finite numbers"):
+        bootstrap_mean_ci([0.1, np.nan])
+
+
+def test_a_history_keeps_its_inputs_as_arrays_and_refuses_repeated_steps_or_fractional_windows():
+    history = EvaluationHistory([20, 40], [[0.5, 0.0], [1.0, 0.5]], ["a", "b"], steps_per_task=20)
+    assert history.steps.dtype == np.int64 and history.success.dtype == np.float64
+    assert history.task_names == ("a", "b") and history.steps_per_task == 20
+    with pytest.raises(ValueError):  # two evaluations at the same step
+        EvaluationHistory([20, 20, 40], [[0.5, 0.0]] * 3, ["a", "b"], steps_per_task=20)
+    with pytest.raises(ValueError):  # a window of 20.5 steps
+        EvaluationHistory([20, 40], [[0.5, 0.0], [1.0, 0.5]], ["a", "b"], steps_per_task=20.5)
