@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from memrl.agents.continual.buffers import ReplayBuffer, ReservoirBuffer
 
@@ -88,3 +89,97 @@ def test_parts_are_compacted_and_stale_parts_deleted(tmp_path):
     buffer.save_parts(tmp_path)
     buffer.prune_parts(tmp_path)
     assert list(tmp_path.glob("part-*")) == []  # a cleared buffer needs no part
+
+
+def test_sampling_draws_every_stored_row():
+    buffer = ReplayBuffer(5, 1, 1)
+    _fill(buffer, 0, 2)
+    assert set(buffer.sample(64).rewards.tolist()) == {0.0, 1.0}  # row 0 too
+    single = ReplayBuffer(5, 1, 1)
+    _fill(single, 7, 1)
+    assert single.sample(3).rewards.tolist() == [7.0, 7.0, 7.0]
+
+
+def test_reservoir_keeps_each_transition_with_probability_capacity_over_seen():
+    # Algorithm R with capacity 2 over 4 transitions: each is kept with probability 2 / 4.
+    # Transitions 2 and 3 show the replacement rule: t enters with probability 2 / (t + 1).
+    capacity, stream, trials = 2, 4, 2000
+    kept = np.zeros(stream)
+    for seed in range(trials):
+        buffer = ReservoirBuffer(capacity, 1, 1, seed=seed)
+        _fill(buffer, 0, stream)
+        kept[buffer.rewards.astype(int)] += 1
+    np.testing.assert_allclose(kept / trials, 0.5, rtol=0, atol=0.04)  # 3.6 standard errors
+
+
+def _manifest(buffer: ReplayBuffer) -> list[tuple[str, int]]:
+    return [(name, rows) for name, rows in buffer.state_dict()["manifest"]]
+
+
+@pytest.mark.parametrize("capacity", [1, 10])
+def test_parts_are_compacted_once_they_hold_more_than_twice_the_rows(tmp_path, capacity):
+    buffer = ReplayBuffer(capacity, 1, 1)
+
+    def save_after(count: int) -> list[tuple[str, int]]:
+        _fill(buffer, buffer.seen, count)
+        buffer.save_parts(tmp_path)
+        return _manifest(buffer)
+
+    assert save_after(capacity) == [("part-000000.npz", capacity)]
+    # Twice the buffer's rows is not yet more than twice: the new rows go in a part of their own.
+    assert save_after(capacity) == [("part-000000.npz", capacity), ("part-000001.npz", capacity)]
+    assert save_after(1) == [("part-000002.npz", capacity)]  # one more: one full snapshot
+    buffer.prune_parts(tmp_path)
+    restored = ReplayBuffer(capacity, 1, 1)
+    restored.load_state_dict(buffer.state_dict(), tmp_path)
+    np.testing.assert_array_equal(restored.rewards, buffer.rewards)
+
+
+def test_after_clear_a_save_writes_only_the_rows_added_since(tmp_path):
+    buffer = ReplayBuffer(10, 1, 1)
+    _fill(buffer, 0, 10)
+    buffer.save_parts(tmp_path)
+    buffer.clear()
+    _fill(buffer, 100, 6)
+    buffer.save_parts(tmp_path)
+    assert _manifest(buffer) == [("part-000001.npz", 6)]
+    restored = ReplayBuffer(10, 1, 1)
+    restored.load_state_dict(buffer.state_dict(), tmp_path)
+    assert len(restored) == 6 and restored.rewards[:6].tolist() == list(range(100, 106))
+
+
+def test_a_restored_buffer_saves_only_its_new_rows_in_a_new_part(tmp_path):
+    buffer = ReplayBuffer(40, 1, 1, seed=1)
+    _fill(buffer, 0, 25)
+    buffer.save_parts(tmp_path)
+    restored = ReplayBuffer(40, 1, 1)
+    restored.load_state_dict(buffer.state_dict(), tmp_path)
+    _fill(restored, 25, 1)
+    restored.save_parts(tmp_path)  # must not overwrite part-000000, which it still refers to
+    assert _manifest(restored) == [("part-000000.npz", 25), ("part-000001.npz", 1)]
+    again = ReplayBuffer(40, 1, 1)
+    again.load_state_dict(restored.state_dict(), tmp_path)
+    assert len(again) == 26
+    np.testing.assert_array_equal(again.rewards, restored.rewards)
+
+
+@pytest.mark.parametrize(
+    ("cls", "capacity", "message"),
+    [
+        (ReservoirBuffer, 5, "buffer is reservoir of capacity 5, this one is fifo of capacity 5"),
+        (ReplayBuffer, 6, "buffer is fifo of capacity 6, this one is fifo of capacity 5"),
+    ],
+)
+def test_a_checkpoint_of_another_buffer_is_refused_naming_both(tmp_path, cls, capacity, message):
+    other = cls(capacity, 1, 1)
+    with pytest.raises(ValueError, match=message):
+        ReplayBuffer(5, 1, 1).load_state_dict(other.state_dict(), tmp_path)
+
+
+def test_transitions_are_stored_and_sampled_as_float32():
+    # float32 throughout: the module docstring's sizes (416 bytes per CW10 transition) assume it.
+    buffer = ReplayBuffer(4, 3, 2)
+    buffer.add(np.ones(3), np.ones(2), 0.1, np.ones(3), True)  # float64 and bool in
+    batch = buffer.sample(2)
+    assert [field.dtype for field in batch] == [torch.float32] * 5
+    assert batch.terminated.tolist() == [1.0, 1.0]

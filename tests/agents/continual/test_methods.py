@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -145,6 +147,55 @@ def test_ewc_critic_fisher_matches_a_hand_computation():
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-8)
 
 
+def test_a_regularizer_checkpointed_during_the_first_task_restores():
+    agent = tiny_agent(num_tasks=3)
+    l2 = _method(L2, agent)
+    state = l2.state_dict()  # before any task change: anchored at the initial weights
+    for param, anchor in zip(l2.parameters, state["anchors"], strict=True):
+        assert torch.equal(param.detach(), anchor)
+    restored = _method(L2, tiny_agent(num_tasks=3))
+    restored.load_state_dict(state)
+    assert all(torch.equal(a, b) for a, b in zip(restored.anchors, l2.anchors, strict=True))
+
+
+def test_ewc_with_regularize_critic_adds_the_critics_fisher_to_the_importance():
+    torch.manual_seed(4)
+    agent = tiny_agent(num_tasks=2, obs_features=3, hidden_size=4)
+    ewc = _method(EWC, agent, regularize_critic=True, ewc_fisher_batches=1,
+                  ewc_fisher_batch_size=8)  # fmt: skip
+    buffer = _buffer_with(agent, 0, size=32)
+    batch = copy.deepcopy(buffer).sample(8)  # the batch on_task_start will draw
+    ewc.on_task_start(agent, Segment(1, 1, 300, 300), buffer)
+    expected = fisher_diagonal(agent, batch, regularize_critic=True)
+    assert len(ewc.importance) == len(expected) == len(ewc.parameters)
+    for got, want in zip(ewc.importance, expected, strict=True):
+        torch.testing.assert_close(got, want)
+
+
+def test_ewc_fisher_adds_the_epsilon_to_the_variance_of_a_nearly_deterministic_policy():
+    # With sigma^2 about 1e-6 the epsilon (1e-6) is half the denominator.
+    torch.manual_seed(3)
+    agent = tiny_agent(num_tasks=2, obs_features=3, action_dim=2, hidden_size=4)
+    with torch.no_grad():
+        agent.actor.log_std_head.bias.fill_(-7.0)
+    batch = random_batch(agent, 8, task=1)
+    for got, want in zip(fisher_diagonal(agent, batch), _hand_fisher(agent, batch.observations),
+                         strict=True):  # fmt: skip
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-7)
+
+
+def test_the_methods_buffers_sample_with_the_seed_they_are_given():
+    for name in ("finetune", "replay"):
+        config = tiny_config(method=name, replay_buffer_size=10)
+        method = make_method(config, config.build_stream())
+        buffers = [method.make_buffer(1, 1, seed) for seed in (3, 3, 4)]
+        for buffer in buffers:
+            for i in range(10):
+                buffer.add(np.zeros(1), np.zeros(1), float(i), np.zeros(1), False)
+        first, same, other = (buffer.sample(20).rewards for buffer in buffers)
+        assert torch.equal(first, same) and not torch.equal(first, other)
+
+
 def _owned(packnet, segment):
     return [int((owner == segment).sum()) for owner in packnet.owner]
 
@@ -202,6 +253,16 @@ def test_packnet_keeps_earlier_tasks_weights_frozen_while_training_the_next():
         assert torch.equal(weight, value)
 
 
+def test_packnet_trains_biases_and_norms_during_the_first_task():
+    torch.manual_seed(6)
+    agent = tiny_agent(num_tasks=3, hidden_size=10)
+    packnet = _method(PackNet, agent, packnet_clipnorm=0.0)
+    before = [p.detach().clone() for p in packnet.others]
+    agent.update(random_batch(agent, 16, task=0), packnet, 0)
+    for old, param in zip(before, packnet.others, strict=True):
+        assert not torch.equal(param, old)
+
+
 def test_packnet_leaves_each_later_task_an_equal_share_at_every_task_end():
     agent = tiny_agent(num_tasks=3, hidden_size=10)
     packnet = _method(PackNet, agent, packnet_retrain_steps=0)
@@ -250,12 +311,30 @@ def test_every_method_name_builds_its_method():
 
 
 def test_multitask_interleaves_the_tasks_episode_by_episode():
-    env = InterleavedTasks(make_stream(tasks=["reach-v3", "push-v3"], steps_per_task=10))
-    tasks = []
+    names = ["reach-v3", "push-v3", "button-press-v3"]
+    env = InterleavedTasks(make_stream(tasks=names, steps_per_task=10))
+    tasks, observations = [], []
     for episode in range(4):
-        _, info = env.reset(seed=0 if episode == 0 else None)
+        obs, info = env.reset(seed=0 if episode == 0 else None)
         tasks.append(info["task"]["name"])
-    assert tasks == ["reach-v3", "push-v3", "reach-v3", "push-v3"]
-    obs, *_ = env.step(env.action_space.sample())
-    assert obs[-2:].tolist() == [0.0, 1.0]  # the one-hot of the episode's task
+        observations.append(obs)
+    assert tasks == [*names, names[0]]  # from task 0, in the stream's order
+    assert env.np_random_seed == 0  # Gymnasium's reset(seed=...) seeds the env itself too
+    for _ in range(2):
+        obs, *_ = env.step(env.action_space.sample())
+    assert obs[-3:].tolist() == [1.0, 0.0, 0.0]  # the one-hot of the episode's task
+    assert env.stream_step == 2  # steps taken
+    # reset(seed=...) re-seeds every task's env: the next episode (task 1) starts as its first did.
+    obs, info = env.reset(seed=0)
+    assert info["task"]["name"] == names[1]
+    np.testing.assert_array_equal(obs, observations[1])
+    env.close()
+
+
+def test_multitask_runs_on_a_one_task_stream():
+    env = InterleavedTasks(make_stream(tasks=["reach-v3"], steps_per_task=10))
+    for seed in (0, None):
+        _, info = env.reset(seed=seed)
+        assert info["task"]["name"] == "reach-v3"
+    assert env.action_space.shape == (4,) and env.observation_space.shape == (40,)
     env.close()

@@ -16,7 +16,7 @@ from gymnasium import spaces
 
 from memrl.agents.continual.buffers import Batch
 from memrl.agents.continual.methods import Finetune
-from memrl.agents.continual.sac import ContinualSAC
+from memrl.agents.continual.sac import ContinualSAC, _clip_by_global_norm, _grads
 
 from .conftest import random_batch, tiny_agent, tiny_config
 
@@ -141,3 +141,61 @@ def test_predict_samples_unless_deterministic_and_takes_float64_observations():
     assert not np.allclose(first, second)  # SB3's default: stochastic
     mean, _ = agent.predict(observations, deterministic=True)
     np.testing.assert_array_equal(mean, agent.predict(observations, deterministic=True)[0])
+
+
+class _TinyClip(Finetune):
+    """Clips every gradient group to a global norm of 1e-6: the size of Keras' Adam epsilon."""
+
+    clipnorm = 1e-6  # type: ignore[assignment]
+
+
+def test_every_optimiser_steps_with_the_learning_rate_and_keras_epsilon():
+    # Adam's first step moves each weight by lr * g / (|g| + eps). With gradients clipped to
+    # about 1e-8 per weight, eps 1e-7 (Keras') and torch's 1e-8 give steps a few times apart.
+    torch.manual_seed(0)
+    agent = tiny_agent(num_tasks=2, learning_rate=3e-4)
+    params = [*agent.actor.parameters(), *agent.critic_parameters, agent.log_alpha]
+    before = [p.detach().clone() for p in params]
+    config = tiny_config()
+    agent.update(_mixed_batch(agent), _TinyClip(config, config.build_stream()), 0)
+    for param, old in zip(params, before, strict=True):
+        assert param.grad is not None
+        grad = param.grad
+        torch.testing.assert_close(param.detach(), old - 3e-4 * grad / (grad.abs() + 1e-7),
+                                   rtol=0, atol=2e-7)  # fmt: skip
+    assert float(agent.log_alpha.grad.norm()) == pytest.approx(1e-6)  # clipped
+
+
+def test_update_gives_the_method_the_agent_and_the_stage():
+    calls: list[tuple[str, object, object]] = []
+
+    class Spy(Finetune):
+        def extra_loss(self, agent, segment):
+            calls.append(("extra_loss", agent, segment))
+            return super().extra_loss(agent, segment)
+
+        def adjust_gradients(self, agent, segment, actor_grads, critic_grads):
+            calls.append(("adjust_gradients", agent, segment))
+            return actor_grads, critic_grads
+
+    agent = tiny_agent(num_tasks=2)
+    config = tiny_config()
+    agent.update(random_batch(agent, 8, task=1), Spy(config, config.build_stream()), 1)
+    assert calls == [("extra_loss", agent, 1), ("adjust_gradients", agent, 1)]
+
+
+def test_gradients_of_parameters_a_loss_does_not_use_are_zeros():
+    used, unused = torch.ones(2, requires_grad=True), torch.ones(3, requires_grad=True)
+    grads = _grads((3 * used).sum(), [used, unused], retain_graph=False)
+    assert [g.tolist() for g in grads] == [[3.0, 3.0], [0.0, 0.0, 0.0]]
+    grads = _grads(torch.tensor(1.0), [used, unused], retain_graph=False)  # depends on nothing
+    assert [g.tolist() for g in grads] == [[0.0, 0.0], [0.0, 0.0, 0.0]]
+
+
+def test_clipping_scales_a_group_to_its_global_norm_as_tensorflow_does():
+    grads = [torch.tensor([3.0]), torch.tensor([0.0, 4.0])]  # global norm 5
+    _clip_by_global_norm(grads, 1.0)
+    assert [g.tolist() for g in grads] == [pytest.approx([0.6]), pytest.approx([0.0, 0.8])]
+    _clip_by_global_norm(grads, 10.0)  # already below the norm: unchanged
+    assert [g.tolist() for g in grads] == [pytest.approx([0.6]), pytest.approx([0.0, 0.8])]
+    _clip_by_global_norm([], 1.0)  # an empty group: nothing to do
