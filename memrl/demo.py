@@ -10,7 +10,16 @@ A job: like ``cli`` it may import every sub-package, and nothing imports it.
    ``train_steps`` env steps each, evaluated on fresh episodes, and compared: success, steps per
    second, and their training curves (``training_curves.png``). Each agent's run directory is
    ``<out>/<agent>``, so an interrupted demo resumes from the last checkpoint.
-3. A Ballet episode played by the oracle is written as a GIF.
+3. L2M against full fine-tuning (:func:`l2m_demo`): the shipped pretrained Decision Transformer
+   (``assets/pretrained/mddt.safetensors``; the part is skipped, saying so, when it is missing) is
+   fine-tuned offline on a slice of CW10 (by default push-wall-v3 then hammer-v3) with ``l2m``
+   and with ``ft``, a few hundred updates per task, evaluated after each task; printed: each
+   task's success after its own training and after the last task (the retention of the first
+   task), and the success on pretraining tasks before and after (the retention of pretraining
+   skill). The slice's data are scripted-expert episodes collected on the fly (10 per task,
+   2-6 s per task here) unless ``l2m_data`` names datasets; l2m's identity keys train only
+   when those hold pretraining data. Runs go to ``<out>/l2m/<agent>`` and resume.
+4. A Ballet episode played by the oracle is written as a GIF.
 
 Everything goes to ``demo.json`` in the output directory with the command that produced it.
 """
@@ -40,6 +49,12 @@ DEMO_CORES: dict[str, dict[str, Any]] = {"hcam": {"num_layers": 2, "width": 64},
 CPU; at delay 16 it reads its current chunk through its local attention)."""
 SLOW_FAMILIES = {"cued_reach": 10}
 """Families whose episodes are costly (Meta-World), with the divisor of their episode count."""
+L2M_TASKS = ("push-wall-v3", "hammer-v3")
+"""The CW10 slice of the L2M part, in order: 300 updates teach push-wall-v3 (0.6-0.8 success
+with 5 episodes), which full fine-tuning then forgets on hammer-v3 (measured with the shipped
+model, seed 0)."""
+L2M_AGENTS = ("l2m", "ft")
+"""The agents of the L2M part: L2M's modulator pool against full fine-tuning."""
 
 
 @dataclass
@@ -216,12 +231,178 @@ def format_trained(rows: list[TrainedRow]) -> str:
     )
 
 
+@dataclass
+class L2MRow:
+    """One agent of the L2M part: success per task after its own training and at the end.
+
+    Attributes:
+        agent: ``l2m`` or ``ft``.
+        tasks: The slice, in order.
+        after_own_task: Each task's success at the end of its own training.
+        at_end: Each task's success after the last task.
+        pretraining_tasks: The pretraining tasks evaluated.
+        pretraining_before: Their mean success with the frozen model.
+        pretraining_after: Their mean success after the last task.
+        pretraining_retention: After over before (None when the frozen model solved none).
+        updates_per_s: Mean fine-tuning updates per second (wall).
+        run_dir: The run's directory.
+    """
+
+    agent: str
+    tasks: list[str]
+    after_own_task: list[float]
+    at_end: list[float]
+    pretraining_tasks: list[str]
+    pretraining_before: float | None
+    pretraining_after: float | None
+    pretraining_retention: float | None
+    updates_per_s: float
+    run_dir: str
+
+
+def _pretraining_sample(pretrained: Path, wanted: str) -> str:
+    """The tasks of ``wanted`` (comma-separated) that ``pretrained``'s task table holds."""
+    from memrl.agents.l2m.offline_config import task_names
+    from memrl.agents.pretrained.checkpoint import load_model
+    from memrl.agents.pretrained.tasks import tasks_from_json
+
+    _, metadata = load_model(pretrained)
+    table = (
+        {task.name for task in tasks_from_json(metadata["tasks"])} if "tasks" in metadata else set()
+    )
+    return ",".join(task for task in task_names(wanted) if task in table)
+
+
+def l2m_demo(
+    out_dir: Path,
+    pretrained: str | Path | None = None,
+    tasks: tuple[str, ...] = L2M_TASKS,
+    updates_per_task: int = 300,
+    eval_episodes: int = 5,
+    data: list[str] | None = None,
+    episodes_per_task: int = 10,
+    seed: int = 0,
+    pretraining_tasks: str | None = None,
+) -> list[L2MRow] | None:
+    """Fine-tune the pretrained model on a CW10 slice with L2M and with full fine-tuning.
+
+    Args:
+        out_dir: Parent of the data (``data/``) and the runs (``<agent>/``).
+        pretrained: The pretrained model (default: the shipped
+            ``assets/pretrained/mddt.safetensors`` of the source checkout).
+        tasks: The slice, in order (at least two: the first's retention is measured after the
+            last).
+        updates_per_task: Fine-tuning updates per task.
+        eval_episodes: Episodes per task and evaluation.
+        data: Datasets directories holding the slice's tasks; None: collect ``episodes_per_task``
+            scripted episodes of each into ``out_dir/data``.
+        episodes_per_task: Episodes collected per task when ``data`` is None.
+        seed: Seed of the runs.
+        pretraining_tasks: Comma-separated pretraining tasks evaluated for retention, those of
+            them in the model's task table (None: the trainer's five MT40 tasks).
+
+    Returns:
+        One row per agent, or None when the pretrained model is missing (the part is skipped).
+    """
+    import time
+
+    from memrl.agents.l2m.offline_config import (
+        DEFAULT_PRETRAINED,
+        PRETRAIN_EVAL_TASKS,
+        OfflineConfig,
+    )
+    from memrl.agents.l2m.offline_trainer import OfflineTrainer
+    from memrl.agents.pretrained.dataset import PRETRAIN_SPLIT, find_datasets
+    from memrl.agents.run_log import read_metric
+    from memrl.eval.continual import retention_matrix
+    from memrl.eval.pretraining_retention import pretraining_retention
+
+    if len(tasks) < 2:
+        raise ValueError(f"tasks must name at least two tasks, got {list(tasks)}")
+    model = Path(pretrained or Path(__file__).resolve().parents[1] / DEFAULT_PRETRAINED)
+    if not model.is_file():
+        print(f"skipped the L2M part: no pretrained model at {model} (the shipped "
+              f"{DEFAULT_PRETRAINED}, or `memrl pretrain`'s model.safetensors)")  # fmt: skip
+        return None
+    if data is None:
+        from memrl.data import collect_metaworld
+
+        start = time.perf_counter()
+        collect_metaworld(list(tasks), out_dir / "data", episodes_per_task=episodes_per_task,
+                          seed=seed, progress=False)  # fmt: skip
+        data = [str(out_dir / "data")]
+        seconds = time.perf_counter() - start
+        print(f"collected {episodes_per_task} scripted episodes of each of {', '.join(tasks)} "
+              f"into {data[0]} in {seconds:.0f} s (kept for the next run)")  # fmt: skip
+    pretraining_data = any(s.split == PRETRAIN_SPLIT for s in find_datasets(data))
+    if not pretraining_data:
+        print("l2m runs without identity keys: the data hold no pretraining tasks to train them "
+              "on (give datasets of the pretraining split to add them)")  # fmt: skip
+    sample = _pretraining_sample(model, pretraining_tasks or PRETRAIN_EVAL_TASKS)
+    rows = []
+    for agent in L2M_AGENTS:
+        config = OfflineConfig(
+            agent=agent, tasks=",".join(tasks), pretrained=str(model), data=list(data),
+            updates_per_task=updates_per_task, evaluations_per_task=1,
+            warmup_steps=max(1, min(100, updates_per_task // 5)), eval_episodes=eval_episodes,
+            pretrain_eval_tasks=sample, num_identity_keys=10 if pretraining_data else 0,
+            identity_key_updates=updates_per_task, checkpoint_every=updates_per_task,
+            log_every=max(1, updates_per_task // 3), seed=seed, tensorboard=False, threads=1,
+        )  # fmt: skip
+        run_dir = out_dir / agent
+        trainer = OfflineTrainer(config, run_dir, resume=True)
+        trainer.train()
+        log = trainer.evaluations
+        matrix = retention_matrix(log)
+        own = [float(matrix.matrix[1 + i, matrix.column(t)]) for i, t in enumerate(tasks)]
+        end = [float(matrix.matrix[-1, matrix.column(t)]) for t in tasks]
+        before = after = retention = None
+        if log.pretraining:
+            columns = [matrix.column(t) for t in log.pretraining]
+            before = float(matrix.matrix[0, columns].mean())
+            after = float(matrix.matrix[-1, columns].mean())
+            ratio, _ = pretraining_retention(matrix, log.pretraining)
+            retention = ratio if np.isfinite(ratio) else None
+        _, rates = read_metric(run_dir, "charts/updates_per_s")
+        rows.append(L2MRow(
+            agent, list(tasks), own, end, list(log.pretraining), before, after, retention,
+            float(np.mean(rates)) if rates else float("nan"), str(run_dir),
+        ))  # fmt: skip
+    return rows
+
+
+def format_l2m(rows: list[L2MRow]) -> str:
+    """The L2M part's rows as an aligned text table."""
+
+    def number(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    first, last = rows[0].tasks[0], rows[0].tasks[-1]
+    header = ("agent", f"{first}: after it", f"after {last}", "average at end",
+              "pretraining: frozen", "after", "retention", "updates/s")  # fmt: skip
+    lines = [
+        (r.agent, number(r.after_own_task[0]), number(r.at_end[0]),
+         number(float(np.mean(r.at_end))), number(r.pretraining_before),
+         number(r.pretraining_after), number(r.pretraining_retention), f"{r.updates_per_s:.1f}")
+        for r in rows
+    ]  # fmt: skip
+    widths = [max(len(c) for c in col) for col in zip(header, *lines, strict=True)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+        for cells in [header, *lines]
+    )
+
+
 def run_demo(
     out_dir: Path,
     episodes: int = 200,
     seed: int = 0,
     env_ids: list[str] | None = None,
     train_steps: int = 200_000,
+    l2m_updates_per_task: int = 300,
+    l2m_tasks: tuple[str, ...] = L2M_TASKS,
+    l2m_data: list[str] | None = None,
+    pretrained: str | Path | None = None,
 ) -> list[DemoRow]:
     """Run the showcase, print its tables, write ``demo.json``, plots and ``ballet.gif``.
 
@@ -232,6 +413,10 @@ def run_demo(
         seed: Seed of the first episode (episode k uses ``seed + k``) and of the training runs.
         env_ids: Envs to evaluate with the scripted policies (default: every memory env).
         train_steps: Env steps of memory PPO per trained agent (0: skip the training).
+        l2m_updates_per_task: Fine-tuning updates per task of the L2M part (0: skip it).
+        l2m_tasks: The CW10 slice of the L2M part.
+        l2m_data: Datasets holding the slice's tasks (None: collect them on the fly).
+        pretrained: The pretrained model of the L2M part (None: the shipped one).
 
     Returns:
         One row per env.
@@ -249,11 +434,20 @@ def run_demo(
         trained = train_recall_agents(out_dir, train_steps, seed, episodes)
         print(format_trained(trained))
         print(f"chance {chance_level(RECALL_ENV):.2f}; curves in {out_dir / 'training_curves.png'}")
+    l2m_rows: list[L2MRow] | None = None
+    if l2m_updates_per_task:
+        print(f"\nfine-tuning the pretrained model offline on {' > '.join(l2m_tasks)} with L2M "
+              f"and full fine-tuning, {l2m_updates_per_task:,} updates per task:")  # fmt: skip
+        l2m_rows = l2m_demo(out_dir / "l2m", pretrained, l2m_tasks, l2m_updates_per_task,
+                            data=l2m_data, seed=seed)  # fmt: skip
+        if l2m_rows:
+            print(format_l2m(l2m_rows))
     report = {
         "command": "memrl " + " ".join(sys.argv[1:]),
         "machine": machine_info(),
         "rows": [asdict(r) for r in rows],
         "trained": [asdict(r) for r in trained],
+        "l2m": [asdict(r) for r in l2m_rows] if l2m_rows else None,
     }
     (out_dir / "demo.json").write_text(json.dumps(report, indent=2) + "\n")
     frames = record_episode(GIF_ENV, seed=seed, policy=_as_callable(FAMILY_POLICIES["ballet"]()))

@@ -47,18 +47,11 @@ from pathlib import Path
 from typing import Any
 
 from memrl.agents.checkpoints import CheckpointStore
-from memrl.agents.continual import (
-    METHODS,
-    ContinualConfig,
-    EvaluationLog,
-    evaluate_continual_runs,
-    train_continual,
-    train_reference_curves,
-)
-from memrl.agents.continual.evaluation import learning_settings
-from memrl.agents.continual.reference import reference_config
-from memrl.agents.continual.trainer import saved_run_config
+from memrl.agents.continual import METHODS, ContinualConfig, EvaluationLog, train_continual
+from memrl.agents.continual.trainer import learning_settings, saved_run_config
 from memrl.bench.continual import project_run_hours
+from memrl.eval.continual import evaluate_continual_runs
+from memrl.eval.reference_curves import reference_config, train_reference_curves
 
 TASKS = "reach-v3,button-press-v3,window-open-v3"
 BENCH = str(Path(__file__).resolve().parents[1] / "docs" / "bench_continual.json")

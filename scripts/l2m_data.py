@@ -43,9 +43,8 @@ from typing import Any
 
 from memrl.agents.checkpoints import CheckpointStore, NoIntactCheckpointError
 from memrl.agents.continual import ContinualConfig, train_continual
-from memrl.agents.continual.evaluation import learning_settings
 from memrl.agents.continual.replay_export import export_sac_replay, sac_replay_dataset_id
-from memrl.agents.continual.trainer import saved_run_config
+from memrl.agents.continual.trainer import learning_settings, saved_run_config
 from memrl.agents.run_lock import LOCK_FILE, RunInUseError
 from memrl.data import (
     DEFAULT_EPISODES_PER_TASK,

@@ -14,13 +14,13 @@ from PIL import Image
 
 import memrl
 from memrl.agents.continual.config import ContinualConfig
-from memrl.agents.continual.reference import save_reference_curves
 from memrl.agents.ppo_config import PPOConfig
 from memrl.agents.sb3_config import SB3Config
 from memrl.cli import build_parser, main
 from memrl.cli.config_options import field_docs, option_name
 from memrl.envs import ALL
 from memrl.envs.play import play
+from memrl.eval.reference_curves import save_reference_curves
 
 BALLET = "memrl/BalletGrid-2-delay16-v0"
 

@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from memrl.agents.continual.evaluation import CONTINUAL_SAC, EvaluationLog, learning_settings
-from memrl.agents.continual.trainer import saved_run_config
+from memrl.agents.continual.evaluation_log import CONTINUAL_SAC, EvaluationLog
+from memrl.agents.continual.trainer import learning_settings, saved_run_config
 from memrl.agents.run_log import read_metric
+from memrl.eval.continual import evaluation_history
 from memrl.eval.metrics import final_performance
 
 TRAINING_TAIL = 0.1
@@ -165,7 +166,7 @@ def _continual_run(run_dir: Path, config: dict[str, Any]) -> RunResult:
     windows = log.windows_completed
     if windows == 0:
         raise ValueError(f"{run_dir}: no task window completed yet")
-    history = log.history(windows)
+    history = evaluation_history(log, windows)
     return RunResult(
         run_dir=run_dir,
         kind="continual",

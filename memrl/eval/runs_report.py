@@ -4,7 +4,7 @@ Runs are found (:func:`~memrl.eval.run_results.find_run_dirs`), read from their 
 and results (:mod:`memrl.eval.run_results`), grouped into studies and groups of seeds, and
 aggregated with rliable (:mod:`memrl.eval.aggregate`). Continual studies also get Continual
 World's table (P, F, FT with its 90% bootstrap intervals over seeds) from
-:func:`~memrl.agents.continual.evaluation.evaluate_continual_runs`, written in full under
+:func:`~memrl.eval.continual.evaluate_continual_runs`, written in full under
 ``OUT/continual/<study>/``.
 
 Forward transfer needs single-task reference curves. Among the runs given, a single-task
@@ -29,8 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from memrl.agents.continual.evaluation import EvaluationLog, evaluate_continual_runs
-from memrl.agents.continual.reference import reference_from_runs
+from memrl.agents.continual.evaluation_log import EvaluationLog
 from memrl.eval.aggregate import (
     BOOTSTRAP_REPS,
     BOOTSTRAP_SEED,
@@ -44,7 +43,9 @@ from memrl.eval.aggregate import (
     performance_profiles,
 )
 from memrl.eval.aggregate_plots import plot_interval_estimates, plot_performance_profiles
+from memrl.eval.continual import evaluate_continual_runs
 from memrl.eval.plots import RecallCurve, plot_recall_vs_delay
+from memrl.eval.reference_curves import reference_from_runs
 from memrl.eval.report import write_report
 from memrl.eval.run_results import RunResult, find_run_dirs, read_run
 

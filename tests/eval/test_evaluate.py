@@ -8,11 +8,10 @@ import pytest
 import torch
 
 from memrl.agents import loading
-from memrl.agents.continual import evaluation as continual_evaluation
 from memrl.agents.ppo import PPOTrainer
 from memrl.agents.ppo_config import PPOConfig
 from memrl.cli import main
-from memrl.eval import evaluate, report
+from memrl.eval import continual, evaluate, report
 from memrl.eval.evaluate import DELAYS, evaluate_run, evaluation_cases, run_episodes
 
 
@@ -235,7 +234,7 @@ def test_an_unwritable_out_is_refused_before_anything_is_evaluated(
     tmp_path, capsys, monkeypatch, config
 ):
     for module, name in ((loading, "load_agent"), (evaluate, "evaluate_run"),
-                         (continual_evaluation, "evaluate_continual_runs")):  # fmt: skip
+                         (continual, "evaluate_continual_runs")):  # fmt: skip
         monkeypatch.setattr(module, name, _never)
     run = tmp_path / "run"
     run.mkdir()

@@ -1,18 +1,22 @@
 """Continual SAC with the classic continual-learning methods (Continual World's recipe).
 
-Entry points (what ``memrl train --stream ... --method ...`` and ``memrl eval`` call):
+Entry points (what ``memrl train --stream ... --method ...`` calls, and the log ``memrl eval``
+reads):
 
 - :class:`ContinualConfig` (:mod:`~memrl.agents.continual.config`, torch-free): every option.
 - :func:`train_continual` (:mod:`~memrl.agents.continual.trainer`): train a run directory,
   ``resume=True`` to continue one.
-- :func:`evaluate_continual` / :func:`evaluate_continual_runs`
-  (:mod:`~memrl.agents.continual.evaluation`): Continual World's P, F, FT with CIs, plots, report.
-- :func:`train_reference_curves` (:mod:`~memrl.agents.continual.reference`): single-task SAC
-  reference curves for forward transfer.
+- :class:`EvaluationLog` (:mod:`~memrl.agents.continual.evaluation_log`): ``evaluations.json``,
+  every evaluation the trainer made, as plain data.
 
 Modules, in the order data flows: ``config`` -> ``networks`` (multi-head actor and critic) ->
 ``buffers`` (FIFO, reservoir) -> ``sac`` (the agent and its update) -> ``methods`` (finetune, l2,
-ewc, packnet, replay, multitask) -> ``trainer`` (the loop) -> ``evaluation`` / ``reference``.
+ewc, packnet, replay, multitask) -> ``trainer`` (the loop) -> ``evaluation_log``.
+
+What is made of a run afterwards lives in :mod:`memrl.eval`, which depends on this package (never
+the other way round): Continual World's P, F, FT with CIs, plots and the report
+(:mod:`memrl.eval.continual`, ``memrl eval``), and the single-task reference curves for forward
+transfer (:mod:`memrl.eval.reference_curves`).
 
 Why memrl's own SAC rather than stable-baselines3's ``SAC``: Continual World's recipe needs output
 heads chosen per transition by the task id, one entropy coefficient per task, replay and optimiser
@@ -38,16 +42,7 @@ _LAZY = {
     "ContinualTrainer": "trainer",
     "load_continual_agent": "trainer",
     "train_continual": "trainer",
-    "EvaluationLog": "evaluation",
-    "evaluate_continual": "evaluation",
-    "evaluate_continual_runs": "evaluation",
-    "load_evaluation_history": "evaluation",
-    "per_task_tables": "evaluation",
-    "results_table": "evaluation",
-    "default_reference_path": "reference",
-    "load_reference_curves": "reference",
-    "save_reference_curves": "reference",
-    "train_reference_curves": "reference",
+    "EvaluationLog": "evaluation_log",
 }
 """Names imported on first use, so that importing the config (for ``--help``) needs no torch."""
 

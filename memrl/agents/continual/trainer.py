@@ -17,7 +17,7 @@ One env step at a time, as Continual World's ``SAC.run`` (single env):
    ``ContinualEnv(fixed_task=...)``, ``eval_episodes`` episodes each, success =
    ``info["is_success"]`` at the episode's end (dm_control tasks define no success: their score
    is the normalised return, episode return / 1000, in [0, 1]); written to ``evaluations.json``
-   (:class:`~memrl.agents.continual.evaluation.EvaluationLog`: the initial evaluation apart, the
+   (:class:`~memrl.agents.continual.evaluation_log.EvaluationLog`: the initial evaluation apart, the
    trained tasks' columns in the layout of ``EvaluationHistory``) and ``metrics.csv``
    (``eval/<task>/success``; ``retention/<task>`` at every task's end).
 7. **Log** (``charts/``, ``losses/``) every ``log_every`` steps; **checkpoint** every
@@ -65,7 +65,7 @@ from tqdm import tqdm
 from memrl.agents.checkpoints import LATEST, CheckpointStore
 from memrl.agents.continual.buffers import check_parts, part_names
 from memrl.agents.continual.config import ContinualConfig
-from memrl.agents.continual.evaluation import LOG_FILE, EvaluationLog, learning_settings
+from memrl.agents.continual.evaluation_log import LOG_FILE, EvaluationLog
 from memrl.agents.continual.methods import Method, Segment, make_method
 from memrl.agents.continual.sac import ContinualSAC
 from memrl.agents.resume import changed_fields
@@ -538,6 +538,25 @@ def saved_run_config(saved: Mapping[str, Any]) -> ContinualConfig:
     was laid out by task (CW20 included, whose default is now by stage).
     """
     return ContinualConfig(**{"one_hot": "task", **saved})
+
+
+def learning_settings(config: ContinualConfig, *, with_seed: bool = False) -> dict[str, Any]:
+    """What makes runs of ``config`` differ beyond their seed.
+
+    Its fields without what does not change learning, with the stream's own layout and budget
+    made explicit.
+
+    Args:
+        config: The run's config.
+        with_seed: Keep the seed, for comparing one run with itself (a resume, an archived copy)
+            rather than seeds of one setting with each other.
+    """
+    settings = dataclasses.asdict(config)
+    for name in RESUMABLE_CHANGES if with_seed else ("seed", *RESUMABLE_CHANGES):
+        settings.pop(name)
+    stream = config.build_stream()  # "" and 0 mean the stream's own layout and budget
+    settings["one_hot"], settings["steps_per_task"] = stream.one_hot, stream.steps_per_task
+    return settings
 
 
 def load_continual_agent(run_dir: str | Path) -> tuple[ContinualSAC, ContinualConfig]:

@@ -22,7 +22,7 @@ r"""Offline continual fine-tuning of the pretrained Decision Transformer, read t
    argmax actions, conditioned on each task's target return, modulated as the agent says; the
    same episode layouts at every evaluation, seeded by the run's seed and the task): the success
    rate (dm_control: the return / 1000). Written to ``evaluations.json`` in the layout of
-   continual SAC's (:class:`~memrl.agents.continual.evaluation.EvaluationLog`, one window per
+   continual SAC's (:class:`~memrl.agents.continual.evaluation_log.EvaluationLog`, one window per
    task, the pretraining sample marked), so ``memrl eval RUN_DIR`` reports Continual World's
    metrics, the retention matrix and the retention of pretraining skill.
 5. **Log** (``metrics.csv``, TensorBoard) every ``log_every`` updates; **checkpoint** every
@@ -84,7 +84,7 @@ import torch
 from tqdm import tqdm
 
 from memrl.agents.checkpoints import CheckpointStore, atomic_write
-from memrl.agents.continual.evaluation import LOG_FILE, EvaluationLog
+from memrl.agents.continual.evaluation_log import LOG_FILE, EvaluationLog
 from memrl.agents.l2m.methods import OfflineMethod, make_method
 from memrl.agents.l2m.offline_config import RESUMABLE_CHANGES, OfflineConfig
 from memrl.agents.pretrained.checkpoint import load_model

@@ -1,4 +1,4 @@
-"""``memrl bench WHAT``: speed (``envs``, ``streams``, ``continual``, ``memory``, ``sweep``)."""
+"""``memrl bench WHAT``: speed of envs, streams, continual SAC, memory, sweeps and L2M."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from memrl.agents.continual.config import METHODS
+from memrl.agents.l2m.offline_config import AGENTS
 from memrl.cli.arguments import env_id, positive_float, positive_int
 from memrl.envs import ALL
 
@@ -155,6 +156,44 @@ def add_parser(subparsers: Any) -> None:
         help="env steps of each run (default: %(default)s)",
     )
     b.set_defaults(func=run_sweep_bench)
+    b = bench.add_parser(
+        "l2m",
+        help="the L2M pipeline: collection, pretraining, action latency, fine-tuning per agent",
+        description="Times each step of the L2M pipeline on a small scale, one torch thread: "
+        "scripted Meta-World collection (steps/s), pretraining of the default model at batch "
+        "256 (updates and tokens/s), the action latency of the frozen model and of L2M for 1 "
+        "and 10 envs, an online evaluation (seconds per episode) and offline fine-tuning with "
+        "every agent (updates/s); wall and CPU figures, the load average, and the projected "
+        "hours of a default CW10 run per agent. About 2-3 minutes.",
+    )
+    b.add_argument("--json", metavar="FILE", help=JSON_HELP)
+    b.add_argument(
+        "--episodes-per-task",
+        type=positive_int,
+        default=2,
+        help="scripted episodes collected per task (default: %(default)s)",
+    )
+    b.add_argument(
+        "--pretrain-updates",
+        type=positive_int,
+        default=200,
+        help="pretraining updates (default: %(default)s)",
+    )
+    b.add_argument(
+        "--updates-per-task",
+        type=positive_int,
+        default=20,
+        help="fine-tuning updates per task and agent (default: %(default)s)",
+    )
+    b.add_argument(
+        "--agents",
+        nargs="+",
+        choices=AGENTS,
+        default=list(AGENTS),
+        help="fine-tuning agents to time (default: all)",
+    )
+    b.add_argument("--note", default="", help="a remark stored in the JSON (e.g. the load)")
+    b.set_defaults(func=run_l2m_bench)
 
 
 def run_envs(args: argparse.Namespace) -> int:
@@ -234,6 +273,30 @@ def run_sweep_bench(args: argparse.Namespace) -> int:
 
     report = bench_sweep(main, trials=args.trials, env_id=args.env, agent=args.agent,
                          steps=args.steps)  # fmt: skip
+    print(format_report(report))
+    if args.json:
+        _write_json(args.json, report, args.argv)
+    return 0
+
+
+def run_l2m_bench(args: argparse.Namespace) -> int:
+    """Time the L2M pipeline's steps."""
+    from tqdm import tqdm
+
+    from memrl.bench.l2m import bench_l2m, format_report
+
+    def step(name: str) -> None:
+        tqdm.write(f"bench l2m: {name}", file=sys.stderr)
+
+    report = bench_l2m(
+        episodes_per_task=args.episodes_per_task,
+        pretrain_updates=args.pretrain_updates,
+        updates_per_task=args.updates_per_task,
+        agents=args.agents,
+        progress=step,
+    )
+    if args.note:
+        report = {"note": args.note, **report}
     print(format_report(report))
     if args.json:
         _write_json(args.json, report, args.argv)

@@ -131,7 +131,7 @@ def _eval_continual(args: argparse.Namespace) -> int:
             "into none of the runs)"
         )
     out = _output_directory(args)
-    from memrl.agents.continual.evaluation import evaluate_continual_runs
+    from memrl.eval.continual import evaluate_continual_runs
 
     report = evaluate_continual_runs(args.run_dirs, reference=args.reference, out_dir=out)
     print(report["details"]["table"])

@@ -16,17 +16,20 @@ from memrl.agents.continual import (
     METHODS,
     ContinualConfig,
     EvaluationLog,
-    evaluate_continual,
-    evaluate_continual_runs,
     load_continual_agent,
-    load_evaluation_history,
-    per_task_tables,
-    save_reference_curves,
     train_continual,
 )
 from memrl.agents.continual.config import STREAMS, suggested_eval_every
 from memrl.agents.continual.trainer import ContinualTrainer
+from memrl.eval.continual import (
+    evaluate_continual,
+    evaluate_continual_runs,
+    evaluation_history,
+    load_evaluation_history,
+    retention_matrix,
+)
 from memrl.eval.metrics import EvaluationHistory, continual_world_metrics
+from memrl.eval.reference_curves import save_reference_curves
 
 from .conftest import tiny_config
 
@@ -206,30 +209,6 @@ def test_report_and_forward_transfer_over_seeds(tmp_path, finetune_run):
         )  # fmt: skip
 
 
-def test_per_task_tables_show_each_methods_tasks_and_windows():
-    def details(final, forgetting, transfer):
-        return {
-            "per_task": {"task_names": ["a", "b"], "final_performance": final},
-            "per_window": {"task_names": ["a", "b"][: len(forgetting)], "forgetting": forgetting,
-                           "forward_transfer": transfer},
-        }  # fmt: skip
-
-    tables = per_task_tables({
-        "finetune": details([0.1, 0.9], [0.8, 0.0], [0.25, -0.5]),
-        "ewc": details([0.6, 0.7], [0.125], None),  # one window reached, no references
-        "multitask": details([0.9, 1.0], [0.0, 0.0], None),
-    })  # fmt: skip
-    success, windows = tables.values()
-    assert success.splitlines() == [
-        "| method | a | b |", "|---|---|---|", "| finetune | 0.10 | 0.90 |",
-        "| ewc | 0.60 | 0.70 |", "| multitask | 0.90 | 1.00 |",
-    ]  # fmt: skip
-    assert windows.splitlines() == [
-        "| method | 1. a | 2. b |", "|---|---|---|", "| finetune | 0.80 / 0.25 | 0.00 / -0.50 |",
-        "| ewc | 0.12 / - | - |", "| multitask | - | - |",
-    ]  # fmt: skip
-
-
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -345,8 +324,9 @@ def test_held_out_tasks_are_evaluated_and_never_trained(tmp_path):
     assert log.task_names == ("reach-v3", "button-press-v3", "drawer-close-v3")
     assert log.held_out == ("drawer-close-v3",) and log.schedule == (0, 1)
     assert len(log.initial_success) == 3 and all(len(row) == 3 for row in log.success)
-    assert log.history().task_names == ("reach-v3", "button-press-v3")  # CW metrics: trained only
-    retention = log.retention()
+    # Continual World's metrics read the trained tasks only.
+    assert evaluation_history(log).task_names == ("reach-v3", "button-press-v3")
+    retention = retention_matrix(log)
     assert retention.stage_labels == ("initial", "0: reach-v3", "1: button-press-v3")
     assert retention.held_out == ("drawer-close-v3",)
     np.testing.assert_allclose(retention.matrix[0], log.initial_success)

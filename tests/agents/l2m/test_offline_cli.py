@@ -83,10 +83,11 @@ def test_offline_options_are_checked_and_named_as_typed(tmp_path, capsys, option
 
 
 def test_a_missing_pretrained_model_says_how_to_make_one(tmp_path, capsys, offline_data):
-    out = tmp_path / "run"
-    assert main(["train", "--offline", "--data", str(offline_data), "--out", str(out)]) == 2
+    out, missing = tmp_path / "run", tmp_path / "models" / "mddt.safetensors"
+    argv = ["train", "--offline", "--data", str(offline_data), "--pretrained", str(missing)]
+    assert main([*argv, "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "--pretrained " in err and "assets/pretrained/mddt.safetensors: no such file" in err
+    assert "--pretrained " in err and f"{missing}: no such file" in err
     assert "Pretrain a model with `memrl pretrain --data DIR --out RUN_DIR`" in err
     assert not out.exists()
 

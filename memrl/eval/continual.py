@@ -1,39 +1,37 @@
-"""A continual run's evaluation log, and the Continual World report made from it.
+"""Continual World's evaluation of continual runs: metrics, retention, plots and the report.
 
-``evaluations.json`` in a run directory is the log (:class:`EvaluationLog`): the success rate and
-mean return of every task of the stream (held-out tasks included) at every evaluation, the env
-steps at which the evaluations happened, the stream's windows, and the initial evaluation made
-before any training. Its trained tasks' columns are exactly the layout of
-:class:`memrl.eval.metrics.EvaluationHistory` (``log.history()`` builds one): one column per
-distinct trained task of the stream, ``schedule`` = the column trained in each window (stage),
-and the window convention of Continual World (an evaluation made exactly at a task switch
-belongs to the task that has just finished, because the trainer evaluates after the last step of
-the task). Continual World's metrics read only those columns; the held-out columns and the
-initial evaluation go into the retention matrix (:meth:`EvaluationLog.retention`).
+A continual run's trainer logs every evaluation in ``evaluations.json``
+(:class:`~memrl.agents.continual.evaluation_log.EvaluationLog`); this module turns those logs into
+Continual World's metrics and the report. The trained tasks' columns of a log are the layout of
+:class:`memrl.eval.metrics.EvaluationHistory` (:func:`evaluation_history` builds one), which
+Continual World's metrics read; the held-out columns and the initial evaluation go into the
+retention matrix (:func:`retention_matrix`).
 
 - :func:`evaluate_continual` (``memrl eval RUN_DIR``): P, F, FT of one run, the success curves
   with the task boundaries, the retention heatmap; ``report.md``, ``report.json`` and PNGs.
 - :func:`evaluate_continual_runs`: the same over several runs (seeds), one row per method, with
   Continual World's 90% bootstrap intervals over seeds, and the retention of held-out tasks.
 
-Forward transfer needs single-task reference curves (:mod:`memrl.agents.continual.reference`);
+Forward transfer needs single-task reference curves (:mod:`memrl.eval.reference_curves`);
 without them FT is reported as unavailable.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from memrl.agents.continual.config import ContinualConfig, suggested_eval_every
+from memrl.agents.continual.config import suggested_eval_every
+from memrl.agents.continual.evaluation_log import CONTINUAL_SAC, EvaluationLog
+from memrl.agents.continual.trainer import learning_settings, saved_run_config
+from memrl.agents.l2m.offline_config import RESUMABLE_CHANGES as OFFLINE_RESUMABLE_CHANGES
 from memrl.eval.metrics import (
     LAST_EVALUATIONS,
     ConfidenceInterval,
@@ -43,6 +41,7 @@ from memrl.eval.metrics import (
     continual_world_metrics,
 )
 from memrl.eval.pretraining_retention import pretraining_details, pretraining_table
+from memrl.eval.reference_curves import default_reference_path, load_reference_curves
 from memrl.eval.retention import (
     RetentionMatrix,
     format_table,
@@ -51,8 +50,6 @@ from memrl.eval.retention import (
 )
 from memrl.streams.catalogue import base_task_name
 
-LOG_FILE = "evaluations.json"
-"""Name of the evaluation log in a run directory."""
 METRIC_NAMES = {
     "performance": "average performance",
     "forgetting": "forgetting",
@@ -63,232 +60,83 @@ METRIC_NAMES = {
     "pretraining_retention": "pretraining retention",
 }
 """Column titles of the metrics in reports."""
-CONTINUAL_SAC = "Continual SAC"
-"""The evaluation log's ``learner`` of continual-SAC runs."""
 
 
-@dataclass
-class EvaluationLog:
-    """Every evaluation of one continual run (``evaluations.json``).
+# -- a log as the metrics' inputs ----------------------------------------------------------------
 
-    Attributes:
-        task_names: The stream's distinct tasks (columns, in one-hot order): the trained tasks,
-            then the held-out ones.
-        steps_per_task: Env steps per window (stage).
-        schedule: Column trained in each window of the stream (all windows, reached or not).
-        method: The continual-learning method.
-        stream: The stream's name.
-        seed: The run's seed.
-        eval_episodes: Episodes per task and evaluation.
-        deterministic: Whether the evaluations acted with the mean action.
-        steps: Env steps of training before each evaluation.
-        success: ``[evaluations][tasks]`` success rates (the score the metrics read).
-        returns: ``[evaluations][tasks]`` mean episode returns.
-        return_scored: Tasks without a success signal (dm_control), whose ``success`` entries are
-            the mean normalised return (episode return / its maximum, in [0, 1]) instead.
-        held_out: The tasks evaluated but never trained (the last columns).
-        initial_success: ``[tasks]`` success before any training (None: not evaluated, as in runs
-            made before memrl evaluated initially).
-        initial_returns: ``[tasks]`` mean returns of that evaluation.
-        pretraining: The held-out columns that are tasks a pretrained model was trained on
-            (offline fine-tuning runs): their success relative to the initial evaluation (the
-            frozen model's) is the retention of pretraining skill.
-        learner: What learnt the stream (a report's title): continual SAC, or offline
-            fine-tuning of the pretrained model.
+
+def evaluation_history(log: EvaluationLog, windows: int | None = None) -> EvaluationHistory:
+    """The log's trained tasks as an ``EvaluationHistory``, the input of Continual World's metrics.
+
+    Args:
+        log: A continual run's evaluation log.
+        windows: Keep the first this many windows (and the evaluations up to their end);
+            None: every window reached, the last one possibly unfinished.
+
+    Raises:
+        ValueError: The log holds no evaluation yet, or fewer windows than asked for.
     """
+    if not log.steps:
+        raise ValueError("the evaluation log is empty: no evaluation has been made yet")
+    if windows is None:
+        windows = log.windows_reached
+    if not 1 <= windows <= log.windows_reached:
+        raise ValueError(f"windows must be in 1..{log.windows_reached}, got {windows}")
+    steps = np.asarray(log.steps)
+    keep = steps <= windows * log.steps_per_task
+    return EvaluationHistory(
+        steps=steps[keep],
+        success=np.asarray(log.success)[keep, : len(log.trained_names)],
+        task_names=log.trained_names,
+        steps_per_task=log.steps_per_task,
+        schedule=log.schedule[:windows],
+    )
 
-    task_names: tuple[str, ...]
-    steps_per_task: int
-    schedule: tuple[int, ...]
-    method: str
-    stream: str
-    seed: int
-    eval_episodes: int
-    deterministic: bool
-    steps: list[int] = field(default_factory=list)
-    success: list[list[float]] = field(default_factory=list)
-    returns: list[list[float]] = field(default_factory=list)
-    return_scored: tuple[str, ...] = ()
-    held_out: tuple[str, ...] = ()
-    initial_success: list[float] | None = None
-    initial_returns: list[float] | None = None
-    pretraining: tuple[str, ...] = ()
-    learner: str = CONTINUAL_SAC
 
-    def __post_init__(self) -> None:
-        if self.held_out and self.task_names[-len(self.held_out) :] != tuple(self.held_out):
-            raise ValueError(
-                f"held_out {list(self.held_out)} must be the last of task_names "
-                f"{list(self.task_names)}"
-            )
-        if not set(self.pretraining) <= set(self.held_out):
-            raise ValueError(
-                f"pretraining {list(self.pretraining)} must be among the held-out tasks "
-                f"{list(self.held_out)} (evaluated, never trained)"
-            )
+def retention_matrix(
+    log: EvaluationLog, windows: int | None = None, last_evaluations: int = LAST_EVALUATIONS
+) -> RetentionMatrix:
+    """Success on every task after every window: the mean of the window's last evaluations.
 
-    @property
-    def held_out_only(self) -> tuple[str, ...]:
-        """The held-out columns that are not pretraining tasks."""
-        return tuple(name for name in self.held_out if name not in self.pretraining)
+    The mean of the last ``last_evaluations`` evaluations inside the window is Continual
+    World's end-of-window value, so the trained task's cell is the value its forgetting starts
+    from. The first row is the initial evaluation when the log has one; held-out tasks are
+    the matrix's held-out columns.
 
-    @property
-    def trained_names(self) -> tuple[str, ...]:
-        """The columns of the tasks the stream trains (every column but the held-out ones)."""
-        return self.task_names[: len(self.task_names) - len(self.held_out)]
-
-    def set_initial(self, success: Sequence[float], returns: Sequence[float]) -> None:
-        """Record the evaluation made before any training."""
-        if self.steps:
-            raise ValueError("the initial evaluation must come before every other evaluation")
-        self.initial_success = [float(s) for s in success]
-        self.initial_returns = [float(r) for r in returns]
-
-    def append(self, step: int, success: Sequence[float], returns: Sequence[float]) -> None:
-        """Record one evaluation made after ``step`` env steps."""
-        if self.steps and step <= self.steps[-1]:
-            raise ValueError(f"evaluation steps must increase: {step} after {self.steps[-1]}")
-        self.steps.append(int(step))
-        self.success.append([float(s) for s in success])
-        self.returns.append([float(r) for r in returns])
-
-    @property
-    def windows_reached(self) -> int:
-        """Windows that hold at least one evaluation (``ceil(last step / steps_per_task)``)."""
-        return math.ceil(self.steps[-1] / self.steps_per_task) if self.steps else 0
-
-    @property
-    def windows_completed(self) -> int:
-        """Windows whose last evaluation (at the window's end) is in the log."""
-        return self.steps[-1] // self.steps_per_task if self.steps else 0
-
-    @property
-    def total_steps(self) -> int:
-        """Env steps of the whole stream (every window, reached or not)."""
-        return len(self.schedule) * self.steps_per_task
-
-    @property
-    def finished(self) -> bool:
-        """Whether the log reaches the end of the stream."""
-        return bool(self.steps) and self.steps[-1] == self.total_steps
-
-    def history(self, windows: int | None = None) -> EvaluationHistory:
-        """The log as an ``EvaluationHistory``.
-
-        Args:
-            windows: Keep the first this many windows (and the evaluations up to their end);
-                None: every window reached, the last one possibly unfinished.
-
-        Raises:
-            ValueError: The log holds no evaluation yet, or fewer windows than asked for.
-        """
-        if not self.steps:
-            raise ValueError("the evaluation log is empty: no evaluation has been made yet")
-        if windows is None:
-            windows = self.windows_reached
-        if not 1 <= windows <= self.windows_reached:
-            raise ValueError(f"windows must be in 1..{self.windows_reached}, got {windows}")
-        steps = np.asarray(self.steps)
-        keep = steps <= windows * self.steps_per_task
-        return EvaluationHistory(
-            steps=steps[keep],
-            success=np.asarray(self.success)[keep, : len(self.trained_names)],
-            task_names=self.trained_names,
-            steps_per_task=self.steps_per_task,
-            schedule=self.schedule[:windows],
-        )
-
-    def retention(
-        self, windows: int | None = None, last_evaluations: int = LAST_EVALUATIONS
-    ) -> RetentionMatrix:
-        """Success on every task after every window: the mean of the window's last evaluations.
-
-        The mean of the last ``last_evaluations`` evaluations inside the window is Continual
-        World's end-of-window value, so the trained task's cell is the value its forgetting starts
-        from. The first row is the initial evaluation when the log has one; held-out tasks are
-        the matrix's held-out columns.
-
-        Args:
-            windows: As in :meth:`history`.
-            last_evaluations: Evaluations averaged at the end of each window (fewer when the
-                window holds fewer).
-        """
-        history = self.history(windows)
-        success = np.asarray(self.success)  # every column; history's rows are its first rows
-        rows, labels = [], []
-        trained: list[tuple[str, ...]] = []
-        if self.initial_success is not None:
-            rows.append(np.asarray(self.initial_success))
-            labels.append("initial")
+    Args:
+        log: A continual run's evaluation log (every column: held-out tasks too).
+        windows: As in :func:`evaluation_history`.
+        last_evaluations: Evaluations averaged at the end of each window (fewer when the
+            window holds fewer).
+    """
+    history = evaluation_history(log, windows)
+    success = np.asarray(log.success)  # every column; history's rows are its first rows
+    rows, labels = [], []
+    trained: list[tuple[str, ...]] = []
+    if log.initial_success is not None:
+        rows.append(np.asarray(log.initial_success))
+        labels.append("initial")
+        trained.append(())
+    for window in range(history.num_windows):
+        inside = np.flatnonzero(history.evaluations_in(window, window))
+        if inside.size == 0:
+            continue
+        rows.append(success[inside[-last_evaluations:]].mean(axis=0))
+        if log.method == "multitask":  # every window trains every task
+            labels.append(f"{window}: all tasks")
             trained.append(())
-        for window in range(history.num_windows):
-            inside = np.flatnonzero(history.evaluations_in(window, window))
-            if inside.size == 0:
-                continue
-            rows.append(success[inside[-last_evaluations:]].mean(axis=0))
-            if self.method == "multitask":  # every window trains every task
-                labels.append(f"{window}: all tasks")
-                trained.append(())
-            else:
-                task = self.task_names[self.schedule[window]]
-                labels.append(f"{window}: {task}")
-                trained.append((task,))
-        return RetentionMatrix(
-            np.asarray(rows), self.task_names, tuple(labels), self.held_out, tuple(trained)
-        )
-
-    # -- files ---------------------------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        """The log as plain data."""
-        data = asdict(self)
-        data["task_names"] = list(self.task_names)
-        data["schedule"] = list(self.schedule)
-        data["return_scored"] = list(self.return_scored)
-        data["held_out"] = list(self.held_out)
-        data["pretraining"] = list(self.pretraining)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EvaluationLog:
-        """The log from :meth:`to_dict`'s data."""
-        values = dict(data)
-        values["task_names"] = tuple(values["task_names"])
-        values["schedule"] = tuple(int(c) for c in values["schedule"])
-        values["return_scored"] = tuple(values.get("return_scored", ()))
-        values["held_out"] = tuple(values.get("held_out", ()))
-        values["pretraining"] = tuple(values.get("pretraining", ()))
-        return cls(**values)
-
-    def save(self, path: str | Path) -> Path:
-        """Write the log as JSON, atomically (a temporary file, then a rename)."""
-        path = Path(path)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        tmp.replace(path)
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> EvaluationLog:
-        """Read a log from a JSON file or from a run directory.
-
-        Raises:
-            FileNotFoundError: No log there.
-        """
-        path = Path(path)
-        if path.is_dir():
-            path = path / LOG_FILE
-        if not path.exists():
-            raise FileNotFoundError(
-                f"no evaluation log at {path}; is this a continual run directory "
-                "(memrl train --stream ...) that has evaluated at least once?"
-            )
-        return cls.from_dict(json.loads(path.read_text()))
+        else:
+            task = log.task_names[log.schedule[window]]
+            labels.append(f"{window}: {task}")
+            trained.append((task,))
+    return RetentionMatrix(
+        np.asarray(rows), log.task_names, tuple(labels), log.held_out, tuple(trained)
+    )
 
 
 def load_evaluation_history(run_dir: str | Path) -> EvaluationHistory:
     """The ``EvaluationHistory`` of a continual run directory (for ``memrl.eval.metrics``)."""
-    return EvaluationLog.load(run_dir).history()
+    return evaluation_history(EvaluationLog.load(run_dir))
 
 
 # -- reports -----------------------------------------------------------------------------------
@@ -298,8 +146,6 @@ def _resolve_reference(
     reference: str | Path | Mapping[str, ArrayLike] | None, logs: Sequence[EvaluationLog]
 ) -> tuple[dict[str, np.ndarray] | None, str]:
     """Reference curves for the logs' tasks, and a note saying where they came from."""
-    from memrl.agents.continual.reference import default_reference_path, load_reference_curves
-
     budget = logs[0].steps_per_task
     if reference is None and logs[0].learner != CONTINUAL_SAC:
         return None, (
@@ -324,7 +170,7 @@ def _resolve_reference(
         curves = {name: np.asarray(value, dtype=np.float64) for name, value in reference.items()}
         source = "given reference curves"
     # A task's later occurrences ("hammer-v3#2", CW20) share the task's reference (reference_auc).
-    needed = {base_task_name(name) for log in logs for name in log.history().window_names}
+    needed = {base_task_name(name) for log in logs for name in evaluation_history(log).window_names}
     missing = sorted(needed - set(curves))
     if missing:
         return None, f"{source} lacks tasks {missing}: forward transfer omitted"
@@ -373,7 +219,7 @@ def evaluate_continual(
         run_dir: A continual run directory (``memrl train --stream ...``); a run still in progress
             is evaluated on the windows it has reached.
         reference: Single-task reference curves for forward transfer: a JSON file written by
-            :func:`memrl.agents.continual.reference.save_reference_curves`, a mapping task ->
+            :func:`memrl.eval.reference_curves.save_reference_curves`, a mapping task ->
             ``[runs, evaluations]`` success, or None for
             ``assets/reference_curves/sac-<steps_per_task>.json`` when it exists.
 
@@ -461,7 +307,7 @@ def evaluate_continual_runs(
             "pretraining": pretraining,
             "note": note,
         }
-        matrices[method] = method_logs[0].retention(windows)
+        matrices[method] = retention_matrix(method_logs[0], windows)
         suffix = "" if single else f"_{method}"
         # Drawn at step 0 when every run evaluated before training.
         initial = [log.initial_success[: len(log.trained_names)]
@@ -561,40 +407,15 @@ def _check_distinct_runs(logs: Sequence[EvaluationLog], run_dirs: Sequence[str |
 
 
 def _varying_config(run_dir: str | Path) -> dict[str, Any] | None:
-    """A run's settings (:func:`learning_settings`) from its ``config.json``; None without one."""
-    from memrl.agents.continual.trainer import saved_run_config
-
+    """A run's settings (``learning_settings``) from its ``config.json``; None without one."""
     path = Path(run_dir) / "config.json"
     if not path.exists():
         return None
     saved = json.loads(path.read_text())
     if saved.pop("offline", False):  # offline fine-tuning: its settings but the seed and paths
-        from memrl.agents.l2m.offline_config import RESUMABLE_CHANGES
-
-        return {k: v for k, v in saved.items() if k not in ("seed", *RESUMABLE_CHANGES)}
+        return {k: v for k, v in saved.items() if k not in ("seed", *OFFLINE_RESUMABLE_CHANGES)}
     saved.pop("agent", None)
     return learning_settings(saved_run_config(saved))
-
-
-def learning_settings(config: ContinualConfig, *, with_seed: bool = False) -> dict[str, Any]:
-    """What makes runs of ``config`` differ beyond their seed.
-
-    Its fields without what does not change learning, with the stream's own layout and budget
-    made explicit.
-
-    Args:
-        config: The run's config.
-        with_seed: Keep the seed, for comparing one run with itself (a resume, an archived copy)
-            rather than seeds of one setting with each other.
-    """
-    from memrl.agents.continual.trainer import RESUMABLE_CHANGES
-
-    settings = asdict(config)
-    for name in RESUMABLE_CHANGES if with_seed else ("seed", *RESUMABLE_CHANGES):
-        settings.pop(name)
-    stream = config.build_stream()  # "" and 0 mean the stream's own layout and budget
-    settings["one_hot"], settings["steps_per_task"] = stream.one_hot, stream.steps_per_task
-    return settings
 
 
 def _short_window_note(log: EvaluationLog) -> list[str]:
@@ -629,7 +450,7 @@ def _completed_histories(
             f"{logs[0].steps_per_task} steps; the last evaluations are at steps "
             f"{[log.steps[-1] if log.steps else 0 for log in logs]})"
         )
-    histories = [log.history(windows) for log in logs]
+    histories = [evaluation_history(log, windows) for log in logs]
     for run_dir, history in zip(run_dirs, histories, strict=True):
         if not np.array_equal(history.steps, histories[0].steps):
             raise ValueError(
@@ -661,7 +482,7 @@ def _held_out_details(
         rows = dict.fromkeys((METRIC_NAMES["held_out_change"], METRIC_NAMES["held_out_retention"]))
         return {"rows": rows}, "held-out metrics omitted: a run has no initial evaluation"
     # The pretraining columns have a section of their own (_pretraining_details).
-    matrices = [replace(log.retention(windows), held_out=held) for log in logs]
+    matrices = [replace(retention_matrix(log, windows), held_out=held) for log in logs]
     columns = [matrices[0].column(name) for name in held]
     initial = np.array([m.matrix[0, columns] for m in matrices])  # [runs, held-out tasks]
     end = np.array([m.matrix[-1, columns] for m in matrices])
@@ -719,7 +540,7 @@ def _pretraining_details(
         return None, None
     if any(log.initial_success is None for log in logs):
         return {"row": None}, "pretraining retention omitted: a run has no initial evaluation"
-    return pretraining_details([log.retention(windows) for log in logs], tasks)
+    return pretraining_details([retention_matrix(log, windows) for log in logs], tasks)
 
 
 def held_out_table(methods: Mapping[str, Mapping[str, Any]], precision: int = 2) -> str:

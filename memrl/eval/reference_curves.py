@@ -11,7 +11,7 @@ schedule (its ``run_single.py``). :func:`train_reference_curves` runs those sing
 
 A reference curve depends on the task and the budget, not on the stream, so the files are named by
 budget: ``assets/reference_curves/sac-<steps_per_task>.json`` is where
-:func:`~memrl.agents.continual.evaluation.evaluate_continual` looks by default.
+:func:`~memrl.eval.continual.evaluate_continual` looks by default.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from memrl.agents.continual.config import ContinualConfig
-from memrl.agents.continual.evaluation import LOG_FILE, EvaluationLog
+from memrl.agents.continual.evaluation_log import LOG_FILE, EvaluationLog
+from memrl.agents.continual.trainer import train_continual
 from memrl.streams.catalogue import base_task_name
 
 
@@ -196,8 +197,6 @@ def train_reference_curves(
     Returns:
         The path of the curves' JSON file.
     """
-    from memrl.agents.continual.trainer import train_continual
-
     out = Path(out_dir)
     run_dirs = []
     for task in dict.fromkeys(base_task_name(t) for t in tasks):  # "x#2" shares x's runs

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from memrl.agents.continual import EvaluationLog, evaluate_continual_runs, save_reference_curves
-from memrl.agents.continual.reference import (
-    default_reference_path,
-    load_reference_curves,
-    reference_from_runs,
-)
+from memrl.agents.continual.evaluation_log import EvaluationLog
+from memrl.eval.continual import evaluate_continual_runs, per_task_tables, retention_matrix
+from memrl.eval.reference_curves import save_reference_curves
 
 SUCCESS = [[0.2, 0.0], [0.8, 0.0], [0.4, 0.5], [0.2, 1.0]]
 """Success of tasks a, b at steps 150, 300, 450, 600 (a trains in window 0, b in window 1)."""
@@ -153,13 +148,13 @@ def test_windows_of_fewer_than_five_evaluations_get_a_note(tmp_path):
 
 def test_retention_rows_are_end_of_window_values(tmp_path):
     log = EvaluationLog.load(_run(tmp_path, "x"))
-    retention = log.retention()
+    retention = retention_matrix(log)
     # The mean of each window's evaluations (at most 5): the values forgetting starts from.
     np.testing.assert_allclose(retention.matrix, [[0.5, 0.0], [0.3, 0.75]])
     assert retention.stage_labels == ("0: a", "1: b")
     multitask = EvaluationLog.load(_run(tmp_path, "mt", method="multitask"))
-    assert multitask.retention().stage_labels == ("0: all tasks", "1: all tasks")
-    assert multitask.retention().stage_tasks == ((), ())
+    assert retention_matrix(multitask).stage_labels == ("0: all tasks", "1: all tasks")
+    assert retention_matrix(multitask).stage_tasks == ((), ())
 
 
 def test_a_later_occurrence_is_compared_with_its_tasks_reference(tmp_path):
@@ -196,7 +191,7 @@ def test_held_out_columns_are_left_out_of_the_metrics_and_kept_in_the_retention(
     assert _mean(report, "average performance") == pytest.approx((0.4 + 0.375) / 2)
     assert _mean(report, "forgetting") == pytest.approx((0.1 + 0.375) / 2)
     assert _mean(report, "forward transfer") == pytest.approx((0.2 / 0.7 + 0.5) / 2)
-    retention = EvaluationLog.load(run).retention()
+    retention = retention_matrix(EvaluationLog.load(run))
     assert retention.stage_labels == ("initial", "0: a", "1: b")
     assert retention.held_out == ("c",) and retention.stage_tasks == ((), ("a",), ("b",))
     np.testing.assert_allclose(
@@ -253,57 +248,7 @@ def test_held_out_retention_is_omitted_when_undefined(tmp_path):
     report = evaluate_continual_runs([uninitialised], out_dir=tmp_path / "r2")
     assert any("a run has no initial evaluation" in n for n in report["notes"])
     assert report["metrics"]["finetune"]["held-out change"] is None
-    assert EvaluationLog.load(uninitialised).retention().stage_labels == ("0: a", "1: b")
-
-
-def test_the_initial_evaluation_comes_first_and_old_logs_load(tmp_path):
-    log = EvaluationLog.load(_run(tmp_path, "x"))
-    with pytest.raises(ValueError, match="initial evaluation must come before"):
-        log.set_initial([0.0, 0.0], [0.0, 0.0])
-    data = log.to_dict()
-    for key in ("held_out", "initial_success", "initial_returns"):
-        del data[key]  # a log written before they existed
-    old = EvaluationLog.from_dict(data)
-    assert old.held_out == () and old.initial_success is None and old == log
-    with pytest.raises(ValueError, match=r"held_out \['a'\] must be the last of task_names"):
-        EvaluationLog.from_dict({**data, "held_out": ["a"]})
-
-
-def test_a_single_task_run_with_held_out_tasks_gives_a_reference_curve(tmp_path):
-    run_dir = tmp_path / "single"
-    run_dir.mkdir()
-    log = EvaluationLog(
-        task_names=("a", "c"), steps_per_task=300, schedule=(0,), method="finetune",
-        stream="a", seed=0, eval_episodes=10, deterministic=False, held_out=("c",),
-    )  # fmt: skip
-    log.append(150, [0.2, 0.9], [0.0, 0.0])
-    log.append(300, [0.6, 0.9], [0.0, 0.0])
-    log.save(run_dir / "evaluations.json")
-    curves = reference_from_runs([run_dir])
-    assert list(curves) == ["a"]
-    np.testing.assert_allclose(curves["a"], [[0.2, 0.6]])
-
-
-STUDY = Path(__file__).resolve().parents[3] / "assets" / "continual_study"
-"""The archive of scripts/continual_study.py (30,000 steps per task, evaluation every 2,000)."""
-
-
-def test_the_shipped_reference_curves_are_the_studys_and_the_default(tmp_path):
-    shipped = load_reference_curves(
-        default_reference_path(30_000), steps_per_task=30_000, eval_every=2_000,
-        deterministic=False,
-    )  # fmt: skip
-    from_runs = reference_from_runs(sorted(STUDY.glob("reference/*/seed*")))
-    assert set(shipped) == set(from_runs) == {"reach-v3", "button-press-v3", "window-open-v3"}
-    for task, curves in shipped.items():
-        assert curves.shape == (3, 15)  # 3 seeds, 15 evaluations
-        np.testing.assert_array_equal(curves, from_runs[task])
-    # memrl eval reads the shipped file when no reference is given, and gets the same FT.
-    runs = [shutil.copytree(run, tmp_path / run.name) for run in STUDY.glob("finetune/seed*")]
-    report = evaluate_continual_runs(runs, out_dir=tmp_path / "default")
-    assert report["details"]["reference"].endswith("sac-30000.json (3 runs per task)")
-    given = evaluate_continual_runs(runs, reference=from_runs, out_dir=tmp_path / "given")
-    assert _mean(report, "forward transfer") == _mean(given, "forward transfer")
+    assert retention_matrix(EvaluationLog.load(uninitialised)).stage_labels == ("0: a", "1: b")
 
 
 def _pretraining_run(tmp_path, name, initial, p, q, seed=0):
@@ -348,3 +293,27 @@ def test_pretraining_columns_give_the_retention_of_pretraining_skill_apart_from_
     value = report["metrics"]["l2m"]["pretraining retention"]
     assert value["mean"] == pytest.approx((0.35 / 0.6 + 1.0) / 2)
     assert value["lower"] < value["mean"] < value["upper"]
+
+
+def test_per_task_tables_show_each_methods_tasks_and_windows():
+    def details(final, forgetting, transfer):
+        return {
+            "per_task": {"task_names": ["a", "b"], "final_performance": final},
+            "per_window": {"task_names": ["a", "b"][: len(forgetting)], "forgetting": forgetting,
+                           "forward_transfer": transfer},
+        }  # fmt: skip
+
+    tables = per_task_tables({
+        "finetune": details([0.1, 0.9], [0.8, 0.0], [0.25, -0.5]),
+        "ewc": details([0.6, 0.7], [0.125], None),  # one window reached, no references
+        "multitask": details([0.9, 1.0], [0.0, 0.0], None),
+    })  # fmt: skip
+    success, windows = tables.values()
+    assert success.splitlines() == [
+        "| method | a | b |", "|---|---|---|", "| finetune | 0.10 | 0.90 |",
+        "| ewc | 0.60 | 0.70 |", "| multitask | 0.90 | 1.00 |",
+    ]  # fmt: skip
+    assert windows.splitlines() == [
+        "| method | 1. a | 2. b |", "|---|---|---|", "| finetune | 0.80 / 0.25 | 0.00 / -0.50 |",
+        "| ewc | 0.12 / - | - |", "| multitask | - | - |",
+    ]  # fmt: skip
