@@ -203,6 +203,8 @@ def _fit(
             param_space={"index": tune.grid_search(list(pending))},
             tune_config=tune.TuneConfig(
                 max_concurrent_trials=spec.max_concurrent,
+                # A finished trial's worker takes the next trial: memrl and torch stay imported.
+                reuse_actors=True,
                 trial_name_creator=lambda trial: spec.trials[trial.config["index"]].name,
                 trial_dirname_creator=lambda trial: f"trial-{trial.config['index']:04d}",
             ),
