@@ -31,9 +31,12 @@ from memrl.memory.encoding import sinusoid_encoding
 
 
 class TransformerLayer(nn.Module):
-    """One pre-LayerNorm layer: causal multi-head attention, then feed-forward."""
+    """One pre-LayerNorm layer's weights: causal multi-head attention, then feed-forward.
 
-    def __init__(self, width: int, heads: int, ff_hidden: int) -> None:
+    The core splits queries, keys and values into its heads, so a layer needs no head count.
+    """
+
+    def __init__(self, width: int, ff_hidden: int) -> None:
         super().__init__()
         self.norm_attention = nn.LayerNorm(width)
         self.query = nn.Linear(width, width)
@@ -90,7 +93,7 @@ class TransformerCore(MemoryCore):
         self.detach_window = detach_window
         self.input = nn.Linear(input_dim, width)
         self.layers = nn.ModuleList(
-            TransformerLayer(width, heads, ff_multiplier * width) for _ in range(num_layers)
+            TransformerLayer(width, ff_multiplier * width) for _ in range(num_layers)
         )
         self.norm_out = nn.LayerNorm(width)
         self.register_buffer(

@@ -281,3 +281,15 @@ def test_the_shared_window_read_equals_the_per_query_read(core_name, monkeypatch
     assert len(grads[0]) == len(list(core.parameters()))
     for shared, gathered in zip(*grads, strict=True):
         torch.testing.assert_close(shared, gathered, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"width": 0, "heads": 1, "top_k": 1}, "width must be an integer >= 1, got 0"),
+        ({"width": W, "heads": H, "top_k": 0}, "top_k must be an integer >= 1, got 0"),
+    ],
+)
+def test_attention_rejects_sizes_below_one_naming_them(options, message):
+    with pytest.raises(ValueError, match=message):
+        HierarchicalMemoryAttention(**options)
