@@ -119,6 +119,7 @@ class Rollout:
     start_state: State
     next_value: torch.Tensor  # [N]: value of the observation after the last step
     labels: torch.Tensor | None = None  # supervised objective: info["answer"] after each step
+    answer_steps: torch.Tensor | None = None  # supervised objective: the steps labels train
     strategies: torch.Tensor | None = None  # sat-ama: the eviction strategy in force at each step
 
 
@@ -200,6 +201,7 @@ class PPOTrainer:
         self.valid_next = torch.ones(config.num_envs, dtype=torch.bool)
         self.episode_return = np.zeros(config.num_envs)
         self.episode_length = np.zeros(config.num_envs, dtype=np.int64)
+        self.chosen = torch.zeros(config.num_envs, dtype=torch.bool)  # the episode's choice made
         self.finished: list[tuple[float, int, bool]] = []
         if resume and self.checkpoints.exists():
             self._load_checkpoint()
@@ -288,6 +290,7 @@ class PPOTrainer:
         start_state = detach_state(self.state)
         observations, actions, log_probs, values, rewards = [], [], [], [], []
         terminated, truncated, valid, resets, labels, acting = [], [], [], [], [], []
+        answer_steps = []
         strategies = []
         for _ in range(cfg.num_steps):
             reset = self.reset_next
@@ -311,6 +314,7 @@ class PPOTrainer:
             resets.append(reset)
             if cfg.objective == "supervised":
                 labels.append(self._answers(info))
+                answer_steps.append(self._answer_step(torch.as_tensor(term), info))
             self._record_episodes(np.asarray(reward), term | trunc, info, self.valid_next.numpy())
             if self.allocator is not None:
                 if cfg.objective == "supervised":
@@ -319,6 +323,7 @@ class PPOTrainer:
                     outcome = torch.as_tensor(info["is_success"], dtype=torch.float32)
                 self._reward_allocator((term | trunc) & self.valid_next.numpy(), info, outcome)
             ended = torch.as_tensor(term | trunc)
+            self.chosen &= ~ended
             # The next step resets the envs that ended: its action is ignored, and the step after
             # it shows the first observation of a new episode.
             self.reset_next = ~self.valid_next
@@ -342,13 +347,33 @@ class PPOTrainer:
             start_state=start_state,
             next_value=next_value,
             labels=torch.stack(labels) if labels else None,
+            answer_steps=torch.stack(answer_steps) if answer_steps else None,
             strategies=torch.stack(strategies) if strategies else None,
         )
 
     def _ignored(self, info: dict[str, Any]) -> torch.Tensor:
         """``[N]`` True where the env reports this step's action as ignored and that is masked."""
+        if not self.config.mask_ignored_actions:
+            return torch.zeros(self.config.num_envs, dtype=torch.bool)
+        return self._reported_ignored(info)
+
+    def _answer_step(self, terminated: torch.Tensor, info: dict[str, Any]) -> torch.Tensor:
+        """``[N]`` True on the steps the supervised objective labels (``answer_step``)."""
+        if self.config.answer_step == "last":
+            return terminated & self.valid_next
+        if "action_ignored" not in info:
+            raise ValueError(
+                f"answer_step 'choice' needs an env that reports info['action_ignored'] (Ballet, "
+                f"RoomBallet and DelayedMatch do); {self.config.env_id} does not"
+            )
+        choice = self.valid_next & ~self._reported_ignored(info) & ~self.chosen
+        self.chosen |= choice
+        return choice
+
+    def _reported_ignored(self, info: dict[str, Any]) -> torch.Tensor:
+        """``[N]`` True where the env reports this step's action as ignored."""
         num_envs = self.config.num_envs
-        if not self.config.mask_ignored_actions or "action_ignored" not in info:
+        if "action_ignored" not in info:
             return torch.zeros(num_envs, dtype=torch.bool)
         ignored = np.asarray(info["action_ignored"], dtype=bool).reshape(num_envs)
         if "_action_ignored" in info:  # Gymnasium's sync vector env: entries an env did not report
@@ -473,14 +498,16 @@ class PPOTrainer:
     def _answer_loss(
         self, dist: torch.distributions.Distribution, rollout: Rollout, envs: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Supervised objective: cross-entropy of each episode's last action against its answer.
+        """Supervised objective: cross-entropy of each episode's answer step against its answer.
 
-        The last step of an episode is the one whose action ended it (``terminated``); steps
-        whose answer is unknown (-1) and autoreset steps are left out.
+        The answer step is the one ``answer_step`` names (the last: the step whose action ended
+        the episode; the choice: its first action that counts); steps whose answer is unknown
+        (-1) and autoreset steps are left out.
         """
         assert rollout.labels is not None and isinstance(dist, torch.distributions.Categorical)
+        assert rollout.answer_steps is not None
         labels = rollout.labels[:, envs]
-        m = (rollout.terminated[:, envs] & rollout.valid[:, envs] & (labels >= 0)).float()
+        m = (rollout.answer_steps[:, envs] & (labels >= 0)).float()
         count = m.sum().clamp(min=1.0)
         log_prob = dist.log_prob(labels.clamp(min=0))
         loss = -(log_prob * m).sum() / count
@@ -579,6 +606,7 @@ class PPOTrainer:
             "valid_next": self.valid_next,
             "episode_return": self.episode_return,
             "episode_length": self.episode_length,
+            "chosen": self.chosen,
             "finished": self.finished,
             "rng": _rng_states(),
             "allocator": None
@@ -617,6 +645,8 @@ class PPOTrainer:
         self.valid_next = payload["valid_next"]
         self.episode_return = payload["episode_return"]
         self.episode_length = payload["episode_length"]
+        # Checkpoints written before answer_step existed: their runs label the last step only.
+        self.chosen = payload.get("chosen", torch.zeros(self.config.num_envs, dtype=torch.bool))
         self.finished = payload["finished"]
         _set_rng_states(payload["rng"])
         if self.allocator is not None:

@@ -11,6 +11,9 @@ import gymnasium
 OBJECTIVES = ("rl", "supervised")
 """Allowed values of ``PPOConfig.objective``."""
 
+ANSWER_STEPS = ("last", "choice")
+"""Allowed values of ``PPOConfig.answer_step``."""
+
 MEMORY_GRADIENTS = ("window", "detached")
 """Allowed values of ``PPOConfig.memory_gradient``."""
 
@@ -42,6 +45,11 @@ class PPOConfig:
     question answering: cross-entropy between the action logits of every episode's last step and
     the right answer the env reports in info["answer"], as on RoomBallet; no value, entropy or
     clipping terms)."""
+    answer_step: str = "last"
+    """Which step of an episode the supervised objective labels with info["answer"]: "last" (the
+    step whose action ends the episode: the answer of DelayedMatch and RoomBallet) or "choice"
+    (the episode's first step whose action the env does not report as ignored: Ballet's first
+    move after the instruction shows, where the target dancer must be recalled)."""
     reconstruction_coef: float = 0.0
     """Weight of a self-supervised loss: the core's output at every step reconstructs that
     step's observation (its categorical parts: grid cells, the instruction), as the HCAM
@@ -145,6 +153,15 @@ class PPOConfig:
         if self.objective not in OBJECTIVES:
             raise ValueError(
                 f"{name('objective')} must be one of {OBJECTIVES}, got {self.objective!r}"
+            )
+        if self.answer_step not in ANSWER_STEPS:
+            raise ValueError(
+                f"{name('answer_step')} must be one of {ANSWER_STEPS}, got {self.answer_step!r}"
+            )
+        if self.answer_step != "last" and self.objective != "supervised":
+            raise ValueError(
+                f"{name('answer_step')} {self.answer_step!r} applies to {name('objective')} "
+                f"'supervised' only, got {name('objective')} {self.objective!r}"
             )
         if self.env_id not in gymnasium.registry:
             raise ValueError(f"unknown env id {self.env_id!r}; run `memrl list`")

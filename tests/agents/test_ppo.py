@@ -457,3 +457,45 @@ def test_replaying_a_rollout_gives_what_acting_computed(core, tmp_path):
     log_probs = trainer.policy.log_prob(dist, rollout.actions)
     torch.testing.assert_close(log_probs, rollout.log_probs, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(value, rollout.values, rtol=1e-4, atol=1e-4)
+
+
+def test_supervised_choice_step_labels_ballets_first_move_after_the_instruction(tmp_path):
+    """answer_step 'choice': one labelled step per episode, the first action that counts.
+
+    On BalletGrid-2-delay16 the instruction shows at step 62 of the reference's timeline: the
+    action chosen on that observation (rollout index 62 of an episode started at index 0) is the
+    first one the env does not ignore.
+    """
+    config = _tiny(env_id="memrl/BalletGrid-2-delay16-v0", env_kwargs={}, core="gru",
+                   objective="supervised", answer_step="choice", num_envs=2, num_steps=100,
+                   total_steps=2 * 100)  # fmt: skip
+    trainer = PPOTrainer(config, tmp_path, progress=False)
+    rollout = trainer.collect()
+    assert rollout.answer_steps is not None and rollout.labels is not None
+    assert rollout.answer_steps.nonzero().tolist() == [[62, 0], [62, 1]]
+    # The loss is the cross-entropy of exactly those steps' logits against the target dancer.
+    dist, _, _ = trainer.policy.evaluate_window(
+        rollout.observations, rollout.start_state, rollout.resets, None
+    )
+    loss, _ = trainer._answer_loss(dist, rollout, torch.arange(2))
+    expected = -dist.log_prob(rollout.labels.clamp(min=0))[62].mean()
+    torch.testing.assert_close(loss, expected)
+
+
+def test_supervised_choice_step_is_chosen_once_per_episode_across_rollouts(tmp_path):
+    """DelayedMatch's only counted action is its answer, so 'choice' labels what 'last' labels."""
+    last = PPOTrainer(_tiny(objective="supervised"), tmp_path / "last", progress=False)
+    choice = PPOTrainer(
+        _tiny(objective="supervised", answer_step="choice"), tmp_path / "choice", progress=False
+    )
+    for _ in range(3):  # episodes of 4 steps end across rollout boundaries of 16 steps
+        a, b = last.collect(), choice.collect()
+        assert a.answer_steps is not None and b.answer_steps is not None
+        assert a.answer_steps.any() and torch.equal(a.answer_steps, b.answer_steps)
+
+
+def test_answer_step_choice_is_refused_without_the_supervised_objective():
+    with pytest.raises(ValueError, match="answer_step 'choice' applies to objective 'supervised'"):
+        _tiny(answer_step="choice").validate()
+    with pytest.raises(ValueError, match=r"answer_step must be one of \('last', 'choice'\)"):
+        _tiny(objective="supervised", answer_step="first").validate()
