@@ -56,6 +56,8 @@ class MemoryPolicy(nn.Module):
         feature_dim: Width of the encoded observation.
         reconstruction: Add a decoder that reconstructs each step's observation from the core's
             output (:mod:`memrl.agents.decoders`), for a self-supervised loss.
+        answer_classes: Add a probe head (``answer_head``) of this many classes on the core's
+            output, trained to predict the env's ``info["answer"]``; 0: none.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class MemoryPolicy(nn.Module):
         core: MemoryCore,
         feature_dim: int,
         reconstruction: bool = False,
+        answer_classes: int = 0,
     ) -> None:
         super().__init__()
         self.action_low: torch.Tensor
@@ -89,6 +92,12 @@ class MemoryPolicy(nn.Module):
         self.decoder = (
             ObservationDecoder(observation_space, core.output_dim) if reconstruction else None
         )
+        self.answer_head = (
+            nn.Linear(core.output_dim, answer_classes) if answer_classes > 0 else None
+        )
+        if self.answer_head is not None:  # starts at uniform guesses, as the actor does
+            nn.init.orthogonal_(self.answer_head.weight, 0.01)
+            nn.init.zeros_(self.answer_head.bias)
         nn.init.orthogonal_(self.actor.weight, 0.01)
         nn.init.zeros_(self.actor.bias)
         nn.init.orthogonal_(self.critic.weight, 1.0)

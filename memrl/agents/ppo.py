@@ -70,6 +70,10 @@ CHECKPOINT_KEYS = ("config", "policy", "optimizer", "update", "global_step", "en
                    "episode_length", "finished", "rng")  # fmt: skip
 """What a checkpoint must hold to resume (``allocator`` too, for a ``sat-ama`` run)."""
 
+PROBE_CLASSES = 32
+"""Classes of the probe head (``answer_coef``): answers 0..31 (Ballet's 8 dancers, RoomBallet's
+13 answers, a DelayedMatch of up to 32 symbols)."""
+
 
 def build_policy(config: PPOConfig, envs: gymnasium.vector.VectorEnv) -> MemoryPolicy:
     """The agent of ``config`` for ``envs``' spaces."""
@@ -86,6 +90,7 @@ def build_policy(config: PPOConfig, envs: gymnasium.vector.VectorEnv) -> MemoryP
         core,
         config.feature_dim,
         reconstruction=config.reconstruction_coef > 0,
+        answer_classes=PROBE_CLASSES if config.answer_coef > 0 else 0,
     )
 
 
@@ -312,7 +317,7 @@ class PPOTrainer:
             valid.append(self.valid_next)
             acting.append(self.valid_next & ~self._ignored(info))
             resets.append(reset)
-            if cfg.objective == "supervised":
+            if cfg.objective == "supervised" or cfg.answer_coef > 0:
                 labels.append(self._answers(info))
                 answer_steps.append(self._answer_step(torch.as_tensor(term), info))
             self._record_episodes(np.asarray(reward), term | trunc, info, self.valid_next.numpy())
@@ -381,15 +386,21 @@ class PPOTrainer:
         return torch.as_tensor(ignored)
 
     def _answers(self, info: dict[str, Any]) -> torch.Tensor:
-        """The right answers the env reports (supervised objective), -1 where unknown."""
+        """The right answers the env reports (supervised objective, probe), -1 where unknown."""
+        user = "objective 'supervised'" if self.config.objective == "supervised" else "answer_coef"
         if "answer" not in info:
             raise ValueError(
-                f"objective 'supervised' needs an env that reports info['answer'], the right "
-                f"answer of its question (RoomBallet does); {self.config.env_id} does not"
+                f"{user} needs an env that reports info['answer'], the right answer of its "
+                f"question (Ballet, RoomBallet, DelayedMatch do); {self.config.env_id} does not"
             )
         answers = np.asarray(info["answer"], dtype=np.int64)
         if "_answer" in info:  # Gymnasium's sync vector env: entries an env did not report
             answers = np.where(info["_answer"], answers, -1)
+        if self.config.answer_coef > 0 and answers.max(initial=-1) >= PROBE_CLASSES:
+            raise ValueError(
+                f"answer_coef: the probe head predicts answers 0..{PROBE_CLASSES - 1}; "
+                f"{self.config.env_id} reported {answers.max()}"
+            )
         return torch.as_tensor(answers)
 
     def _record_episodes(
@@ -431,6 +442,12 @@ class PPOTrainer:
                     loss, diagnostics = self._answer_loss(dist, rollout, envs)
                 else:
                     loss, diagnostics = self._ppo_loss(dist, value, rollout, advantages, envs)
+                if self.policy.answer_head is not None:
+                    probe = torch.distributions.Categorical(logits=self.policy.answer_head(hidden))
+                    probe_loss, probe_stats = self._answer_loss(probe, rollout, envs)
+                    loss = loss + cfg.answer_coef * probe_loss
+                    diagnostics["losses/probe_loss"] = probe_stats["losses/answer_loss"]
+                    diagnostics["losses/probe_accuracy"] = probe_stats["losses/answer_accuracy"]
                 if self.policy.decoder is not None:
                     reconstruction = self.policy.decoder.loss(
                         hidden.flatten(0, 1), flatten_time(observations)

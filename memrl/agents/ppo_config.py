@@ -50,6 +50,11 @@ class PPOConfig:
     step whose action ends the episode: the answer of DelayedMatch and RoomBallet) or "choice"
     (the episode's first step whose action the env does not report as ignored: Ballet's first
     move after the instruction shows, where the target dancer must be recalled)."""
+    answer_coef: float = 0.0
+    """Weight of a probe loss beside the rl objective: a linear head on the core's output predicts
+    info["answer"] at each episode's answer step (``answer_step``), and its accuracy is logged as
+    losses/probe_accuracy. The probe reads the env's privileged answer: a diagnostic of what the
+    memory holds (with RL keeping episodes short), not an RL result. 0: off."""
     reconstruction_coef: float = 0.0
     """Weight of a self-supervised loss: the core's output at every step reconstructs that
     step's observation (its categorical parts: grid cells, the instruction), as the HCAM
@@ -158,10 +163,18 @@ class PPOConfig:
             raise ValueError(
                 f"{name('answer_step')} must be one of {ANSWER_STEPS}, got {self.answer_step!r}"
             )
-        if self.answer_step != "last" and self.objective != "supervised":
+        if self.answer_coef < 0:
+            raise ValueError(f"{name('answer_coef')} must be >= 0, got {self.answer_coef}")
+        if self.answer_coef > 0 and self.objective != "rl":
+            raise ValueError(
+                f"{name('answer_coef')} adds a probe beside {name('objective')} 'rl'; "
+                f"{name('objective')} {self.objective!r} trains on the answers already"
+            )
+        if self.answer_step != "last" and self.objective != "supervised" and not self.answer_coef:
             raise ValueError(
                 f"{name('answer_step')} {self.answer_step!r} applies to {name('objective')} "
-                f"'supervised' only, got {name('objective')} {self.objective!r}"
+                f"'supervised' or a probe ({name('answer_coef')} > 0) only, got "
+                f"{name('objective')} {self.objective!r}"
             )
         if self.env_id not in gymnasium.registry:
             raise ValueError(f"unknown env id {self.env_id!r}; run `memrl list`")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import subprocess
 import sys
 
@@ -499,3 +500,24 @@ def test_answer_step_choice_is_refused_without_the_supervised_objective():
         _tiny(answer_step="choice").validate()
     with pytest.raises(ValueError, match=r"answer_step must be one of \('last', 'choice'\)"):
         _tiny(objective="supervised", answer_step="first").validate()
+
+
+def test_probe_head_trains_on_ballets_choice_step_beside_rl(tmp_path):
+    """answer_coef: a probe head reads the core at the choice step; RL still trains the actor."""
+    config = _tiny(env_id="memrl/BalletGrid-2-delay16-v0", env_kwargs={}, core="gru",
+                   answer_coef=1.0, answer_step="choice", num_envs=2, num_steps=100,
+                   total_steps=2 * 100, update_epochs=1)  # fmt: skip
+    trainer = PPOTrainer(config, tmp_path, progress=False)
+    assert trainer.policy.answer_head is not None
+    head = trainer.policy.answer_head.weight.detach().clone()
+    metrics = trainer.train()
+    assert "losses/probe_accuracy" in metrics and "losses/value_loss" in metrics
+    assert metrics["losses/probe_loss"] == pytest.approx(math.log(32), abs=0.1)  # untrained: 1/32
+    assert not torch.equal(trainer.policy.answer_head.weight, head)
+
+
+def test_probe_options_are_checked():
+    with pytest.raises(ValueError, match="answer_coef must be >= 0, got -1"):
+        _tiny(answer_coef=-1.0).validate()
+    with pytest.raises(ValueError, match="answer_coef adds a probe beside objective 'rl'"):
+        _tiny(answer_coef=1.0, objective="supervised").validate()
