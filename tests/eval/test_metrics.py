@@ -486,3 +486,47 @@ def test_a_history_keeps_its_inputs_as_arrays_and_refuses_repeated_steps_or_frac
         EvaluationHistory([20, 20, 40], [[0.5, 0.0]] * 3, ["a", "b"], steps_per_task=20)
     with pytest.raises(ValueError):  # a window of 20.5 steps
         EvaluationHistory([20, 40], [[0.5, 0.0], [1.0, 0.5]], ["a", "b"], steps_per_task=20.5)
+
+
+# Boundaries of the inputs the metrics accept (each test kills a surviving mutant of a check).
+def _history(steps: list[int], steps_per_task: int = 2) -> EvaluationHistory:
+    return EvaluationHistory(
+        np.array(steps), np.zeros((len(steps), 2)), ("a", "b"), steps_per_task=steps_per_task
+    )
+
+
+def test_steps_one_apart_and_one_step_windows_are_accepted():
+    history = _history([1, 2, 3, 4])
+    assert history.steps.tolist() == [1, 2, 3, 4]
+    assert _history([1, 2], steps_per_task=1).steps_per_task == 1
+
+
+@pytest.mark.parametrize(
+    ("steps", "steps_per_task", "message"),
+    [
+        ([-1, 2], 2, r"steps must be >= 0 and strictly increasing, got \[-1, 2\]"),
+        ([2, 2], 2, r"steps must be >= 0 and strictly increasing, got \[2, 2\]"),
+        ([1, 2], 0, "steps_per_task must be a positive integer, got 0"),
+    ],
+)
+def test_bad_steps_and_windows_are_refused_naming_them(steps, steps_per_task, message):
+    with pytest.raises(ValueError, match=message):
+        _history(steps, steps_per_task)
+
+
+@pytest.mark.parametrize("confidence", [0.0, 1.0])
+def test_bootstrap_refuses_a_confidence_outside_the_open_interval(confidence):
+    with pytest.raises(ValueError, match=r"confidence must be in \(0, 1\)"):
+        bootstrap_mean_ci([0.1, 0.2], confidence=confidence)
+
+
+def test_bootstrap_takes_a_single_resample_and_refuses_none():
+    interval = bootstrap_mean_ci([0.1, 0.3], n_resamples=1)
+    assert interval.lower == interval.upper  # one resample: one mean, both quantiles
+    with pytest.raises(ValueError, match="n_resamples must be >= 1, got 0"):
+        bootstrap_mean_ci([0.1, 0.3], n_resamples=0)
+
+
+def test_bootstrap_refuses_values_that_are_not_one_per_seed():
+    with pytest.raises(ValueError):
+        bootstrap_mean_ci([[0.1, 0.2], [0.3, 0.4]])
