@@ -268,7 +268,6 @@ class SATPMCore(MemoryCore):
         super().__init__(input_dim, width)
         self.width = width
         self.num_layers = num_layers
-        self.top_k = top_k
         self.capacity = capacity
         self.num_places = num_places
         self.input = nn.Linear(input_dim, width)

@@ -254,6 +254,9 @@ BAD_OPTIONS = [
     ("sat-fifo", {"num_places": 0}, "num_places must be an integer >= 1, got 0"),
     ("sat-pm", {"top_k": 5, "num_places": 4}, "top_k must be 1..num_places=4, got 5"),
     ("sat-pm", {"capacity": 0}, "capacity must be an integer >= 1, got 0"),
+    ("sat-pm", {"heads": 0}, "heads must be an integer >= 1, got 0"),
+    ("sat-pm", {"top_k": 0}, "top_k must be an integer >= 1, got 0"),
+    ("sat-pm", {"num_places": 0}, "num_places must be an integer >= 1, got 0"),
     ("sat-pm", {"chunk_size": 4}, r"got unknown \['chunk_size'\]"),
     ("lstm", {"window": 4}, r"got unknown \['window'\]"),
 ]
