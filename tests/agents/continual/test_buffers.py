@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from memrl.agents.continual.buffers import ReplayBuffer, ReservoirBuffer
+from memrl.agents.checkpoints import DamagedFileError
+from memrl.agents.continual.buffers import ReplayBuffer, ReservoirBuffer, check_parts
 
 
 def _fill(buffer: ReplayBuffer, first: int, count: int) -> None:
@@ -183,3 +184,35 @@ def test_transitions_are_stored_and_sampled_as_float32():
     batch = buffer.sample(2)
     assert [field.dtype for field in batch] == [torch.float32] * 5
     assert batch.terminated.tolist() == [1.0, 1.0]
+
+
+def _saved(tmp_path) -> dict:
+    buffer = ReplayBuffer(10, 1, 1)
+    _fill(buffer, 0, 4)
+    buffer.save_parts(tmp_path)
+    return buffer.state_dict()
+
+
+def test_check_parts_passes_intact_parts(tmp_path):
+    check_parts(_saved(tmp_path), tmp_path)
+
+
+def test_check_parts_names_a_part_of_another_row_count(tmp_path):
+    state = _saved(tmp_path)
+    (name, rows), *_ = state["manifest"]
+    state["manifest"] = [(name, rows + 1)]
+    path = str(tmp_path / name)
+    with pytest.raises(DamagedFileError) as error:
+        check_parts(state, tmp_path)
+    assert f"holds {rows} rows, its checkpoint says {rows + 1}" in str(error.value)
+    assert path in str(error.value)
+
+
+def test_check_parts_names_a_part_that_lacks_an_array(tmp_path):
+    state = _saved(tmp_path)
+    (name, _), *_ = state["manifest"]
+    with np.load(tmp_path / name) as part:
+        arrays = {key: part[key] for key in part.files if key != "rewards"}
+    np.savez(tmp_path / name, **arrays)
+    with pytest.raises(DamagedFileError, match="rewards"):
+        check_parts(state, tmp_path)
