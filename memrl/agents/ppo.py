@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import pickle
 import random
 import time
@@ -460,7 +461,10 @@ class PPOTrainer:
                 self.optimizer.step()
                 for key, value_ in diagnostics.items():
                     stats.setdefault(key, []).append(float(value_.detach()))
-        return {k: float(np.mean(v)) for k, v in stats.items()}
+        # NaN marks a minibatch without the value (no answer step in it): left out of the mean.
+        return {
+            k: float(np.nanmean(v)) if not np.isnan(v).all() else math.nan for k, v in stats.items()
+        }
 
     def _ppo_loss(
         self,
@@ -531,6 +535,9 @@ class PPOTrainer:
         with torch.no_grad():
             correct = (dist.logits.argmax(-1) == labels).float()
             accuracy = (correct * m).sum() / count
+            if not bool(m.any()):  # no answer step in this minibatch: nothing to report
+                nothing = torch.tensor(math.nan)
+                return loss, {"losses/answer_loss": nothing, "losses/answer_accuracy": nothing}
         return loss, {"losses/answer_loss": loss, "losses/answer_accuracy": accuracy}
 
     # -- the loop ------------------------------------------------------------------------------

@@ -521,3 +521,16 @@ def test_probe_options_are_checked():
         _tiny(answer_coef=-1.0).validate()
     with pytest.raises(ValueError, match="answer_coef adds a probe beside objective 'rl'"):
         _tiny(answer_coef=1.0, objective="supervised").validate()
+
+
+def test_answer_statistics_leave_out_minibatches_without_an_answer_step(tmp_path):
+    """A minibatch with no labelled step reports nothing, rather than an accuracy of 0."""
+    config = _tiny(objective="supervised", num_envs=2, num_minibatches=2, update_epochs=1)
+    trainer = PPOTrainer(config, tmp_path, progress=False)
+    rollout = trainer.collect()
+    assert rollout.answer_steps is not None and rollout.answer_steps[:, 0].any()
+    rollout.answer_steps[:, 1] = False  # env 1's minibatch has no answer step
+    metrics = trainer.train_on(rollout)
+    assert math.isfinite(metrics["losses/answer_accuracy"])
+    rollout.answer_steps[:] = False
+    assert math.isnan(trainer.train_on(rollout)["losses/answer_accuracy"])
