@@ -294,3 +294,25 @@ def test_tiny_study_runs_end_to_end(tmp_path, bench, offline_data, pretrained_mo
     rebuilt = json.loads((tmp_path / "table" / "report.json").read_text())
     assert rebuilt["metrics"] == report["metrics"]
     assert "| l2m |" in table
+
+
+def test_the_committed_archive_rebuilds_the_results_section_exactly(tmp_path):
+    """docs/RESULTS.md's L2M study section is what the archive in assets/results/l2m gives."""
+    root = SCRIPT.parents[1]
+    out = tmp_path / "table"
+    subprocess.run(
+        [sys.executable, str(SCRIPT), "--table", "--archive", str(root / "assets/results/l2m"),
+         "--out", str(out)],
+        check=True, capture_output=True, cwd=root,
+    )  # fmt: skip
+    section = (out / "RESULTS_SECTION.md").read_text()
+    results = (root / "docs" / "RESULTS.md").read_text()
+    heading = section.splitlines()[0]
+    assert heading.startswith("## L2M and its baselines")
+
+    # At the end of RESULTS, but for the day it was rebuilt and this test's paths in the command.
+    def comparable(lines: list[str]) -> list[str]:
+        return [line for line in lines if "date 20" not in line and "- Command:" not in line]
+
+    committed = results[results.index(heading) :].splitlines()
+    assert comparable(committed) == comparable(section.splitlines())
