@@ -41,6 +41,28 @@ def is_continual_run(run_dir: str | Path) -> bool:
     return trainer_of(json.loads(config_path.read_text())) in CONTINUAL_TRAINERS
 
 
+def saved_config(out: str) -> dict[str, Any] | None:
+    """The settings of the run ``--resume`` continues in ``out`` (None before its config.json).
+
+    Says so when the run has no checkpoint yet (every trainer keeps them in
+    ``RUN_DIR/checkpoints/``): it then starts from the beginning.
+
+    Raises:
+        FileNotFoundError: ``out`` does not exist.
+    """
+    run_dir = Path(out)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(
+            f"--resume: {run_dir} does not exist, so there is no run to resume; drop --resume to "
+            "start a run there"
+        )
+    checkpoints = run_dir / "checkpoints"
+    if not checkpoints.is_dir() or not any(checkpoints.iterdir()):
+        print(f"note: {run_dir} has no checkpoint yet: the run starts from step 0", file=sys.stderr)
+    config_path = run_dir / "config.json"
+    return json.loads(config_path.read_text()) if config_path.exists() else None
+
+
 def resume_options(args: argparse.Namespace) -> None:
     """Check ``--resume``'s run directory and give every option not on the command line its value.
 
@@ -53,19 +75,10 @@ def resume_options(args: argparse.Namespace) -> None:
         FileNotFoundError: ``--out`` does not exist.
         ValueError: The run was written by another trainer than the one the options ask for.
     """
-    run_dir = Path(args.out)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(
-            f"--resume: {run_dir} does not exist, so there is no run to resume; drop --resume to "
-            "start a run there"
-        )
-    checkpoints = run_dir / "checkpoints"
-    if not checkpoints.is_dir() or not any(checkpoints.iterdir()):
-        print(f"note: {run_dir} has no checkpoint yet: the run starts from step 0", file=sys.stderr)
-    config_path = run_dir / "config.json"
-    if not config_path.exists():
+    saved = saved_config(args.out)
+    if saved is None:
         return
-    saved = json.loads(config_path.read_text())
+    run_dir = Path(args.out)
     found = trainer_of(saved)
     if args.offline:
         wanted = "offline fine-tuning"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ from memrl.cli.config_options import (
     option_dest,
     option_name,
 )
+from memrl.cli.run_dir import saved_config
 
 HAND_WRITTEN = ("data", "tasks")
 """PretrainConfig fields whose options are written here rather than generated."""
@@ -91,19 +90,10 @@ def _resume_options(args: argparse.Namespace) -> None:
         FileNotFoundError: ``--out`` does not exist.
         ValueError: ``--out`` holds a run of another trainer.
     """
-    run_dir = Path(args.out)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(
-            f"--resume: {run_dir} does not exist, so there is no run to resume; drop --resume to "
-            "start a run there"
-        )
-    checkpoints = run_dir / "checkpoints"
-    if not checkpoints.is_dir() or not any(checkpoints.iterdir()):
-        print(f"note: {run_dir} has no checkpoint yet: the run starts at update 0", file=sys.stderr)
-    config_path = run_dir / "config.json"
-    if not config_path.exists():
+    saved = saved_config(args.out)
+    if saved is None:
         return
-    saved = json.loads(config_path.read_text())
+    run_dir = Path(args.out)
     if not {"data", "context_steps", "eval_episodes"} <= set(saved):
         raise ValueError(
             f"--resume: {run_dir} holds a run of another trainer, not `memrl pretrain`'s; "
