@@ -419,7 +419,12 @@ class PPOTrainer:
     # -- update --------------------------------------------------------------------------------
 
     def train_on(self, rollout: Rollout) -> dict[str, float]:
-        """Epochs of minibatch updates over the rollout; returns the losses and diagnostics."""
+        """Epochs of minibatch updates over the rollout; returns the losses and diagnostics.
+
+        Accuracies (``*_accuracy``) are measured in the first epoch only, each minibatch before
+        its own update: on answers the model has not trained on yet. Later epochs revisit the same
+        few answer steps and would report how well they were memorised.
+        """
         cfg = self.config
         advantages = (
             None
@@ -428,7 +433,7 @@ class PPOTrainer:
         )
         env_groups = np.array_split(np.arange(cfg.num_envs), cfg.num_minibatches)
         stats: dict[str, list[float]] = {}
-        for _ in range(cfg.update_epochs):
+        for epoch in range(cfg.update_epochs):
             for group in np.random.permutation(len(env_groups)):
                 envs = torch.as_tensor(env_groups[group])
                 observations = index_observation(rollout.observations, (slice(None), envs))
@@ -460,7 +465,8 @@ class PPOTrainer:
                 torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
                 for key, value_ in diagnostics.items():
-                    stats.setdefault(key, []).append(float(value_.detach()))
+                    unseen = epoch == 0 or not key.endswith("_accuracy")
+                    stats.setdefault(key, []).append(float(value_.detach()) if unseen else math.nan)
         # NaN marks a minibatch without the value (no answer step in it): left out of the mean.
         return {
             k: float(np.nanmean(v)) if not np.isnan(v).all() else math.nan for k, v in stats.items()

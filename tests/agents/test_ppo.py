@@ -534,3 +534,20 @@ def test_answer_statistics_leave_out_minibatches_without_an_answer_step(tmp_path
     assert math.isfinite(metrics["losses/answer_accuracy"])
     rollout.answer_steps[:] = False
     assert math.isnan(trainer.train_on(rollout)["losses/answer_accuracy"])
+
+
+def test_accuracies_are_measured_before_the_model_trains_on_the_answers(tmp_path, monkeypatch):
+    """Only the first epoch's accuracy counts: later epochs report memorised answers."""
+    config = _tiny(objective="supervised", num_envs=2, num_minibatches=1, update_epochs=3)
+    trainer = PPOTrainer(config, tmp_path, progress=False)
+    rollout = trainer.collect()
+    answer_loss, calls = trainer._answer_loss, []
+
+    def seen_later(dist, rollout_, envs):  # accuracy 0 in the first epoch, 1 once trained on
+        loss, stats = answer_loss(dist, rollout_, envs)
+        calls.append(1)
+        return loss, {**stats, "losses/answer_accuracy": torch.tensor(float(len(calls) > 1))}
+
+    monkeypatch.setattr(trainer, "_answer_loss", seen_later)
+    assert trainer.train_on(rollout)["losses/answer_accuracy"] == 0.0
+    assert len(calls) == 3
