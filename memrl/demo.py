@@ -309,6 +309,7 @@ def l2m_demo(
     from memrl.agents.l2m.offline_config import (
         DEFAULT_PRETRAINED,
         PRETRAIN_EVAL_TASKS,
+        SHIPPED_PRETRAINED,
         OfflineConfig,
     )
     from memrl.agents.l2m.offline_trainer import OfflineTrainer
@@ -319,7 +320,7 @@ def l2m_demo(
 
     if len(tasks) < 2:
         raise ValueError(f"tasks must name at least two tasks, got {list(tasks)}")
-    model = Path(pretrained or Path(__file__).resolve().parents[1] / DEFAULT_PRETRAINED)
+    model = Path(pretrained or SHIPPED_PRETRAINED)
     if not model.is_file():
         print(f"skipped the L2M part: no pretrained model at {model} (the shipped "
               f"{DEFAULT_PRETRAINED}, or `memrl pretrain`'s model.safetensors)")  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Any
 
 from memrl.agents.continual.config import ContinualConfig
 from memrl.agents.l2m.offline_config import AGENTS as OFFLINE_AGENTS
-from memrl.agents.l2m.offline_config import DEFAULT_PRETRAINED, OfflineConfig
+from memrl.agents.l2m.offline_config import SHIPPED_PRETRAINED, OfflineConfig
 from memrl.agents.ppo_config import PPOConfig
 from memrl.agents.sb3_config import SB3Config
 from memrl.cli.arguments import CommandParser
@@ -215,7 +215,7 @@ def _config(trainer: str, args: argparse.Namespace) -> Any:
     if trainer == "continual SAC":
         return dataclass_from_arguments(ContinualConfig, args)
     if trainer == "offline fine-tuning":
-        args.pretrained = str(Path(args.pretrained or DEFAULT_PRETRAINED).absolute())
+        args.pretrained = str(Path(args.pretrained or SHIPPED_PRETRAINED).absolute())
         return dataclass_from_arguments(OfflineConfig, args)
     args.agent = args.agent or "lstm"
     args.steps = args.steps or 200_000

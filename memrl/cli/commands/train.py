@@ -14,7 +14,7 @@ from typing import Any
 
 from memrl.agents.continual.config import METHODS, STREAMS, ContinualConfig
 from memrl.agents.l2m.offline_config import AGENTS as OFFLINE_AGENTS
-from memrl.agents.l2m.offline_config import DEFAULT_PRETRAINED, OfflineConfig
+from memrl.agents.l2m.offline_config import DEFAULT_PRETRAINED, SHIPPED_PRETRAINED, OfflineConfig
 from memrl.agents.ppo_config import PPOConfig
 from memrl.agents.sb3_config import SB3Config
 from memrl.cli.arguments import env_id, integer, non_negative_int, positive_int
@@ -137,8 +137,8 @@ def add_parser(subparsers: Any) -> None:
     offline.add_argument(
         "--pretrained",
         metavar="FILE",
-        help="the pretrained model, model.safetensors of `memrl pretrain` (default: "
-        f"{DEFAULT_PRETRAINED})",
+        help="the pretrained model, model.safetensors of `memrl pretrain` (default: the shipped "
+        f"{DEFAULT_PRETRAINED} of memrl's checkout, from any working directory)",
     )
     offline.add_argument(
         "--data",
@@ -282,7 +282,7 @@ def _train_offline(args: argparse.Namespace, progress: bool) -> int:
             f"--offline fine-tunes the pretrained model with --agent {', '.join(OFFLINE_AGENTS)}; "
             f"got --agent {args.agent}, which trains on an env: drop --offline and give --env"
         )
-    args.pretrained = str(Path(args.pretrained or DEFAULT_PRETRAINED).absolute())
+    args.pretrained = str(Path(args.pretrained or SHIPPED_PRETRAINED).absolute())
     if args.data:
         args.data = [str(Path(directory).absolute()) for directory in args.data]
     config = dataclass_from_arguments(OfflineConfig, args)

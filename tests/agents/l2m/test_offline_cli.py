@@ -108,3 +108,27 @@ def test_the_offline_config_imports_without_torch():
     code = "import sys, memrl.agents.l2m.offline_config; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_the_default_model_is_the_shipped_one_from_any_working_directory(
+    tmp_path, monkeypatch, offline_data
+):
+    """Without --pretrained: the checkout's assets/pretrained/mddt.safetensors, not the cwd's."""
+    from pathlib import Path
+
+    import memrl.agents.l2m.offline_trainer as offline_trainer
+
+    seen = []
+
+    class Recorder:  # stands in for the trainer: records the config it is given
+        def __init__(self, config, *args, **kwargs):
+            seen.append(config)
+            raise ValueError("recorded")
+
+    monkeypatch.setattr(offline_trainer, "OfflineTrainer", Recorder)
+    monkeypatch.chdir(tmp_path)
+    options = _train_options(offline_data, "unused", tmp_path / "run")
+    at = options.index("--pretrained")
+    assert main(options[:at] + options[at + 2 :]) == 2  # "error: recorded"
+    shipped = Path(__file__).resolve().parents[3] / "assets" / "pretrained" / "mddt.safetensors"
+    assert seen[0].pretrained == str(shipped) and shipped.is_file()
