@@ -8,6 +8,7 @@ entry, ``Discrete`` and ``MultiDiscrete`` values by embeddings, float vectors by
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import gymnasium
 import numpy as np
@@ -16,6 +17,8 @@ from gymnasium import spaces
 from torch import nn
 
 EMBED_DIM = 16
+GRID_EMBED_DIM = 8
+"""Width of a grid cell's embedding per channel (:class:`GridEncoder`)."""
 MAX_EMBEDDED_VALUES = 4096
 
 
@@ -116,12 +119,56 @@ class VectorEncoder(nn.Module):
         return self.net(x.reshape(x.shape[0], -1).float())
 
 
-def encoder_for(space: gymnasium.Space) -> nn.Module:
-    """The encoder of one (non-Dict) observation space."""
+class GridEncoder(nn.Module):
+    """A symbolic grid ``[H, W, C]`` (flat or not): per-channel symbol embeddings, two 3x3 convs.
+
+    The embeddings are shared by every cell, so what a wall or a dancer is is learnt once, and the
+    convolutions see where things are relative to each other: an egocentric view's direction to
+    a target is a local pattern, which per-cell embeddings (:class:`CategoricalEncoder`) have to
+    learn anew at every cell.
+    """
+
+    def __init__(self, highs: np.ndarray, shape: tuple[int, int, int], out_dim: int = 256) -> None:
+        super().__init__()
+        h, w, c = shape
+        highs = np.asarray(highs, dtype=np.int64).reshape(h, w, c)
+        self.shape = (h, w, c)
+        self.channels = nn.ModuleList(
+            nn.Embedding(int(highs[..., k].max()) + 1, GRID_EMBED_DIM) for k in range(c)
+        )
+        self.conv = nn.Sequential(
+            nn.Conv2d(c * GRID_EMBED_DIM, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=1),
+            nn.ReLU(),
+        )
+        self.head = nn.Sequential(nn.Linear(32 * h * w, out_dim), nn.ReLU())
+        self.out_dim = out_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``[B, H * W * C]`` or ``[B, H, W, C]`` integers -> ``[B, out_dim]``."""
+        grid = x.reshape(x.shape[0], *self.shape).long()
+        embedded = torch.cat([e(grid[..., k]) for k, e in enumerate(self.channels)], dim=-1)
+        return self.head(self.conv(embedded.permute(0, 3, 1, 2)).flatten(1))
+
+
+def encoder_for(space: gymnasium.Space, shape: Sequence[int] | None = None) -> nn.Module:
+    """The encoder of one (non-Dict) observation space.
+
+    Args:
+        space: The space.
+        shape: The ``[H, W, C]`` layout of a flat symbolic grid (an env's
+            ``metadata["observation_shapes"]``): read with :class:`GridEncoder`.
+    """
     if _is_image(space):
         assert isinstance(space, spaces.Box)
         return ImageEncoder(space)
     highs = categorical_highs(space)
+    if highs is not None and shape is not None and len(shape) == 3:
+        if int(np.prod(shape)) != highs.size:
+            raise ValueError(f"observation shape {tuple(shape)} does not fit {space}")
+        h, w, c = (int(n) for n in shape)
+        return GridEncoder(highs, (h, w, c))
     if highs is not None:
         if isinstance(space, spaces.Discrete | spaces.MultiDiscrete):
             return CategoricalEncoder(highs)
@@ -140,13 +187,23 @@ class ObservationEncoder(nn.Module):
     Args:
         space: The single-env observation space.
         out_dim: Width of the features.
+        shapes: The ``[H, W, C]`` layout of flat symbolic grids, by Dict key (an env's
+            ``metadata["observation_shapes"]``): those parts are read with :class:`GridEncoder`.
     """
 
-    def __init__(self, space: gymnasium.Space, out_dim: int = 128) -> None:
+    def __init__(
+        self,
+        space: gymnasium.Space,
+        out_dim: int = 128,
+        shapes: Mapping[str, Sequence[int]] | None = None,
+    ) -> None:
         super().__init__()
         subspaces = dict(space.spaces) if isinstance(space, spaces.Dict) else {"": space}
         self.keys = sorted(subspaces)
-        self.parts = nn.ModuleDict({k or "obs": encoder_for(subspaces[k]) for k in self.keys})
+        shapes = shapes or {}
+        self.parts = nn.ModuleDict(
+            {k or "obs": encoder_for(subspaces[k], shapes.get(k)) for k in self.keys}
+        )
         width = sum(part.out_dim for part in self.parts.values())  # type: ignore[misc]
         self.head = nn.Sequential(nn.Linear(width, out_dim), nn.ReLU())
         self.out_dim = out_dim

@@ -7,6 +7,7 @@ SB3 model.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium
@@ -58,6 +59,8 @@ class MemoryPolicy(nn.Module):
             output (:mod:`memrl.agents.decoders`), for a self-supervised loss.
         answer_classes: Add a probe head (``answer_head``) of this many classes on the core's
             output, trained to predict the env's ``info["answer"]``; 0: none.
+        observation_shapes: The ``[H, W, C]`` layout of flat symbolic grids by observation key
+            (an env's ``metadata["observation_shapes"]``), read with a convolutional encoder.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class MemoryPolicy(nn.Module):
         feature_dim: int,
         reconstruction: bool = False,
         answer_classes: int = 0,
+        observation_shapes: Mapping[str, Sequence[int]] | None = None,
     ) -> None:
         super().__init__()
         self.action_low: torch.Tensor
@@ -75,7 +79,7 @@ class MemoryPolicy(nn.Module):
         if core.input_dim != feature_dim:
             raise ValueError(f"core.input_dim {core.input_dim} != feature_dim {feature_dim}")
         self.observation_space = observation_space
-        self.encoder = ObservationEncoder(observation_space, feature_dim)
+        self.encoder = ObservationEncoder(observation_space, feature_dim, observation_shapes)
         self.core = core
         self.discrete = isinstance(action_space, spaces.Discrete)
         if self.discrete:

@@ -71,6 +71,9 @@ CHECKPOINT_KEYS = ("config", "policy", "optimizer", "update", "global_step", "en
                    "episode_length", "finished", "rng")  # fmt: skip
 """What a checkpoint must hold to resume (``allocator`` too, for a ``sat-ama`` run)."""
 
+OLDER_CHECKPOINTS = {"grid_encoder": "flat"}
+"""Settings of checkpoints written before the setting existed, where its default differs."""
+
 PROBE_CLASSES = 32
 """Classes of the probe head (``answer_coef``): answers 0..31 (Ballet's 8 dancers, RoomBallet's
 13 answers, a DelayedMatch of up to 32 symbols)."""
@@ -92,6 +95,9 @@ def build_policy(config: PPOConfig, envs: gymnasium.vector.VectorEnv) -> MemoryP
         config.feature_dim,
         reconstruction=config.reconstruction_coef > 0,
         answer_classes=PROBE_CLASSES if config.answer_coef > 0 else 0,
+        observation_shapes=(
+            envs.metadata.get("observation_shapes") if config.grid_encoder == "conv" else None
+        ),
     )
 
 
@@ -655,7 +661,11 @@ class PPOTrainer:
         allocator = ("allocator",) if self.allocator is not None else ()
         _, payload = self.checkpoints.load(required=(*CHECKPOINT_KEYS, *allocator))
         # A setting added to PPOConfig after the checkpoint was written has its default there.
-        saved = {**dataclasses.asdict(PPOConfig(env_id=self.config.env_id)), **payload["config"]}
+        saved = {
+            **dataclasses.asdict(PPOConfig(env_id=self.config.env_id)),
+            **OLDER_CHECKPOINTS,
+            **payload["config"],
+        }
         check_resumable_config(self.run_dir, saved, dataclasses.asdict(self.config))
         if self.config.num_updates < payload["update"]:
             raise ValueError(
@@ -713,7 +723,7 @@ def load_policy(run_dir: str | Path) -> tuple[MemoryPolicy, PPOConfig]:
 
 def policy_from_checkpoint(payload: dict[str, Any]) -> tuple[MemoryPolicy, PPOConfig]:
     """The trained policy (in eval mode) and config of a checkpoint's dictionary."""
-    config = PPOConfig(**payload["config"])
+    config = PPOConfig(**{**OLDER_CHECKPOINTS, **payload["config"]})
     envs = make_vector_env(config.env_id, 1, config.env_kwargs)
     policy = build_policy(config, envs)
     envs.close()

@@ -14,6 +14,9 @@ OBJECTIVES = ("rl", "supervised")
 ANSWER_STEPS = ("last", "choice")
 """Allowed values of ``PPOConfig.answer_step``."""
 
+GRID_ENCODERS = ("conv", "flat")
+"""Allowed values of ``PPOConfig.grid_encoder``."""
+
 MEMORY_GRADIENTS = ("window", "detached")
 """Allowed values of ``PPOConfig.memory_gradient``."""
 
@@ -55,6 +58,11 @@ class PPOConfig:
     info["answer"] at each episode's answer step (``answer_step``), and its accuracy is logged as
     losses/probe_accuracy. The probe reads the env's privileged answer: a diagnostic of what the
     memory holds (with RL keeping episodes short), not an RL result. 0: off."""
+    grid_encoder: str = "conv"
+    """How a symbolic grid whose layout the env gives (``metadata["observation_shapes"]``,
+    BalletGrid's 11x11x2) is encoded: "conv" (symbol embeddings shared by all cells, two 3x3
+    convolutions) or "flat" (an embedding per cell and entry, then a linear layer: what runs made
+    before this option used)."""
     reconstruction_coef: float = 0.0
     """Weight of a self-supervised loss: the core's output at every step reconstructs that
     step's observation (its categorical parts: grid cells, the instruction), as the HCAM
@@ -175,6 +183,10 @@ class PPOConfig:
                 f"{name('answer_step')} {self.answer_step!r} applies to {name('objective')} "
                 f"'supervised' or a probe ({name('answer_coef')} > 0) only, got "
                 f"{name('objective')} {self.objective!r}"
+            )
+        if self.grid_encoder not in GRID_ENCODERS:
+            raise ValueError(
+                f"{name('grid_encoder')} must be one of {GRID_ENCODERS}, got {self.grid_encoder!r}"
             )
         if self.env_id not in gymnasium.registry:
             raise ValueError(f"unknown env id {self.env_id!r}; run `memrl list`")

@@ -577,6 +577,8 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
     The grid is flat because Stable-Baselines3's ``check_env`` treats every 3-D ``Box`` as an
     image (and warns that 11x11 is too small for its CNN); ``grid_to_cells`` turns it into glyph
     codes, and ``render_cells(grid_to_cells(grid))`` equals the image of the same state.
+    ``metadata["observation_shapes"]`` gives its 3-D layout, ``{"grid": (11, 11, 2)}``, for
+    agents that read it spatially (memory PPO's grid encoder does).
 
     ## Action Space
 
@@ -653,7 +655,11 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
       ``info["action_ignored"]`` added.
     """
 
-    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 8}
+    metadata = {
+        "render_modes": list(RENDER_MODES),
+        "render_fps": 8,
+        "observation_shapes": {"grid": GRID_SHAPE},
+    }
 
     def __init__(
         self,

@@ -161,7 +161,11 @@ class BatchedBalletEnv(BatchedEnv):
         render_mode: None, ``"rgb_array"`` or ``"ansi"`` (``render()`` returns one per env).
     """
 
-    metadata: dict[str, Any] = {**BatchedEnv.metadata, "render_fps": 8}
+    metadata: dict[str, Any] = {
+        **BatchedEnv.metadata,
+        "render_fps": 8,
+        "observation_shapes": {"grid": GRID_SHAPE},
+    }
 
     def __init__(
         self,
