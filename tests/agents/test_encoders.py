@@ -98,3 +98,35 @@ def test_memory_free_ppo_learns_to_walk_to_a_lone_dancer_with_the_conv_encoder(t
         [float(r["charts/episodic_length"]) for r in last if r["charts/episodic_length"]]
     )
     assert success >= 0.95 and length < 90  # random walks: 0.8 and about 160 steps
+
+
+def test_the_navigation_table_in_results_is_the_archived_runs():
+    """docs/RESULTS.md's flat-vs-conv table, recomputed from assets/results/ballet_navigation."""
+    import csv
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    results = (root / "docs" / "RESULTS.md").read_text()
+    for name, label in (
+        ("flat", "flat (`--grid-encoder flat`)"),
+        ("conv", "conv (now the default)"),
+    ):
+        with (root / "assets/results/ballet_navigation" / name / "metrics.csv").open() as f:
+            rows = list(csv.DictReader(f))
+
+        def spans(key: str, digits: int, rows: list = rows) -> str:
+            means = []
+            for start in range(0, 150_000, 25_000):
+                values = [
+                    float(r[key])
+                    for r in rows
+                    if start <= int(r["global_step"]) < start + 25_000 and r[key]
+                ]
+                means.append(f"{np.mean(values):.{digits}f}")
+            return ", ".join(means)
+
+        row = (
+            f"| {label} | {spans('charts/success_rate', 2)} | "
+            f"{spans('charts/episodic_length', 0)} | {spans('losses/entropy', 2)} |"
+        )
+        assert row in results
