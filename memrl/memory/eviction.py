@@ -20,10 +20,11 @@ incoming entry is written, so they never drop it; ties between places go to the 
 (numpy's ``argmax``/``argmin`` there). Of the chosen place the oldest entry goes (the official
 code pops the head of the place's list, which it appends to in time order).
 
-RoomBallet's question types (``memrl.envs.room_ballet.QUESTION_TYPES``) favour, in memrl's ids:
-``first_seen`` -> ``lifo`` (1), ``last_seen`` -> ``fifo`` (0), ``most_visited`` -> ``lvfo`` (3),
-``least_visited`` -> ``mvfo`` (2). The allocator learns this mapping; no code relies on the ids
-lining up with the question types. Everything is vectorised over the batch: each batch element
+RoomBallet's question types (``memrl.envs.room_ballet.QUESTION_TYPES``) were designed for, in
+memrl's ids: ``first_seen`` -> ``lifo`` (1), ``last_seen`` -> ``fifo`` (0), ``most_visited`` ->
+``lvfo`` (3), ``least_visited`` -> ``mvfo`` (2); under these rules ``mvfo`` serves ``last_seen``
+better than ``fifo`` (RoomBallet's docstring has the table). The allocator learns whatever mapping
+scores best; no code relies on the ids lining up with the question types. Everything is vectorised over the batch: each batch element
 has its own strategy.
 """
 
