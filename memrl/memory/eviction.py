@@ -24,8 +24,8 @@ RoomBallet's question types (``memrl.envs.room_ballet.QUESTION_TYPES``) were des
 memrl's ids: ``first_seen`` -> ``lifo`` (1), ``last_seen`` -> ``fifo`` (0), ``most_visited`` ->
 ``lvfo`` (3), ``least_visited`` -> ``mvfo`` (2); under these rules ``mvfo`` serves ``last_seen``
 better than ``fifo`` (RoomBallet's docstring has the table). The allocator learns whatever mapping
-scores best; no code relies on the ids lining up with the question types. Everything is vectorised over the batch: each batch element
-has its own strategy.
+scores best; no code relies on the ids lining up with the question types. Everything is
+vectorised over the batch: each batch element has its own strategy.
 """
 
 from __future__ import annotations
