@@ -12,7 +12,6 @@ from memrl.memory.base import MemoryCore
 from memrl.memory.blocks import FeedForward, masked_softmax
 from memrl.memory.encoding import PlaceEmbedding, sinusoid_encoding
 from memrl.memory.eviction import STRATEGIES, first_true, strategy_ids
-from memrl.memory.factory import core_options
 from memrl.memory.sat import SATPMCore
 
 
@@ -35,57 +34,7 @@ def test_strategy_ids_are_int64_whatever_the_given_integer_dtype():
 
 # -- documented defaults -------------------------------------------------------------------------
 
-# The defaults in the cores' docstrings and DESIGN.md; a changed default changes every experiment
-# that relies on it.
-DOCUMENTED_DEFAULTS = {
-    "none": {"width": 128},
-    "lstm": {"width": 128, "num_layers": 1},
-    "gru": {"width": 128, "num_layers": 1},
-    "transformer": {"width": 128, "num_layers": 2, "heads": 4, "window": 64, "ff_multiplier": 4},
-    "hcam": {
-        "width": 128,
-        "num_layers": 4,
-        "heads": 4,
-        "chunk_size": 32,
-        "top_k": 4,
-        "capacity": 64,
-        "ff_multiplier": 4,
-        "detach_window": False,
-    },
-    "sat-fifo": {
-        "width": 128,
-        "num_layers": 4,
-        "heads": 4,
-        "chunk_size": 32,
-        "top_k": 4,
-        "capacity": 64,
-        "ff_multiplier": 4,
-        "num_places": 32,
-        "learned_places": False,
-        "place_init": "sinusoid",
-        "detach_window": False,
-    },
-    "sat-pm": {
-        "width": 128,
-        "num_layers": 4,
-        "heads": 4,
-        "top_k": 4,
-        "capacity": 256,
-        "ff_multiplier": 4,
-        "num_places": 32,
-        "learned_places": False,
-        "place_init": "sinusoid",
-        "strategy": "fifo",
-        "detach_window": False,
-    },
-}
-
-
-@pytest.mark.parametrize("name", sorted(DOCUMENTED_DEFAULTS))
-def test_core_defaults_are_the_documented_ones(name):
-    options = core_options(name)
-    for key, value in DOCUMENTED_DEFAULTS[name].items():
-        assert options[key] == value, key
+# The cores' defaults: tests/memory/test_cores.py::test_default_options_are_the_documented_ones.
 
 
 def test_allocator_defaults_are_the_documented_ones():
