@@ -36,13 +36,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import multiprocessing
 import os
 import shutil
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -96,22 +94,6 @@ def run_one(config: ContinualConfig, run_dir: str, archived: str | None = None) 
         copy_results(path, Path(archived))
         line += f", archived to {archived}"
     return line
-
-
-def die_with_parent(parent: int) -> None:
-    """Pool initializer: end this worker when the study's process ends (Linux).
-
-    A study killed with ``kill PID`` (not Ctrl-C, which reaches the whole process group) would
-    otherwise leave its workers training, orphans that the next invocation would race on the
-    same run directories.
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the study ended before the line above
-        os._exit(1)
 
 
 def is_finished(run_dir: Path) -> bool:
@@ -351,13 +333,9 @@ def main() -> None:
 
     start = time.perf_counter()
     if args.jobs > 1:
-        spawn = multiprocessing.get_context("spawn")  # no fork after torch's threads start
-        with ProcessPoolExecutor(
-            max_workers=args.jobs,
-            mp_context=spawn,
-            initializer=die_with_parent,
-            initargs=(os.getpid(),),
-        ) as pool:
+        from memrl.agents.worker_pool import worker_pool
+
+        with worker_pool(args.jobs) as pool:
             for line in pool.map(run_one, *zip(*runs, strict=True), archived):
                 print(line, flush=True)
     else:

@@ -8,7 +8,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -168,41 +167,6 @@ def _finished(run_dir: Path) -> bool:
     from memrl.agents.continual import EvaluationLog
 
     return EvaluationLog.load(run_dir).finished
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
-def test_workers_end_with_the_study_process():
-    # A process that starts a worker as the study does, prints the worker's pid, and waits.
-    program = f"""
-import os, sys, time
-from concurrent.futures import ProcessPoolExecutor
-import multiprocessing
-sys.path.insert(0, {str(SCRIPT.parent)!r})
-import continual_study
-pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                           initializer=continual_study.die_with_parent, initargs=(os.getpid(),))
-print(pool.submit(os.getpid).result(), flush=True)
-pool.submit(time.sleep, 120)
-time.sleep(120)
-"""
-    study = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True)
-    worker = int(study.stdout.readline())
-    assert Path(f"/proc/{worker}").exists()
-    study.kill()  # SIGKILL: no handler of the study's runs
-    study.wait()
-    for _ in range(100):
-        if not Path(f"/proc/{worker}").exists() or "Z" in _state(worker):
-            break
-        time.sleep(0.1)
-    assert not Path(f"/proc/{worker}").exists() or "Z" in _state(worker), "the worker outlived it"
-
-
-def _state(pid: int) -> str:
-    """A process's state letter (Z: a zombie, ended but not yet reaped)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return "Z"
 
 
 def test_a_missing_bench_file_is_named(tmp_path):
