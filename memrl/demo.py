@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -149,11 +150,7 @@ def format_rows(rows: list[DemoRow]) -> str:
         )
         for r in rows
     ]
-    widths = [max(len(c) for c in col) for col in zip(header, *lines, strict=True)]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
-        for cells in [header, *lines]
-    )
+    return _aligned(header, lines)
 
 
 def _as_callable(policy: ScriptedPolicy) -> Any:
@@ -224,11 +221,7 @@ def format_trained(rows: list[TrainedRow]) -> str:
          f"{r.eval_success:.2f} ({r.eval_episodes} episodes)")
         for r in rows
     ]  # fmt: skip
-    widths = [max(len(c) for c in col) for col in zip(header, *lines, strict=True)]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
-        for cells in [header, *lines]
-    )
+    return _aligned(header, lines)
 
 
 @dataclass
@@ -387,11 +380,7 @@ def format_l2m(rows: list[L2MRow]) -> str:
          number(r.pretraining_after), number(r.pretraining_retention), f"{r.updates_per_s:.1f}")
         for r in rows
     ]  # fmt: skip
-    widths = [max(len(c) for c in col) for col in zip(header, *lines, strict=True)]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
-        for cells in [header, *lines]
-    )
+    return _aligned(header, lines)
 
 
 def run_demo(
@@ -455,3 +444,12 @@ def run_demo(
     gif = save_frames(frames, out_dir / "ballet.gif")
     print(f"\nwrote {out_dir / 'demo.json'} and {gif} ({len(frames)} frames of {GIF_ENV})")
     return rows
+
+
+def _aligned(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
+    """Rows of cells as text columns, each as wide as its widest cell."""
+    widths = [max(len(c) for c in col) for col in zip(header, *lines, strict=True)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+        for cells in [header, *lines]
+    )
