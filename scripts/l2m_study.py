@@ -38,7 +38,6 @@ and the frozen model's row, with the command, seeds, budget, model, machine and 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import os
@@ -59,6 +58,7 @@ from memrl.agents.l2m.offline_config import (
     RESUMABLE_CHANGES,
     OfflineConfig,
 )
+from memrl.agents.run_log import THIN_ROWS, thin_metrics
 from memrl.bench.l2m import project_offline_run_hours
 from memrl.eval.continual import METRIC_NAMES, evaluate_continual_runs, retention_matrix
 from memrl.eval.metrics import ConfidenceInterval, bootstrap_mean_ci
@@ -72,7 +72,7 @@ PROVENANCE = "pretrained.json"
 """In an archived run: the SHA-256 of the model it fine-tuned (config.json has only its path)."""
 RESULT_FILES = ("config.json", "tasks.json", "evaluations.json", "metrics.csv", PROVENANCE)
 """What --archive keeps of a finished run: all that the report reads, and the losses."""
-METRICS_ROWS = 100
+METRICS_ROWS = THIN_ROWS
 """At most this many rows of training metrics are archived (evenly spaced, the first and the last
 kept); the evaluations' columns are left out: evaluations.json holds them."""
 TINY: dict[str, Any] = dict(batch_size=8, warmup_steps=1, identity_key_updates=2,
@@ -180,28 +180,6 @@ def check_model(run_dir: Path, digest: str, pretrained: str) -> None:
         raise SystemExit(f"{run_dir} fine-tuned another model (SHA-256 {theirs[:12]}...) than "
                          f"--pretrained {pretrained} ({digest[:12]}...): move the run away or "
                          f"give its model")  # fmt: skip
-
-
-def thin_metrics(source: Path, target: Path, rows: int = METRICS_ROWS) -> None:
-    """Copy ``source``'s training metrics to ``target``: at most ``rows`` rows, no evaluations.
-
-    Args:
-        source: A run's metrics.csv.
-        target: Where the thinned copy goes.
-        rows: Rows kept, evenly spaced, the first and the last always.
-    """
-    with source.open(newline="") as file:
-        reader = csv.DictReader(file)
-        columns = [name for name in reader.fieldnames or []
-                   if not name.startswith(("eval/", "retention/"))]  # fmt: skip
-        training = [{name: row[name] for name in columns} for row in reader
-                    if any(row[name] for name in columns if name != "global_step")]  # fmt: skip
-    chosen = np.unique(np.linspace(0, len(training) - 1, min(rows, len(training))).round())
-    kept = [training[int(index)] for index in chosen]
-    with target.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(kept)
 
 
 def write_provenance(run_dir: Path, digest: str) -> None:

@@ -10,6 +10,13 @@ and killed ones resumed, so the script can be re-run after an interruption. The 
 and min-max over seeds per condition) goes to OUT/study.md, OUT/study.json and
 OUT/training_curves.png.
 
+With `--archive DIR` each evaluated run's compact results (config.json, report.json and a
+thinned metrics.csv: what the table and the curves read, no checkpoints) are copied to
+DIR/<agent>-seed<seed>/ as it finishes, with the study's settings in DIR/study.json; a run whose
+results are archived is not trained again, and `--summary --archive DIR` rebuilds the table from
+the archive alone, on a fresh checkout, without training (docs/RESULTS.md's tables come from
+committed archives under assets/results/).
+
     python scripts/memory_study.py --env memrl/BalletGrid-2-delay16-v0 \\
         --agents hcam lstm transformer none --seeds 0 1 2 --steps 2000000 --out runs/ballet2
     python scripts/memory_study.py --env memrl/RoomBallet-v0 \\
@@ -19,6 +26,8 @@ OUT/training_curves.png.
     python scripts/memory_study.py --env memrl/BalletGrid-2-delay16-v0 --dry-run   # the plan
     python scripts/memory_study.py ... --summary   # the table of the runs evaluated so far
     python scripts/memory_study.py ... --ppo '{"ent_coef": 0.001}'   # PPO settings for every run
+    python scripts/memory_study.py ... --archive assets/results/STUDY   # keep compact results
+    python scripts/memory_study.py ... --summary --archive assets/results/STUDY   # their table
 """
 
 from __future__ import annotations
@@ -26,13 +35,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from memrl.agents.ppo_config import PPOConfig
-from memrl.agents.run_log import read_metric
+from memrl.agents.run_log import read_metric, thin_metrics
 from memrl.cli import main as memrl
 from memrl.eval.plots import plot_training_curves
 
@@ -60,6 +70,10 @@ PPO_FIELDS = {f.name for f in dataclasses.fields(PPOConfig)} - {
     "env_id", "env_kwargs", "core", "core_kwargs", "total_steps", "seed", "threads", "tensorboard"
 }  # fmt: skip
 """PPO settings a study may set for all its runs (`--ppo`); the rest are the study's own."""
+RESULT_FILES = ("config.json", "report.json", "metrics.csv")
+"""What --archive keeps of an evaluated run (metrics.csv thinned): all the table and curves read."""
+STUDY_SETTINGS = ("env", "env_kwargs", "steps", "ppo", "greedy", "eval_episodes")
+"""The arguments every run of an archive shares (DIR/study.json); a different one is refused."""
 
 
 def room_memory(
@@ -120,16 +134,81 @@ def ppo_option(field: str, value: Any) -> list[str]:
 
 
 def run_one(name: str, seed: int, args: argparse.Namespace) -> dict:
-    """Train (or resume, or skip) and evaluate one run; returns its report."""
+    """Train (or resume, or skip) and evaluate one run, then archive it; returns its report.
+
+    A run whose report is archived (``--archive``) is not trained again.
+    """
     run_dir = Path(args.out) / f"{name}-seed{seed}"
     report = run_dir / "report.json"
+    kept = archived(name, seed, args)
+    if not report.exists() and kept is not None and (kept / "report.json").exists():
+        return json.loads((kept / "report.json").read_text())
     if not report.exists():
         if memrl(train_command(name, seed, args, run_dir)) != 0:
             raise SystemExit(f"training {name} seed {seed} failed")
         greedy = ["--deterministic"] if args.greedy else []
         if memrl(["eval", str(run_dir), "--episodes", str(args.eval_episodes), *greedy]) != 0:
             raise SystemExit(f"evaluating {name} seed {seed} failed")
+    if kept is not None:
+        archive_run(run_dir, kept)
     return json.loads(report.read_text())
+
+
+def archived(name: str, seed: int, args: argparse.Namespace) -> Path | None:
+    """Where ``--archive`` keeps a run's results (None without ``--archive``)."""
+    return None if args.archive is None else Path(args.archive) / f"{name}-seed{seed}"
+
+
+def archive_run(run_dir: Path, target: Path) -> None:
+    """Copy an evaluated run's compact results (RESULT_FILES, metrics thinned) to ``target``.
+
+    The report goes last, written under a temporary name and renamed, so that an archive entry
+    with a report is complete.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(run_dir / "config.json", target / "config.json")
+    thin_metrics(run_dir / "metrics.csv", target / "metrics.csv")
+    partial = target / "report.json.partial"
+    shutil.copy2(run_dir / "report.json", partial)
+    partial.replace(target / "report.json")
+
+
+def study_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings an archive's runs share (STUDY_SETTINGS), JSON options parsed."""
+    settings = {key: getattr(args, key) for key in STUDY_SETTINGS}
+    settings["env_kwargs"] = json.loads(args.env_kwargs or "{}")
+    settings["ppo"] = json.loads(args.ppo)
+    return settings
+
+
+def check_archive(args: argparse.Namespace) -> None:
+    """Write DIR/study.json for a new archive, or refuse one made with other settings."""
+    path = Path(args.archive) / "study.json"
+    ours = study_settings(args)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(ours, indent=2) + "\n")
+        return
+    theirs = json.loads(path.read_text())
+    differ = [f"{key}: {theirs.get(key)!r} there, {ours[key]!r} here"
+              for key in STUDY_SETTINGS if theirs.get(key) != ours[key]]  # fmt: skip
+    if differ:
+        raise SystemExit(
+            f"--archive {args.archive} holds a study with other settings ("
+            + "; ".join(differ)
+            + "): give another --archive or the same settings"
+        )
+
+
+def run_files(name: str, seed: int, args: argparse.Namespace) -> Path | None:
+    """The directory holding a run's report: the run's own, else its archive's; None if neither."""
+    for directory in (
+        None if args.out is None else Path(args.out) / f"{name}-seed{seed}",
+        archived(name, seed, args),
+    ):
+        if directory is not None and (directory / "report.json").exists():
+            return directory
+    return None
 
 
 def summary(reports: dict[str, list[dict]], args: argparse.Namespace) -> str:
@@ -194,20 +273,21 @@ def partial_summary(plan: list[tuple[str, int]], args: argparse.Namespace) -> st
     reports: dict[str, list[dict]] = {}
     missing = []
     for name, seed in plan:
-        report = Path(args.out) / f"{name}-seed{seed}" / "report.json"
-        if report.exists():
-            reports.setdefault(name, []).append(json.loads(report.read_text()))
+        directory = run_files(name, seed, args)
+        if directory is not None:
+            reports.setdefault(name, []).append(json.loads((directory / "report.json").read_text()))
         else:
             missing.append(f"{name}-seed{seed}")
     if not reports:
-        return f"no run of {args.out} has been evaluated yet"
+        return f"no run of {args.out or args.archive} has been evaluated yet"
     counts = ", ".join(f"{name} {len(runs)}" for name, runs in reports.items())
     text = summary(reports, args).replace(f", seeds {args.seeds}", "", 1)
     text += f"\nSeeds evaluated per agent: {counts}."
     return text + (f"\nNot evaluated yet: {', '.join(missing)}.\n" if missing else "\n")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Plan, train, evaluate, archive and tabulate the study (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--env", required=True, help="the env id to train on")
     parser.add_argument("--env-kwargs", default=None, help="JSON keyword arguments of the env")
@@ -222,14 +302,23 @@ def main() -> None:
         "--greedy", action="store_true", help="evaluate greedy actions (supervised runs' accuracy)"
     )
     parser.add_argument("--eval-episodes", type=int, default=200, help="episodes per condition")
-    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument(
+        "--out", default=None, help="output directory (required unless --summary --archive)"
+    )
+    parser.add_argument(
+        "--archive", default=None, metavar="DIR",
+        help="keep each evaluated run's compact results in DIR/<agent>-seed<seed>/ (runs found "
+        "there are not trained again); with --summary, the table from DIR alone",
+    )  # fmt: skip
     parser.add_argument("--dry-run", action="store_true", help="print the runs and stop")
     parser.add_argument(
         "--summary",
         action="store_true",
         help="train nothing: print the table of the runs evaluated so far (a study in progress)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.out is None and not (args.summary and args.archive):
+        parser.error("--out is required (unless --summary --archive DIR: the archive's table)")
     try:
         ppo = json.loads(args.ppo)
     except json.JSONDecodeError as error:
@@ -244,15 +333,17 @@ def main() -> None:
             run_dir = Path(args.out) / f"{name}-seed{seed}"
             print("memrl " + " ".join(train_command(name, seed, args, run_dir)))
         return
-    out = Path(args.out)
+    if args.archive is not None:
+        check_archive(args)
     if args.summary:
         print(partial_summary(plan, args))
         return
+    out = Path(args.out)
     by_seed: dict[int, dict[str, dict]] = {seed: {} for seed in args.seeds}
     for name, seed in plan:
         by_seed[seed][name] = run_one(name, seed, args)
     reports = {name: [by_seed[seed][name] for seed in args.seeds] for name in args.agents}
-    curves = {name: [read_metric(out / f"{name}-seed{seed}", "charts/success_rate")
+    curves = {name: [read_metric(run_files(name, seed, args), "charts/success_rate")
                      for seed in args.seeds] for name in args.agents}  # fmt: skip
     plot_training_curves(curves, out / "training_curves.png", smooth=20,
                          title=f"training success on {args.env}")  # fmt: skip

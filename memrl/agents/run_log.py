@@ -18,6 +18,11 @@ import csv
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+THIN_ROWS = 100
+"""Rows of training metrics that :func:`thin_metrics` keeps by default."""
+
 
 class RunLog:
     """Appends scalar metrics to ``metrics.csv`` and TensorBoard event files in a run directory.
@@ -125,3 +130,33 @@ def read_metric(run_dir: str | Path, key: str) -> tuple[list[int], list[float]]:
                 steps.append(int(float(row["global_step"])))
                 values.append(float(row[key]))
     return steps, values
+
+
+def thin_metrics(
+    source: str | Path,
+    target: str | Path,
+    rows: int = THIN_ROWS,
+    drop: tuple[str, ...] = ("eval/", "retention/"),
+) -> None:
+    """Copy a run's training metrics to ``target`` thinned: what a study archive commits.
+
+    Only the rows with a training value are kept (evaluation rows go: their files hold them),
+    at most ``rows`` of them, evenly spaced, the first and the last always.
+
+    Args:
+        source: A run's metrics.csv.
+        target: Where the thinned copy goes.
+        rows: Rows kept (>= 2).
+        drop: Column prefixes left out (the evaluations' columns).
+    """
+    with Path(source).open(newline="") as file:
+        reader = csv.DictReader(file)
+        columns = [name for name in reader.fieldnames or [] if not name.startswith(drop)]
+        training = [{name: row[name] for name in columns} for row in reader
+                    if any(row[name] for name in columns if name != "global_step")]  # fmt: skip
+    chosen = np.unique(np.linspace(0, len(training) - 1, min(rows, len(training))).round())
+    kept = [training[int(index)] for index in chosen]
+    with Path(target).open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(kept)

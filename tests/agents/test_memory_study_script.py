@@ -104,3 +104,35 @@ def test_the_best_fixed_strategy_per_question_type_is_named():
     assert "first_seen: lifo (0.85), last_seen: fifo (0.85)" in line
     assert "about 0.85 on the mixture" in line
     assert study.best_fixed_strategies({"sat-pm": reports["sat-pm"]}, labels) == []
+
+
+def test_archived_runs_rebuild_the_table_without_training_and_other_settings_are_refused(
+    tmp_path,
+):
+    archive = tmp_path / "archive"
+    args = ("--env", "memrl/DelayedMatch-Easy-v0", "--agents", "none", "--seeds", "0",
+            "--steps", "2048", "--eval-episodes", "8", "--archive", str(archive))  # fmt: skip
+    _run(*args, "--out", str(tmp_path / "first"))
+    table = (tmp_path / "first" / "study.md").read_text()
+    kept = archive / "none-seed0"
+    assert sorted(p.name for p in kept.iterdir()) == ["config.json", "metrics.csv", "report.json"]
+    assert json.loads((archive / "study.json").read_text())["steps"] == 2048
+    assert not list(kept.rglob("*.pt")) and not list(kept.rglob("checkpoint*"))
+    # A fresh checkout: no run directory, only the archive. Nothing is trained again.
+    fresh = tmp_path / "fresh"
+    assert _run(*args, "--out", str(fresh)) == table + "\n"  # no "trained ..." line
+    assert not (fresh / "none-seed0").exists()
+    rebuilt = _run(*args, "--summary")  # no --out: the archive alone
+    assert rebuilt.splitlines()[2:5] == table.splitlines()[2:5]  # the header and the row
+    assert "| none | " in rebuilt and "Seeds evaluated per agent: none 1." in rebuilt
+    bad = subprocess.run(
+        [sys.executable, str(SCRIPT), *args[:7], "4096", *args[8:], "--summary"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert bad.returncode != 0
+    assert "steps: 2048 there, 4096 here" in bad.stderr
+    missing_out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--env", "memrl/DelayedMatch-Easy-v0", "--dry-run"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert missing_out.returncode != 0 and "--out is required" in missing_out.stderr
