@@ -67,6 +67,15 @@ NUM_SLOTS = len(DANCER_SLOTS)
 AGENT_START = (5, 5)
 AGENT_START_CELL = AGENT_START[0] * ROOM_SIZE + AGENT_START[1]
 NUM_ACTIONS = len(DIRECTION_DELTAS)
+SLOT_ACTIONS = np.array(
+    [[tuple(d) for d in DIRECTION_DELTAS.tolist()].index(
+        (int(np.sign(r - AGENT_START[0])), int(np.sign(c - AGENT_START[1]))))
+     for r, c in DANCER_SLOTS],
+    dtype=np.int64,
+)  # fmt: skip
+"""Per slot, the action that walks the agent from its start straight onto it (3 moves, no other
+slot in between): every slot lies on one of the eight directions from the centre. Ballet's
+``info["answer"]`` is this action for the target's slot."""
 STAY = NUM_ACTIONS
 """Pseudo-action used internally while actions are ignored."""
 
@@ -630,9 +639,13 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
 
     ``reset`` and every ``step`` also return:
 
-    - ``info["answer"]`` (int): the target dancer's performing-order index (0 for the first
-      dancer to perform), the label of a supervised probe. It is fixed at reset, so it is given
-      from reset on, before the instruction shows (equal to ``info["memory"]["target"]``).
+    - ``info["answer"]`` (int): the target dancer, named by where it stands: the action (0..7,
+      ``DIRECTION_DELTAS``) that walks the agent from its start straight onto the target's slot
+      (``SLOT_ACTIONS``), so the right first move of the choice phase. It is the label of a
+      supervised probe or of ``--objective supervised --answer-step choice``. Not the
+      performing order: a memory of what was seen holds where each dance was danced, but no
+      clock to count dancers by. It is fixed at reset, so it is given from reset on, before the
+      instruction shows.
     - ``info["action_ignored"]`` (bool): True when the action passed to the ``step`` call that
       returns this info could not change anything (steps 1 to ``choice_step``), False in the
       choice phase, where it moves the agent (or bumps into a wall). ``reset`` reports True
@@ -652,7 +665,8 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
       the timeline made the reference's (dancers every ``15 + dance_delay`` steps, the first
       one moving at reset: the instruction shows at ``n * (15 + delay)``, not ``n * (16 +
       delay)``, and ``dance_delay`` must be >= 1); ``info["answer"]`` and
-      ``info["action_ignored"]`` added.
+      ``info["action_ignored"]`` added; ``info["answer"]`` names the target by its slot's
+      action (it was the performing-order index, which no clock-free memory can decode).
     """
 
     metadata = {
@@ -721,8 +735,8 @@ class BalletEnv(gymnasium.Env[dict[str, Any], np.int64]):
             self._padded = padded.reshape(-1)
             self._padded_bytes = self._padded.view(np.uint8).reshape(_PADDED, _PADDED, 2)
         memory = memory_of(memory_batch(episodes, self.dance_delay), 0)
-        self._answer = target
-        return self._observe(), {"memory": memory, "answer": target, "action_ignored": True}
+        self._answer = int(SLOT_ACTIONS[episodes.slots[0, target]])
+        return self._observe(), {"memory": memory, "answer": self._answer, "action_ignored": True}
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         """Advance one step; ``action`` is ignored until the choice phase."""

@@ -35,6 +35,7 @@ from memrl.envs.ballet import (
     ROOM_SIZE,
     ROOM_TEMPLATE,
     SCRATCH,
+    SLOT_ACTIONS,
     VIEW_RADIUS,
     VIEW_SIZE,
     BalletEpisodes,
@@ -141,16 +142,16 @@ def _runs(buffer: np.ndarray, run_bytes: int, stride: int) -> np.ndarray:
 class BatchedBalletEnv(BatchedEnv):
     """``num_envs`` Ballet episodes stepped together; see :class:`memrl.envs.ballet.BalletEnv`.
 
-    Observations are the single env's stacked along a leading axis (``instruction`` ``[N]``
-    int64, ``image`` ``[N, 99, 99, 3]`` or ``grid`` ``[N, 242]`` uint8). Infos are laid out as
+    Observations are the single env's stacked along a leading axis (``instruction`` ``[N]`` int64,
+    ``image`` ``[N, 99, 99, 3]`` or ``grid`` ``[N, 242]`` uint8). Infos are laid out as
     ``SyncVectorEnv`` lays out the single env's: ``is_success`` ``[N]`` bool with mask
-    ``_is_success`` (False on autoreset steps); ``answer`` ``[N]`` int64 (the target's
-    performing-order index) and ``action_ignored`` ``[N]`` bool, from ``reset()`` and on every
-    step for every sub-environment (on an autoreset step, the new episode's answer and True, as
-    the single env's reset info gives them); and, from ``reset()``, on steps where some
-    sub-environments start a new episode and on steps where some terminate, ``memory``: each
-    entry of the single env's ``info["memory"]`` as an array with a leading ``[N]`` axis (names
-    as object arrays), masked by ``_memory`` and by ``memory["_<key>"]``.
+    ``_is_success`` (False on autoreset steps); ``answer`` ``[N]`` int64 (the action from the start
+    onto the target's slot, ``SLOT_ACTIONS``) and ``action_ignored`` ``[N]`` bool, from ``reset()``
+    and on every step for every sub-environment (on an autoreset step, the new episode's answer and
+    True, as the single env's reset info gives them); and, from ``reset()``, on steps where some
+    sub-environments start a new episode and on steps where some terminate, ``memory``: each entry
+    of the single env's ``info["memory"]`` as an array with a leading ``[N]`` axis (names as object
+    arrays), masked by ``_memory`` and by ``memory["_<key>"]``.
 
     Args:
         num_envs: Number of sub-environments.
@@ -257,11 +258,16 @@ class BatchedBalletEnv(BatchedEnv):
         info = self._memory_info(indices)
         mask = info["_memory"]
         # As the single env's reset info: the answer, and True for "action ignored".
-        info["answer"] = np.where(mask, self._episodes.target, 0)
+        info["answer"] = np.where(mask, self._answers(), 0)
         info["_answer"] = mask
         info["action_ignored"] = mask.copy()
         info["_action_ignored"] = mask
         return info
+
+    def _answers(self) -> np.ndarray:
+        """``[N]`` each current episode's answer: the action from the start onto its target."""
+        episodes = self._episodes
+        return SLOT_ACTIONS[episodes.slots[np.arange(self.num_envs), episodes.target]]
 
     def _memory_info(self, indices: np.ndarray) -> dict[str, Any]:
         """``info["memory"]`` of the current episodes of ``indices``, as in ``SyncVectorEnv``."""
@@ -321,7 +327,7 @@ class BatchedBalletEnv(BatchedEnv):
         info: dict[str, Any] = {
             "is_success": success,
             "_is_success": active,
-            "answer": self._episodes.target.copy(),
+            "answer": self._answers(),
             "_answer": active,
             "action_ignored": ignored,
             "_action_ignored": active,

@@ -513,27 +513,29 @@ def test_the_terminating_step_repeats_the_memory(observation):
 
 
 @pytest.mark.parametrize("observation", ["grid", "image"])
-def test_answer_is_the_target_and_only_watching_steps_ignore_the_action(observation):
+def test_answer_is_the_move_onto_the_target_and_only_watching_steps_ignore_the_action(observation):
     env = BalletEnv(num_dancers=4, dance_delay=2, observation=observation)
-    for seed in range(3):
+    answers = set()
+    for seed in range(12):
         _, info = env.reset(seed=seed)
-        target = info["memory"]["target"]
+        target = action = action_towards(info["memory"]["target_slot"])
+        answers.add(target)
         assert (info["answer"], info["action_ignored"]) == (target, True)
         assert type(info["answer"]) is int and type(info["action_ignored"]) is bool
-        action = action_towards(info["memory"]["target_slot"])
         for t in range(1, env.choice_step + 4):
             _, reward, terminated, _, info = env.step(action)
             assert info["answer"] == target, f"step {t}"
             assert info["action_ignored"] is (t <= env.choice_step), f"step {t}"
         assert terminated and reward == 1.0
+    assert len(answers) > 4  # the target's slot, not its place in the performing order (0..3)
 
 
 def test_batched_answer_and_action_ignored_follow_each_episode():
     envs = BatchedBalletEnv(3, num_dancers=2, dance_delay=3, observation="grid")
     _, info = envs.reset(seed=4)
-    np.testing.assert_array_equal(info["answer"], info["memory"]["target"])
+    slots = info["memory"]["target_slot"]
+    np.testing.assert_array_equal(info["answer"], ACTION_AT[slots[:, 0], slots[:, 1]])
     np.testing.assert_array_equal(info["action_ignored"], [True] * 3)
-    target = info["memory"]["target"].copy()
     slots = info["memory"]["target_slot"].copy()
     choice = envs.choice_step
     for t in range(1, 2 * (choice + 4) + 1):
@@ -545,7 +547,9 @@ def test_batched_answer_and_action_ignored_follow_each_episode():
         if t_episode == choice + 3:
             assert terminated.all()
         if "memory" in info and t_episode == 0:  # autoreset: the new episode's answer
-            target, slots = info["memory"]["target"].copy(), info["memory"]["target_slot"].copy()
-        np.testing.assert_array_equal(info["answer"], target, err_msg=f"step {t}")
+            slots = info["memory"]["target_slot"].copy()
+        np.testing.assert_array_equal(
+            info["answer"], ACTION_AT[slots[:, 0], slots[:, 1]], err_msg=f"step {t}"
+        )
         ignored = t_episode == 0 or t_episode <= choice
         np.testing.assert_array_equal(info["action_ignored"], [ignored] * 3, err_msg=f"step {t}")
