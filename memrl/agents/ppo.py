@@ -42,6 +42,8 @@ import math
 import pickle
 import random
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,8 @@ CHECKPOINT_KEYS = ("config", "policy", "optimizer", "update", "global_step", "en
 OLDER_CHECKPOINTS = {"grid_encoder": "flat"}
 """Settings of checkpoints written before the setting existed, where its default differs."""
 
+RECENT_EPISODES = 100
+"""Training episodes :attr:`PPOTrainer.recent_wins` keeps (SB3's success buffer keeps as many)."""
 PROBE_CLASSES = 32
 """Classes of the probe head (``answer_coef``): answers 0..31 (Ballet's 8 dancers, RoomBallet's
 13 answers, a DelayedMatch of up to 32 symbols)."""
@@ -215,6 +219,7 @@ class PPOTrainer:
         self.episode_length = np.zeros(config.num_envs, dtype=np.int64)
         self.chosen = torch.zeros(config.num_envs, dtype=torch.bool)  # the episode's choice made
         self.finished: list[tuple[float, int, bool]] = []
+        self.recent_wins: deque[bool] = deque(maxlen=RECENT_EPISODES)
         if resume and self.checkpoints.exists():
             self._load_checkpoint()
         elif not resume and (self.run_dir / "metrics.csv").exists():
@@ -419,6 +424,7 @@ class PPOTrainer:
         for i in np.flatnonzero(ended):
             won = bool(success[i]) if success is not None else False
             self.finished.append((float(self.episode_return[i]), int(self.episode_length[i]), won))
+            self.recent_wins.append(won)
             self.episode_return[i] = 0.0
             self.episode_length[i] = 0
 
@@ -554,8 +560,13 @@ class PPOTrainer:
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def train(self) -> dict[str, float]:
-        """Run until ``total_steps``; returns the last logged metrics."""
+    def train(self, stop: Callable[[], bool] | None = None) -> dict[str, float]:
+        """Run until ``total_steps``; returns the last logged metrics.
+
+        Args:
+            stop: Asked after every update (once it is logged); True ends training there, with a
+                checkpoint (``memrl bench learning`` stops at a success level this way).
+        """
         cfg = self.config
         bar = tqdm(
             total=cfg.num_updates * cfg.batch_steps,
@@ -590,6 +601,9 @@ class PPOTrainer:
                     self.log.write(self.global_step, metrics)
                     if "charts/success_rate" in metrics:
                         bar.set_postfix(success=f"{metrics['charts/success_rate']:.2f}")
+                if stop is not None and stop():
+                    self.save_checkpoint()
+                    break
                 if self.update % cfg.checkpoint_every == 0 or self.update == cfg.num_updates:
                     self.save_checkpoint()
         finally:

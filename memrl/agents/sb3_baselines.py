@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -329,7 +330,11 @@ def _check_resumable(config: SB3Config, run_dir: Path, trained: int) -> None:
 
 
 def train_sb3(
-    config: SB3Config, run_dir: str | Path, resume: bool = False, progress: bool = True
+    config: SB3Config,
+    run_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    callbacks: Sequence[BaseCallback] = (),
 ) -> SB3Run:
     """Train an SB3 baseline into ``run_dir``.
 
@@ -341,6 +346,8 @@ def train_sb3(
             optimiser, step and update counts continue; metric rows and TensorBoard events
             logged after that model are dropped; damaged models are skipped with a warning).
         progress: Show SB3's progress bar.
+        callbacks: More SB3 callbacks for ``learn`` (one that stops training ends the run there,
+            with its final model saved).
 
     Returns:
         The final model's path and the env steps trained before and after this call.
@@ -357,10 +364,16 @@ def train_sb3(
     if not resume and config_path.exists():
         raise FileExistsError(f"{run_dir} already holds a run; pass --resume or another --out")
     with RunLock(run_dir):
-        return _train_locked(config, run_dir, resume, progress)
+        return _train_locked(config, run_dir, resume, progress, callbacks)
 
 
-def _train_locked(config: SB3Config, run_dir: Path, resume: bool, progress: bool) -> SB3Run:
+def _train_locked(
+    config: SB3Config,
+    run_dir: Path,
+    resume: bool,
+    progress: bool,
+    callbacks: Sequence[BaseCallback],
+) -> SB3Run:
     """``train_sb3`` once the config is checked and the run directory is this process's."""
     config_path = run_dir / "config.json"
     found = latest_checkpoint(run_dir) if resume else None
@@ -397,6 +410,7 @@ def _train_locked(config: SB3Config, run_dir: Path, resume: bool, progress: bool
                         run_dir / "checkpoints", config.checkpoint_every * config.batch_steps
                     ),
                     LogAfterUpdates(config.log_every * config.batch_steps),
+                    *callbacks,
                 ],
                 log_interval=None,  # LogAfterUpdates dumps the logger
                 reset_num_timesteps=found is None,

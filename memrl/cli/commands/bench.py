@@ -1,8 +1,9 @@
-"""``memrl bench WHAT``: speed of envs, streams, continual SAC, memory, sweeps and L2M."""
+"""``memrl bench WHAT``: speed of envs, streams, continual SAC, memory, sweeps, L2M; learning."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -10,10 +11,29 @@ from typing import Any
 
 from memrl.agents.continual.config import METHODS
 from memrl.agents.l2m.offline_config import AGENTS
-from memrl.cli.arguments import env_id, positive_float, positive_int
+from memrl.agents.ppo_config import PPOConfig
+from memrl.cli.arguments import (
+    env_id,
+    json_object,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from memrl.envs import ALL
 
 JSON_HELP = "also write the results and machine to FILE"
+LEARNING_AGENTS: dict[str, dict[str, Any]] = {
+    "hcam": {"num_layers": 2, "width": 64},
+    "lstm": {},
+    "gru": {},
+    "transformer": {"num_layers": 2, "width": 64},
+    "none": {},
+    "sb3-recurrent-ppo": {},
+}
+"""``memrl bench learning --agents``: name -> core options (the demo's sizes)."""
+LEARNING_FIXED = {"env_id", "core", "core_kwargs", "total_steps", "seed", "threads",
+                  "tensorboard", "checkpoint_every"}  # fmt: skip
+"""PPOConfig fields ``memrl bench learning`` sets itself (its options, or the bench's)."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -194,6 +214,58 @@ def add_parser(subparsers: Any) -> None:
     )
     b.add_argument("--note", default="", help="a remark stored in the JSON (e.g. the load)")
     b.set_defaults(func=run_l2m_bench)
+    b = bench.add_parser(
+        "learning",
+        help="wall-clock time until training success reaches a level, per agent and seed",
+        description="Trains each agent from scratch, one torch thread, seed after seed, and "
+        "stops it at the first update (memory PPO) or rollout (SB3) where the success over the "
+        "last 100 training episodes is at least --threshold; reports the wall time (env "
+        "creation included) and env steps it took, or the budget's if it was not reached. "
+        "Agents: hcam (the demo's: 2 layers of width 64), lstm, gru, transformer, none "
+        "(memory PPO at its defaults, or --ppo), sb3-recurrent-ppo (SB3's defaults).",
+    )
+    b.add_argument("--json", metavar="FILE", help=JSON_HELP)
+    b.add_argument(
+        "--env",
+        type=env_id,
+        default="memrl/DelayedMatch-Easy-v0",
+        help="training env (default: %(default)s)",
+    )
+    b.add_argument(
+        "--agents",
+        nargs="+",
+        choices=list(LEARNING_AGENTS),
+        default=["hcam", "lstm", "sb3-recurrent-ppo"],
+        help="agents to time (default: %(default)s)",
+    )
+    b.add_argument(
+        "--seeds",
+        nargs="+",
+        type=non_negative_int,
+        default=[0, 1, 2],
+        help="seeds (default: %(default)s)",
+    )
+    b.add_argument(
+        "--threshold",
+        type=positive_float,
+        default=0.9,
+        help="success level over the last 100 training episodes (default: %(default)s)",
+    )
+    b.add_argument(
+        "--max-steps",
+        type=positive_int,
+        default=300_000,
+        help="budget per run in env steps (default: %(default)s)",
+    )
+    b.add_argument(
+        "--ppo",
+        type=json_object,
+        default={},
+        metavar="JSON",
+        help="memory-PPO settings instead of the defaults, e.g. '{\"update_epochs\": 8}'",
+    )
+    b.add_argument("--note", default="", help="a remark stored in the JSON (e.g. the load)")
+    b.set_defaults(func=run_learning_bench)
 
 
 def run_envs(args: argparse.Namespace) -> int:
@@ -299,6 +371,42 @@ def run_l2m_bench(args: argparse.Namespace) -> int:
         report = {"note": args.note, **report}
     print(format_report(report))
     if args.json:
+        _write_json(args.json, report, args.argv)
+    return 0
+
+
+def run_learning_bench(args: argparse.Namespace) -> int:
+    """Time each agent and seed to the success level."""
+    from memrl.bench.learning import bench_learning, format_learning_table
+    from memrl.bench.machine import machine_info
+
+    if args.threshold > 1:
+        raise SystemExit(f"--threshold {args.threshold}: a success level is at most 1")
+    settable = {f.name for f in dataclasses.fields(PPOConfig)} - LEARNING_FIXED
+    unknown = sorted(set(args.ppo) - settable)
+    if unknown:
+        raise SystemExit(f"--ppo: unknown memory-PPO setting(s) {', '.join(unknown)}; "
+                         f"allowed: {', '.join(sorted(settable))}")  # fmt: skip
+
+    def report_run(result: Any) -> None:
+        status = "reached" if result.reached else "not reached"
+        print(f"bench learning: {result.agent} seed {result.seed}: {status} after "
+              f"{result.seconds:.0f} s, {result.steps:,} env steps", file=sys.stderr)  # fmt: skip
+
+    agents = [(name, LEARNING_AGENTS[name]) for name in args.agents]
+    rows = bench_learning(agents, args.seeds, args.env, args.threshold, args.max_steps,
+                          args.ppo, progress=report_run)  # fmt: skip
+    print(format_learning_table(rows, args.threshold))
+    if args.json:
+        report = {
+            "machine": machine_info(("memrl", "torch", "stable-baselines3", "sb3-contrib")),
+            **({"note": args.note} if args.note else {}),
+            "env": args.env,
+            "threshold": args.threshold,
+            "max_steps": args.max_steps,
+            "ppo": args.ppo,
+            "runs": rows,
+        }
         _write_json(args.json, report, args.argv)
     return 0
 
