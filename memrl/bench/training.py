@@ -3,7 +3,7 @@
 Each agent trains from scratch on the same env for ``steps`` env steps in a temporary run
 directory (no TensorBoard, one checkpoint at the end); the figure is ``steps`` divided by the
 wall time of ``train()``, so it includes acting, env stepping and every PPO update. memrl's
-memory PPO uses its defaults (16 envs x 128-step windows, 4 epochs of 4 minibatches);
+memory PPO uses its defaults (``PPOConfig``; docs/RESULTS.md says which they were when measured);
 sb3-contrib's RecurrentPPO uses SB3's defaults with 8 envs and 128-step rollouts.
 """
 
