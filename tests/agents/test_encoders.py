@@ -130,3 +130,25 @@ def test_the_navigation_table_in_results_is_the_archived_runs():
             f"{spans('charts/episodic_length', 0)} | {spans('losses/entropy', 2)} |"
         )
         assert row in results
+
+
+def test_the_recall_probe_table_in_results_is_the_archived_run():
+    """docs/RESULTS.md's recall-probe table, recomputed from assets/results/ballet_probe."""
+    import csv
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    results = (root / "docs" / "RESULTS.md").read_text()
+    run = root / "assets/results/ballet_probe/hcam-supervised"
+    with (run / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert '"answer_step": "choice"' in (run / "config.json").read_text().replace("\n", "")
+
+    def mean(key: str, low: int) -> float:
+        span = [r[key] for r in rows if low < int(r["global_step"]) <= low + 100_000]
+        return float(np.mean([float(v) for v in span if v not in ("", "nan")]))
+
+    for low in range(0, 400_000, 100_000):
+        accuracy, loss = mean("losses/answer_accuracy", low), mean("losses/answer_loss", low)
+        row = f"| {low // 1000}k-{(low + 100_000) // 1000}k | {accuracy:.2f} | {loss:.2f} |"
+        assert row in results
