@@ -35,6 +35,11 @@ SETTINGS: dict[str, dict[str, Any]] = {
 """Setting name -> memory-PPO options over the defaults; rppo_like is RecurrentPPO's schedule
 (8 envs x 128 steps, 10 epochs, minibatches of one env's 128 steps, no entropy bonus)."""
 AGENTS = ("hcam", "lstm")
+REFERENCE = "recurrent_ppo"
+"""sb3-contrib's RecurrentPPO at SB3's defaults, timed the same way: the field's standard LSTM
+agent, against which memrl's are measured (ARCHIVE/recurrent_ppo-seed<seed>.json)."""
+CHOSEN = "e8_m8"
+"""The setting the docs recommend (and compare with RecurrentPPO)."""
 SEEDS = (0, 1, 2)
 MAX_STEPS = 300_000
 
@@ -46,9 +51,10 @@ def archive_path(archive: Path, setting: str, seed: int) -> Path:
 
 def bench_command(setting: str, seed: int, archive: Path) -> list[str]:
     """The `memrl bench learning` arguments of one (setting, seed)."""
-    command = ["bench", "learning", "--agents", *AGENTS, "--seeds", str(seed), "--max-steps",
+    agents = ["sb3-recurrent-ppo"] if setting == REFERENCE else list(AGENTS)
+    command = ["bench", "learning", "--agents", *agents, "--seeds", str(seed), "--max-steps",
                str(MAX_STEPS), "--json", str(archive_path(archive, setting, seed))]  # fmt: skip
-    if SETTINGS[setting]:
+    if SETTINGS.get(setting):
         command += ["--ppo", json.dumps(SETTINGS[setting])]
     return command
 
@@ -83,6 +89,8 @@ def table(runs: dict[str, list[dict[str, Any]]]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for setting, rows in runs.items():
+        if setting == REFERENCE:
+            continue
         hcam, hcam_steps = _cell(rows, "hcam")
         lstm, lstm_steps = _cell(rows, "lstm")
         options = f"`{json.dumps(SETTINGS[setting])}`" if SETTINGS[setting] else "-"
@@ -90,6 +98,18 @@ def table(runs: dict[str, list[dict[str, Any]]]) -> str:
     seeds = sorted({r["seed"] for rows in runs.values() for r in rows})
     lines += ["", f"Seeds {seeds}; * not reached within {MAX_STEPS:,} env steps (the time the "
               "budget took)."]  # fmt: skip
+    if REFERENCE in runs:
+        seconds, steps = _cell(runs[REFERENCE], "sb3-recurrent-ppo")
+        lines += ["", f"SB3's RecurrentPPO at its defaults, seconds to 0.9: {seconds}; env steps: "
+                  f"{steps}."]  # fmt: skip
+        if CHOSEN in runs:
+            theirs = statistics.median(r["seconds"] for r in runs[REFERENCE])
+
+            def median(agent: str) -> float:
+                return statistics.median(r["seconds"] for r in runs[CHOSEN] if r["agent"] == agent)
+
+            lines[-1] += (f" Under {CHOSEN}, HCAM is {theirs / median('hcam'):.0f}x faster "
+                          f"(medians), memrl's LSTM {theirs / median('lstm'):.0f}x.")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -97,7 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the missing (setting, seed) benches, or print the table of the archive."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--archive", type=Path, default=ARCHIVE, help="where the JSONs go")
-    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
+    parser.add_argument(
+        "--settings", nargs="+", choices=[*SETTINGS, REFERENCE], default=[*SETTINGS, REFERENCE],
+        help=f"settings to run or tabulate ({REFERENCE}: SB3's RecurrentPPO, for reference)",
+    )  # fmt: skip
     parser.add_argument("--table", action="store_true", help="print the archive's table")
     parser.add_argument("--dry-run", action="store_true", help="print what is left and stop")
     args = parser.parse_args(argv)
@@ -106,8 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     todo = [(s, seed) for seed in SEEDS for s in args.settings
             if not archive_path(args.archive, s, seed).exists()]  # fmt: skip
-    print(f"{len(todo)} of {len(SEEDS) * len(args.settings)} (setting, seed) runs left; each "
-          f"1-3 minutes here (HCAM 20-50 s; LSTM up to {MAX_STEPS:,} steps, 70-100 s)")  # fmt: skip
+    print(
+        f"{len(todo)} of {len(SEEDS) * len(args.settings)} (setting, seed) runs left; a "
+        f"memory-PPO setting takes 1-3 minutes a seed here (HCAM 20-50 s; the LSTM up to "
+        f"{MAX_STEPS:,} steps, 70-100 s), {REFERENCE} about 10 (45 if it never gets there)"
+    )
     for setting, seed in todo:
         print("  memrl " + " ".join(bench_command(setting, seed, args.archive)))
     if args.dry_run:

@@ -28,6 +28,7 @@ def test_the_committed_archive_rebuilds_the_results_table_exactly():
     start = results.index("<!-- ppo-settings:start -->\n") + len("<!-- ppo-settings:start -->\n")
     assert results[start : results.index("<!-- ppo-settings:end -->")] == table
     assert "| e8_m8 |" in table and "| defaults |" in table
+    assert "SB3's RecurrentPPO at its defaults, seconds to 0.9: " in table
 
 
 def test_each_archived_run_is_the_setting_it_is_filed_under():
@@ -35,9 +36,13 @@ def test_each_archived_run_is_the_setting_it_is_filed_under():
     for path in sorted(study.ARCHIVE.glob("*.json")):
         setting, seed = path.stem.rsplit("-seed", 1)
         report = json.loads(path.read_text())
-        assert report["ppo"] == study.SETTINGS[setting], path.name
         assert {r["seed"] for r in report["runs"]} == {int(seed)}, path.name
-        assert sorted(r["agent"] for r in report["runs"]) == sorted(study.AGENTS), path.name
+        agents = sorted(r["agent"] for r in report["runs"])
+        if setting == study.REFERENCE:
+            assert agents == ["sb3-recurrent-ppo"] and report["ppo"] == {}, path.name
+        else:
+            assert report["ppo"] == study.SETTINGS[setting], path.name
+            assert agents == sorted(study.AGENTS), path.name
         assert report["max_steps"] == study.MAX_STEPS and report["env"].endswith("Easy-v0")
 
 
@@ -53,4 +58,6 @@ def test_the_plan_skips_archived_runs_and_names_the_settings(tmp_path):
          "--dry-run"], check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     assert out.startswith("2 of 3 (setting, seed) runs left")
+    reference = study.bench_command(study.REFERENCE, 1, tmp_path)
+    assert reference[2:4] == ["--agents", "sb3-recurrent-ppo"] and "--ppo" not in reference
     assert "--seeds 0" in out and "--seeds 2" in out and "--seeds 1" not in out
