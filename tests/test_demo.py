@@ -4,7 +4,7 @@ import json
 
 from PIL import Image
 
-from memrl.demo import RECALL_ENV, run_demo, train_recall_agents
+from memrl.demo import EVAL_DELAYS, RECALL_ENV, RECALL_KWARGS, run_demo, train_recall_agents
 
 
 def test_demo_writes_its_table_json_and_gif(tmp_path, capsys):
@@ -22,14 +22,31 @@ def test_demo_writes_its_table_json_and_gif(tmp_path, capsys):
         assert gif.n_frames > 64  # the whole watch phase and the walk
 
 
-def test_demo_trains_hcam_and_lstm_and_resumes(tmp_path):
+def test_demo_trains_hcam_and_lstm_and_resumes(tmp_path, monkeypatch):
+    from memrl.eval import evaluate
+
+    played: list[dict] = []
+    run_episodes = evaluate.run_episodes
+
+    def recorded(agent, env_id, env_kwargs, episodes, **kwargs):
+        played.append(dict(env_kwargs))
+        return run_episodes(agent, env_id, env_kwargs, episodes, **kwargs)
+
+    monkeypatch.setattr(evaluate, "run_episodes", recorded)
     rows = train_recall_agents(tmp_path, steps=4096, seed=0, episodes=16)
+    # Each agent is evaluated at each fixed delay, with the training env's other options.
+    assert played == [{"delay": 64, "num_symbols": 4}, {"delay": 1024, "num_symbols": 4}] * 2
     assert [r.agent for r in rows] == ["hcam", "lstm"]
     for row in rows:
         assert row.steps == 4096
-        assert 0.0 <= row.eval_success <= 1.0 and row.eval_episodes == 16
+        assert row.eval_delays == list(EVAL_DELAYS) == [64, 1024]
+        assert len(row.eval_success) == 2 and row.eval_episodes == 16
+        assert all(0.0 <= s <= 1.0 for s in row.eval_success)
         config = json.loads((tmp_path / row.agent / "config.json").read_text())
         assert (config["env_id"], config["core"]) == (RECALL_ENV, row.agent)
+        assert config["env_kwargs"] == RECALL_KWARGS == {"delay": [0, 128], "num_symbols": 4}
+        # The same memory-PPO schedule for both: the defaults, not one starving the LSTM.
+        assert (config["update_epochs"], config["num_minibatches"]) == (8, 8)
         assert (tmp_path / row.agent / "checkpoints" / "latest.pt").exists()
     assert (tmp_path / "training_curves.png").exists()
     # Run again: the finished runs are loaded from their checkpoints, not trained again.

@@ -26,7 +26,7 @@ from memrl.bench.training import AgentSpec
 
 DEFAULT_ENV = "memrl/DelayedMatch-Easy-v0"
 DEFAULT_AGENTS: tuple[AgentSpec, ...] = (
-    ("hcam", {"num_layers": 2, "width": 64}),  # the demo's HCAM
+    ("hcam", {"num_layers": 2, "width": 64}),  # 2 layers of width 64, chunks of 32
     ("lstm", {}),
     ("sb3-recurrent-ppo", {}),
 )

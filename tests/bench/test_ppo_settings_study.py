@@ -27,7 +27,7 @@ def test_the_committed_archive_rebuilds_the_results_table_exactly():
     results = (ROOT / "docs" / "RESULTS.md").read_text()
     start = results.index("<!-- ppo-settings:start -->\n") + len("<!-- ppo-settings:start -->\n")
     assert results[start : results.index("<!-- ppo-settings:end -->")] == table
-    assert "| e8_m8 |" in table and "| defaults |" in table
+    assert "| e8_m8 |" in table and "| e4_m4 |" in table
     assert "SB3's RecurrentPPO at its defaults, seconds to 0.9: " in table
 
 

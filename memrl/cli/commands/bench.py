@@ -30,7 +30,7 @@ LEARNING_AGENTS: dict[str, dict[str, Any]] = {
     "none": {},
     "sb3-recurrent-ppo": {},
 }
-"""``memrl bench learning --agents``: name -> core options (the demo's sizes)."""
+"""``memrl bench learning --agents``: name -> core options (attention cores: 2 layers of 64)."""
 LEARNING_FIXED = {"env_id", "core", "core_kwargs", "total_steps", "seed", "threads",
                   "tensorboard", "checkpoint_every"}  # fmt: skip
 """PPOConfig fields ``memrl bench learning`` sets itself (its options, or the bench's)."""
@@ -221,7 +221,7 @@ def add_parser(subparsers: Any) -> None:
         "stops it at the first update (memory PPO) or rollout (SB3) where the success over the "
         "last 100 training episodes is at least --threshold; reports the wall time (env "
         "creation included) and env steps it took, or the budget's if it was not reached. "
-        "Agents: hcam (the demo's: 2 layers of width 64), lstm, gru, transformer, none "
+        "Agents: hcam (2 layers of width 64, chunks of 32), lstm, gru, transformer, none "
         "(memory PPO at its defaults, or --ppo), sb3-recurrent-ppo (SB3's defaults).",
     )
     b.add_argument("--json", metavar="FILE", help=JSON_HELP)

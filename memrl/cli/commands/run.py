@@ -19,7 +19,8 @@ def add_parser(subparsers: Any) -> None:
         help="oracle vs memory-free on every memory env; HCAM vs LSTM trained on recall",
         description="For every memory env, run an oracle that is told what to remember and a "
         "memory-free policy and print their success rates side by side; then train an HCAM "
-        "agent and an LSTM agent with memory PPO on short-delay recall (DelayedMatch-Easy) and "
+        "agent and an LSTM agent with memory PPO on recall over delays of 0-128 steps "
+        "(DelayedMatch), evaluated at delays 64 and 1024, and "
         "compare them; fine-tune the shipped pretrained Decision Transformer offline on a CW10 "
         "slice with L2M and with full fine-tuning and compare the retention of the first task "
         "and of pretraining skill; write demo.json, training_curves.png and a Ballet GIF into "
