@@ -2,9 +2,10 @@
 
 Each agent trains from scratch on the same env for ``steps`` env steps in a temporary run
 directory (no TensorBoard, one checkpoint at the end); the figure is ``steps`` divided by the
-wall time of ``train()``, so it includes acting, env stepping and every PPO update. memrl's
-memory PPO uses its defaults (``PPOConfig``; docs/RESULTS.md says which they were when measured);
-sb3-contrib's RecurrentPPO uses SB3's defaults with 8 envs and 128-step rollouts.
+wall time of ``train()``, so it includes acting, env stepping and every PPO update.
+sb3-contrib's RecurrentPPO uses SB3's defaults with 8 envs and 128-step rollouts, and memrl's
+memory PPO the same schedule, like for like (:func:`like_for_like`: 8 envs x 128 steps, 10
+epochs of 128-step minibatches), the rest at its defaults.
 """
 
 from __future__ import annotations
@@ -15,6 +16,27 @@ from collections.abc import Sequence
 from typing import Any
 
 AgentSpec = tuple[str, dict[str, Any]]
+
+RECURRENT_PPO_BATCH = 128
+"""sb3-contrib's RecurrentPPO default ``batch_size`` (transitions per minibatch)."""
+
+
+def like_for_like() -> dict[str, int]:
+    """Memory-PPO options that give RecurrentPPO's default schedule (SB3Config's defaults).
+
+    Rollouts of ``num_envs`` x ``num_steps``, ``update_epochs`` epochs, minibatches of
+    :data:`RECURRENT_PPO_BATCH` transitions: one env's whole 128-step window each.
+    """
+    from memrl.agents.sb3_config import SB3Config
+
+    sb3 = SB3Config()
+    return {
+        "num_envs": sb3.num_envs,
+        "num_steps": sb3.num_steps,
+        "update_epochs": sb3.update_epochs,
+        "num_minibatches": sb3.num_envs * sb3.num_steps // RECURRENT_PPO_BATCH,
+    }
+
 
 DEFAULT_AGENTS: tuple[AgentSpec, ...] = (
     ("none", {}),
@@ -49,6 +71,7 @@ def training_throughput(env_id: str, agent: AgentSpec, steps: int, seed: int = 0
             from memrl.agents.ppo_config import PPOConfig
 
             ppo = PPOConfig(
+                **like_for_like(),
                 env_id=env_id,
                 core=name,
                 core_kwargs=dict(core_kwargs),
