@@ -70,8 +70,6 @@ PPO_FIELDS = {f.name for f in dataclasses.fields(PPOConfig)} - {
     "env_id", "env_kwargs", "core", "core_kwargs", "total_steps", "seed", "threads", "tensorboard"
 }  # fmt: skip
 """PPO settings a study may set for all its runs (`--ppo`); the rest are the study's own."""
-RESULT_FILES = ("config.json", "report.json", "metrics.csv")
-"""What --archive keeps of an evaluated run (metrics.csv thinned): all the table and curves read."""
 STUDY_SETTINGS = ("env", "env_kwargs", "steps", "ppo", "greedy", "eval_episodes")
 """The arguments every run of an archive shares (DIR/study.json); a different one is refused."""
 
@@ -160,7 +158,9 @@ def archived(name: str, seed: int, args: argparse.Namespace) -> Path | None:
 
 
 def archive_run(run_dir: Path, target: Path) -> None:
-    """Copy an evaluated run's compact results (RESULT_FILES, metrics thinned) to ``target``.
+    """Copy an evaluated run's compact results to ``target``: all the table and curves read.
+
+    config.json, report.json and metrics.csv (thinned: :func:`thin_metrics`).
 
     The report goes last, written under a temporary name and renamed, so that an archive entry
     with a report is complete.

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from memrl.bench.learning import summarize_runs
+
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = ROOT / "assets" / "results" / "ppo_settings"
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -76,12 +78,7 @@ def load_runs(archive: Path, settings: Sequence[str]) -> dict[str, list[dict[str
 def _cell(runs: list[dict[str, Any]], agent: str) -> tuple[str, str]:
     """Seconds per seed (* not reached) with their median, and env steps per seed, of one agent."""
     mine = sorted((r for r in runs if r["agent"] == agent), key=lambda r: r["seed"])
-    if not mine:
-        return "-", "-"
-    seconds = ", ".join(f"{r['seconds']:.0f}" + ("" if r["reached"] else "*") for r in mine)
-    median = statistics.median(r["seconds"] for r in mine)
-    steps = ", ".join(f"{r['steps'] / 1000:.0f}k" for r in mine)
-    return f"{seconds} (median {median:.0f})", steps
+    return summarize_runs(mine) if mine else ("-", "-")
 
 
 def table(runs: dict[str, list[dict[str, Any]]]) -> str:

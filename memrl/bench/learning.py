@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from memrl.bench.training import AgentSpec
+from memrl.bench.training import AgentSpec, bench_config
 
 DEFAULT_ENV = "memrl/DelayedMatch-Easy-v0"
 DEFAULT_AGENTS: tuple[AgentSpec, ...] = (
@@ -81,14 +81,13 @@ def time_to_success(
     from memrl.agents.ppo import RECENT_EPISODES
 
     name, core_kwargs = agent
+    config = bench_config(agent, env_id, max_steps, seed, threads=1, ppo=ppo)
     with tempfile.TemporaryDirectory(prefix="memrl-bench-") as run_dir:
         start = time.perf_counter()
         if name.startswith("sb3-"):
-            steps, wins = _train_sb3(name, env_id, seed, max_steps, threshold, run_dir)
+            steps, wins = _train_sb3(config, threshold, run_dir)
         else:
-            steps, wins = _train_ppo(
-                name, core_kwargs, env_id, seed, max_steps, threshold, ppo or {}, run_dir
-            )
+            steps, wins = _train_ppo(config, threshold, run_dir)
         seconds = time.perf_counter() - start
     success = _rate(wins, RECENT_EPISODES)
     return TimeToLearn(
@@ -102,33 +101,10 @@ def time_to_success(
     )
 
 
-def _train_ppo(
-    core: str,
-    core_kwargs: dict[str, Any],
-    env_id: str,
-    seed: int,
-    max_steps: int,
-    threshold: float,
-    ppo: dict[str, Any],
-    run_dir: str,
-) -> tuple[int, list[bool]]:
+def _train_ppo(config: Any, threshold: float, run_dir: str) -> tuple[int, list[bool]]:
     """Memory PPO until the success level or the budget; returns (env steps, recent wins)."""
     from memrl.agents.ppo import RECENT_EPISODES, PPOTrainer
-    from memrl.agents.ppo_config import PPOConfig
 
-    config = PPOConfig(
-        **{
-            **ppo,
-            "env_id": env_id,
-            "core": core,
-            "core_kwargs": dict(core_kwargs),
-            "total_steps": max_steps,
-            "seed": seed,
-            "threads": 1,
-            "tensorboard": False,
-            "checkpoint_every": 10**9,
-        }
-    )
     trainer = PPOTrainer(config, run_dir, progress=False)
 
     def reached() -> bool:
@@ -138,14 +114,12 @@ def _train_ppo(
     return trainer.global_step, list(trainer.recent_wins)
 
 
-def _train_sb3(
-    name: str, env_id: str, seed: int, max_steps: int, threshold: float, run_dir: str
-) -> tuple[int, list[bool]]:
+def _train_sb3(config: Any, threshold: float, run_dir: str) -> tuple[int, list[bool]]:
     """An SB3 agent until the success level or the budget; returns (env steps, recent wins)."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     from memrl.agents.ppo import RECENT_EPISODES
-    from memrl.agents.sb3_baselines import SB3Config, train_sb3
+    from memrl.agents.sb3_baselines import train_sb3
 
     class StopAtSuccess(BaseCallback):
         """Stops ``learn`` after the rollout at which SB3's success buffer reaches the level."""
@@ -162,15 +136,6 @@ def _train_sb3(
             self.wins = [bool(w) for w in self.model.ep_success_buffer]
             self.done = _rate(self.wins, RECENT_EPISODES) >= threshold
 
-    config = SB3Config(
-        env_id=env_id,
-        algorithm=name.removeprefix("sb3-"),
-        total_steps=max_steps,
-        seed=seed,
-        threads=1,
-        tensorboard=False,
-        checkpoint_every=10**9,
-    )
     stopper = StopAtSuccess()
     run = train_sb3(config, run_dir, progress=False, callbacks=[stopper])
     return run.steps, stopper.wins
@@ -196,6 +161,21 @@ def bench_learning(
     return rows
 
 
+def summarize_runs(runs: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    """Seconds per run (``*`` where the level was not reached) with their median, and env steps.
+
+    Args:
+        runs: Rows of :func:`bench_learning` (one agent's, in seed order).
+
+    Returns:
+        E.g. ``("20, 21, 300* (median 21)", "41k, 41k, 300k")``.
+    """
+    seconds = ", ".join(f"{r['seconds']:.0f}" + ("" if r["reached"] else "*") for r in runs)
+    median = np.median([r["seconds"] for r in runs])
+    steps = ", ".join(f"{r['steps'] / 1000:.0f}k" for r in runs)
+    return f"{seconds} (median {median:.0f})", steps
+
+
 def format_learning_table(rows: Sequence[dict[str, Any]], threshold: float = 0.9) -> str:
     """One line per agent: seconds and env steps to the level per seed, and their median."""
     lines = [f"{'agent':<34} {'seconds to ' + format(threshold, 'g'):>28}  {'env steps':>26}"]
@@ -204,10 +184,8 @@ def format_learning_table(rows: Sequence[dict[str, Any]], threshold: float = 0.9
         label = row["agent"] + (f" {row['core_kwargs']}" if row["core_kwargs"] else "")
         by_agent.setdefault(label, []).append(row)
     for label, runs in by_agent.items():
-        seconds = ", ".join(f"{r['seconds']:.0f}" + ("" if r["reached"] else "*") for r in runs)
-        steps = ", ".join(f"{r['steps'] // 1000}k" for r in runs)
-        median = np.median([r["seconds"] for r in runs])
-        lines.append(f"{label:<34} {seconds + f' (median {median:.0f})':>28}  {steps:>26}")
+        seconds, steps = summarize_runs(runs)
+        lines.append(f"{label:<34} {seconds:>28}  {steps:>26}")
     if not all(r["reached"] for r in rows):
         lines.append("* not reached within the budget: the time the budget took")
     return "\n".join(lines)

@@ -49,38 +49,52 @@ DEFAULT_AGENTS: tuple[AgentSpec, ...] = (
 )
 
 
+def bench_config(
+    agent: AgentSpec,
+    env_id: str,
+    steps: int,
+    seed: int,
+    threads: int = 0,
+    ppo: dict[str, Any] | None = None,
+) -> Any:
+    """The config of a bench run: no TensorBoard, no checkpoint but the final one.
+
+    Args:
+        agent: ``(name, core_kwargs)``: a memory-PPO core or ``sb3-<algorithm>``.
+        env_id: The env to train on.
+        steps: Env steps to train for.
+        seed: The run's seed.
+        threads: Torch threads (0: torch's default).
+        ppo: Memory-PPO settings over the defaults (not for SB3 agents, which run at theirs).
+
+    Returns:
+        An ``SB3Config`` for SB3 agents, else a ``PPOConfig``.
+    """
+    name, core_kwargs = agent
+    common = dict(env_id=env_id, total_steps=steps, seed=seed, threads=threads,
+                  tensorboard=False, checkpoint_every=10**9)  # fmt: skip
+    if name.startswith("sb3-"):
+        from memrl.agents.sb3_config import SB3Config
+
+        return SB3Config(algorithm=name.removeprefix("sb3-"), **common)
+    from memrl.agents.ppo_config import PPOConfig
+
+    return PPOConfig(**{**(ppo or {}), **common, "core": name, "core_kwargs": dict(core_kwargs)})
+
+
 def training_throughput(env_id: str, agent: AgentSpec, steps: int, seed: int = 0) -> float:
     """Env steps per second of training ``agent`` on ``env_id`` for ``steps`` steps."""
-    name, core_kwargs = agent
+    config = bench_config(agent, env_id, steps, seed, ppo=like_for_like())
     with tempfile.TemporaryDirectory(prefix="memrl-bench-") as run_dir:
-        if name.startswith("sb3-"):
-            from memrl.agents.sb3_baselines import SB3Config, train_sb3
+        if agent[0].startswith("sb3-"):
+            from memrl.agents.sb3_baselines import train_sb3
 
-            config = SB3Config(
-                env_id=env_id,
-                algorithm=name.removeprefix("sb3-"),
-                total_steps=steps,
-                seed=seed,
-                tensorboard=False,
-                checkpoint_every=10**9,
-            )
             start = time.perf_counter()
             train_sb3(config, run_dir, progress=False)
         else:
             from memrl.agents.ppo import PPOTrainer
-            from memrl.agents.ppo_config import PPOConfig
 
-            ppo = PPOConfig(
-                **like_for_like(),
-                env_id=env_id,
-                core=name,
-                core_kwargs=dict(core_kwargs),
-                total_steps=steps,
-                seed=seed,
-                tensorboard=False,
-                checkpoint_every=10**9,
-            )
-            trainer = PPOTrainer(ppo, run_dir, progress=False)
+            trainer = PPOTrainer(config, run_dir, progress=False)
             start = time.perf_counter()
             trainer.train()
         return steps / (time.perf_counter() - start)

@@ -71,11 +71,13 @@ PENDING_CHUNKS = 4
 """Committed chunks per batch entry held outside the chunk memory until a flush (see HCAMCore)."""
 SHARED_READ_FACTOR = 16
 """A window reads its candidate chunks with one shared product while there are at most this many
-times ``top_k`` of them (see ``HCAMCore._shared_slots``). Measured on a 2-layer, width-64 HCAM
-(chunks of 16, top-4) training on BalletGrid-2 (forward and backward of a 4 x 256-step window):
-0.54 s per window at 4 (every 256-step window, which commits 17 chunks, took the per-query
-copies), 0.42 s at 16; 128-step windows 0.30 s and 0.21 s; the default HCAM on DelayedMatch
-with delays up to 128 the same at both (0.26-0.28 s)."""
+times ``top_k`` of them (see ``HCAMCore._shared_slots``). At 4, every 256-step window (which
+commits 17 chunks of 16) fell back to per-query copies of the chosen chunks, whose backward pass
+dominated training; timed once by hand (forward and backward of ``evaluate_window`` on a
+collected 4-env BalletGrid-2 window, 2-layer width-64 HCAM, chunks of 16, top-4, mean of 3, a
+loaded machine): 0.54 s at 4 and 0.42 s at 16 for 256 steps, 0.30 s and 0.21 s for 128 steps;
+the default HCAM on DelayedMatch (delays up to 128) the same at both. Both reads compute the
+same function (the float64 test checks outputs and gradients of each)."""
 
 
 def _check_positive(**values: int) -> None:
