@@ -49,6 +49,11 @@ DEFAULT_AGENTS: tuple[AgentSpec, ...] = (
 )
 
 
+BENCH_SET = frozenset({"env_id", "total_steps", "seed", "threads", "tensorboard",
+                       "checkpoint_every", "core", "core_kwargs"})  # fmt: skip
+"""PPOConfig fields :func:`bench_config` sets itself: its ``ppo`` settings cannot change them."""
+
+
 def bench_config(
     agent: AgentSpec,
     env_id: str,
@@ -79,7 +84,9 @@ def bench_config(
         return SB3Config(algorithm=name.removeprefix("sb3-"), **common)
     from memrl.agents.ppo_config import PPOConfig
 
-    return PPOConfig(**{**(ppo or {}), **common, "core": name, "core_kwargs": dict(core_kwargs)})
+    config = {**(ppo or {}), **common, "core": name, "core_kwargs": dict(core_kwargs)}
+    assert set(config) - set(ppo or {}) <= BENCH_SET
+    return PPOConfig(**config)
 
 
 def training_throughput(env_id: str, agent: AgentSpec, steps: int, seed: int = 0) -> float:

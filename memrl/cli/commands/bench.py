@@ -31,9 +31,6 @@ LEARNING_AGENTS: dict[str, dict[str, Any]] = {
     "sb3-recurrent-ppo": {},
 }
 """``memrl bench learning --agents``: name -> core options (attention cores: 2 layers of 64)."""
-LEARNING_FIXED = {"env_id", "core", "core_kwargs", "total_steps", "seed", "threads",
-                  "tensorboard", "checkpoint_every"}  # fmt: skip
-"""PPOConfig fields ``memrl bench learning`` sets itself (its options, or the bench's)."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -379,10 +376,11 @@ def run_learning_bench(args: argparse.Namespace) -> int:
     """Time each agent and seed to the success level."""
     from memrl.bench.learning import bench_learning, format_learning_table
     from memrl.bench.machine import machine_info
+    from memrl.bench.training import BENCH_SET
 
     if args.threshold > 1:
         raise SystemExit(f"--threshold {args.threshold}: a success level is at most 1")
-    settable = {f.name for f in dataclasses.fields(PPOConfig)} - LEARNING_FIXED
+    settable = {f.name for f in dataclasses.fields(PPOConfig)} - BENCH_SET
     unknown = sorted(set(args.ppo) - settable)
     if unknown:
         raise SystemExit(f"--ppo: unknown memory-PPO setting(s) {', '.join(unknown)}; "
