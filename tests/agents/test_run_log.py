@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -16,10 +18,15 @@ def _tensorboard(run_dir, tag: str) -> list[tuple[int, float]]:
 
 
 def _logged(run_dir, steps) -> None:
+    """One session's log, ended before the next second so that a resumed session's event file
+    sorts after it: TensorBoard reads a run's files in name order, and names are whole seconds,
+    then a per-process counter compared as text (``...9`` after ``...10``), as two sessions
+    in one test would otherwise be; a real resume is a new process, seconds later."""
     log = RunLog(run_dir)
     for step in steps:
         log.write(step, {"x": float(step)})
     log.close()
+    time.sleep(1.0 - time.time() % 1.0 + 0.01)
 
 
 def test_new_keys_extend_the_header_and_rows_read_back(tmp_path):
