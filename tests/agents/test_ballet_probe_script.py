@@ -116,6 +116,15 @@ def test_a_run_directory_with_other_settings_is_refused(tmp_path):
         probe.main([*_args(tmp_path / "run"), "--learning-rate", "0.01"])
 
 
+def test_archive_keeps_the_compact_results_and_the_table_reads_them_alone(tmp_path):
+    probe.main([*_args(tmp_path / "runs" / "gru"), "--archive", str(tmp_path / "archive")])
+    kept = tmp_path / "archive" / "gru"
+    assert sorted(p.name for p in kept.iterdir()) == sorted(probe.ARCHIVED)  # no checkpoints
+    for name in probe.ARCHIVED:
+        assert (kept / name).read_bytes() == (tmp_path / "runs" / "gru" / name).read_bytes()
+    assert probe.table([kept]) == probe.table([tmp_path / "runs" / "gru"])
+
+
 def test_bad_options_are_named():
     for bad, message in ((["--labels", "0"], "--labels must be >= 1"),
                          (["--core-kwargs", "{"], "--core-kwargs is not JSON"),
