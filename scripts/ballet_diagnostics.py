@@ -45,18 +45,10 @@ from memrl.agents.run_log import read_metric
 from memrl.envs.ballet import DANCER_SLOTS, dance_period
 from memrl.envs.dances import DANCE_LENGTH
 from memrl.eval.plots import plot_training_curves
+from memrl.memory.presets import STUDY_CORES
 
 VARIANTS = ("target", "dance", "none")
-CORES = ("hcam", "transformer", "lstm", "gru", "none")
-SMALL = {"num_layers": 2, "width": 64}
-CORE_KWARGS: dict[str, dict[str, Any]] = {
-    "hcam": {**SMALL, "chunk_size": 16},
-    "transformer": SMALL,
-    "lstm": {},
-    "gru": {},
-    "none": {},
-}
-"""The cores of scripts/memory_study.py's presets."""
+CORES = tuple(STUDY_CORES)
 SOLVED = 0.9
 SMOOTH = 20
 
@@ -158,7 +150,7 @@ def main() -> None:
     for seed in args.seeds:
         config = PPOConfig(env_id=env_id,
                            env_kwargs={"dancers": args.dancers, "delay": args.delay},
-                           core=args.agent, core_kwargs=CORE_KWARGS[args.agent],
+                           core=args.agent, core_kwargs=STUDY_CORES[args.agent],
                            total_steps=args.steps, seed=seed, threads=1, tensorboard=False,
                            **ppo)  # fmt: skip
         run_dir = out / f"seed{seed}"

@@ -51,14 +51,9 @@ from memrl.agents.ppo import build_policy
 from memrl.agents.ppo_config import PPOConfig
 from memrl.envs.ballet import MAX_DANCERS, timeline
 from memrl.envs.ballet_vector import BatchedBalletEnv
+from memrl.memory.presets import STUDY_CORES
 
-CORES: dict[str, dict[str, Any]] = {
-    "none": {},
-    "lstm": {},
-    "gru": {},
-    "transformer": {"num_layers": 2, "width": 64},
-    "hcam": {"num_layers": 2, "width": 64, "chunk_size": 16},
-}
+CORES = STUDY_CORES
 """Cores and their default options: scripts/memory_study.py's presets (the transformer's 64-step
 window holds a whole 2-dancer, delay-16 episode up to its choice step: 63 observations)."""
 VARIANTS = ("none", "dance")

@@ -45,11 +45,8 @@ from memrl.agents.ppo_config import PPOConfig
 from memrl.agents.run_log import read_metric, thin_metrics
 from memrl.cli import main as memrl
 from memrl.eval.plots import plot_training_curves
+from memrl.memory.presets import CHUNKED, SMALL
 
-SMALL = {"num_layers": 2, "width": 64}
-"""2 layers of width 64: the attention cores at a size that trains fast on a CPU."""
-CHUNKED = {**SMALL, "chunk_size": 16}
-"""Chunked memories with chunks of 16 steps (a Ballet dance; the recall study's HCAM)."""
 ZERO_PLACES = {"learned_places": True, "place_init": "zeros"}
 """A learned place embedding that starts at zero (the SAT core starts as its place-free self)."""
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
