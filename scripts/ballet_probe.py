@@ -58,13 +58,20 @@ CORES = STUDY_CORES
 window holds a whole 2-dancer, delay-16 episode up to its choice step: 63 observations)."""
 VARIANTS = ("none", "dance")
 SETTINGS = ("core", "core_kwargs", "variant", "num_dancers", "dance_delay", "labels",
-            "batch_size", "learning_rate", "max_grad_norm", "seed")  # fmt: skip
+            "batch_size", "learning_rate", "max_grad_norm", "reconstruction_coef",
+            "seed")  # fmt: skip
 """What a run is: a run directory holding other settings is refused, not resumed."""
+ADDED_SETTINGS = {"reconstruction_coef": 0.0}
+"""Settings added after runs were archived, and the value those runs had."""
 ARCHIVED = ("config.json", "curve.csv", "result.json")
 """A finished run's compact results, what ``--archive`` keeps."""
-CURVE_FIELDS = ("batches", "labels", "accuracy", "loss", "seconds")
+CURVE_FIELDS = ("batches", "labels", "accuracy", "loss", "reconstruction", "seconds")
+"""A curve row: ``loss`` is the choice's cross-entropy, ``reconstruction`` the auxiliary loss
+(0 without ``--reconstruction-coef``)."""
 BLOCKS = 4
 """The table gives the accuracy over this many equal parts of each run."""
+BLOCK_NAME = "quarter"
+"""What the table calls one of the ``BLOCKS`` parts."""
 
 
 def first_episode_seed(seed: int, batch: int, batch_size: int) -> int:
@@ -105,13 +112,18 @@ def episode_batch(
     }, answers
 
 
-def choice_logits(policy: MemoryPolicy, observations: dict[str, torch.Tensor]) -> torch.Tensor:
-    """``[B, actions]``: the action logits of the last step (the choice) of fresh episodes."""
+def choice_logits(
+    policy: MemoryPolicy, observations: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replay fresh episodes: the action logits of their last step (the choice), ``[B, actions]``,
+    and the core's outputs at every step, ``[T, B, width]``."""
     steps, batch = observations["instruction"].shape
     resets = torch.zeros(steps, batch, dtype=torch.bool)
     resets[0] = True
-    dist, _, _ = policy.evaluate_window(observations, policy.initial_state(batch), resets, None)
-    return dist.logits[-1]
+    dist, _, hidden = policy.evaluate_window(
+        observations, policy.initial_state(batch), resets, None
+    )
+    return dist.logits[-1], hidden
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -126,6 +138,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
         "max_grad_norm": args.max_grad_norm,
+        "reconstruction_coef": args.reconstruction_coef,
         "seed": args.seed,
     }
 
@@ -136,6 +149,7 @@ def run(settings: dict[str, Any], out: Path, log_every: int, checkpoint_every: i
     config_path = out / "config.json"
     if config_path.exists():
         saved = json.loads(config_path.read_text())
+        saved = {**ADDED_SETTINGS, **saved}
         changed = sorted(k for k in SETTINGS if saved.get(k) != settings[k])
         if changed:
             raise SystemExit(
@@ -150,7 +164,10 @@ def run(settings: dict[str, Any], out: Path, log_every: int, checkpoint_every: i
     torch.manual_seed(settings["seed"])
     batch_size = settings["batch_size"]
     env = BatchedBalletEnv(batch_size, settings["num_dancers"], settings["dance_delay"], "grid")
-    config = PPOConfig(core=settings["core"], core_kwargs=settings["core_kwargs"])
+    recon = settings["reconstruction_coef"]
+    config = PPOConfig(
+        core=settings["core"], core_kwargs=settings["core_kwargs"], reconstruction_coef=recon
+    )
     policy = build_policy(config, env)
     optimizer = torch.optim.Adam(policy.parameters(), lr=settings["learning_rate"])
     store = CheckpointStore(out / "checkpoints")
@@ -162,20 +179,27 @@ def run(settings: dict[str, Any], out: Path, log_every: int, checkpoint_every: i
         done, curve, seconds = payload["batches"], payload["curve"], payload["seconds"]
         torch.set_rng_state(payload["rng"])
     total = -(-settings["labels"] // batch_size)
-    start, window = time.perf_counter() - seconds, {"accuracy": [], "loss": []}
+    start, window = time.perf_counter() - seconds, _empty_window()
     bar = _progress(total, done) if progress else None
     while done < total:
         observations, answers = episode_batch(
             env, first_episode_seed(settings["seed"], done, batch_size), settings["variant"]
         )
-        logits = choice_logits(policy, observations)
-        loss = cross_entropy(logits, answers)
+        logits, hidden = choice_logits(policy, observations)
+        answer_loss = cross_entropy(logits, answers)
+        loss = answer_loss
+        if policy.decoder is not None:
+            reconstruction = policy.decoder.loss(
+                hidden.flatten(0, 1), {k: v.flatten(0, 1) for k, v in observations.items()}
+            )
+            loss = loss + recon * reconstruction
+            window["reconstruction"].append(reconstruction.item())
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), settings["max_grad_norm"])
         optimizer.step()
         window["accuracy"].append((logits.argmax(-1) == answers).float().mean().item())
-        window["loss"].append(loss.item())
+        window["loss"].append(answer_loss.item())
         done += 1
         if bar is not None:
             bar.update(1)
@@ -185,9 +209,10 @@ def run(settings: dict[str, Any], out: Path, log_every: int, checkpoint_every: i
                 "labels": done * batch_size,
                 "accuracy": round(float(np.mean(window["accuracy"])), 4),
                 "loss": round(float(np.mean(window["loss"])), 4),
+                "reconstruction": round(float(np.mean(window["reconstruction"] or [0.0])), 4),
                 "seconds": round(time.perf_counter() - start, 1),
             })  # fmt: skip
-            window = {"accuracy": [], "loss": []}
+            window = _empty_window()
         if done % checkpoint_every == 0 or done == total:
             store.save({
                 "policy": policy.state_dict(), "optimizer": optimizer.state_dict(),
@@ -200,6 +225,10 @@ def run(settings: dict[str, Any], out: Path, log_every: int, checkpoint_every: i
     result = {**settings, "batches": total, "curve": curve, "blocks": blocks(curve, BLOCKS)}
     atomic_write(out / "result.json", lambda p: p.write_text(json.dumps(result, indent=2) + "\n"))
     return result
+
+
+def _empty_window() -> dict[str, list[float]]:
+    return {"accuracy": [], "loss": [], "reconstruction": []}
 
 
 def _progress(total: int, done: int) -> Any:
@@ -253,20 +282,21 @@ def table(runs: Sequence[Path]) -> str:
             raise SystemExit(f"{path} has no result.json: the run has not finished")
         results.append({**json.loads(result_path.read_text()), "run": Path(path).name})
     parts = max(len(r["blocks"]) for r in results)
-    spans = [f"{b['from_labels'] / 1000:g}k-{b['to_labels'] / 1000:g}k"
-             for b in results[0]["blocks"]]  # fmt: skip
+    ordinals = ("1st", "2nd", "3rd", *(f"{k}th" for k in range(4, parts + 1)))
     lines = [
-        "| run | core (layers) | variant | dancers | labels | "
-        + " | ".join(f"accuracy {s}" for s in spans)
+        "| run | core (layers) | variant | dancers | batch | reconstruction | labels | "
+        + " | ".join(f"accuracy, {ordinals[k]} {BLOCK_NAME}" for k in range(parts))
         + " | loss, last part | seconds |",
-        "|---|---|---|---|---|" + "---|" * parts + "---|---|",
+        "|---|---|---|---|---|---|---|" + "---|" * parts + "---|---|",
     ]
     for r in results:
         accuracies = " | ".join(f"{b['accuracy']:.2f}" for b in r["blocks"])
+        recon = r.get("reconstruction_coef", ADDED_SETTINGS["reconstruction_coef"])
         lines.append(
             f"| {r['run']} | {r['core']}{_layers(r['core_kwargs'])} | {r['variant']} "
-            f"| {r['num_dancers']} | {r['curve'][-1]['labels']:,} "
-            f"| {accuracies} | {r['blocks'][-1]['loss']:.2f} | {r['curve'][-1]['seconds']:.0f} |"
+            f"| {r['num_dancers']} | {r['batch_size']} | {recon:g} "
+            f"| {r['curve'][-1]['labels']:,} | {accuracies} | {r['blocks'][-1]['loss']:.2f} "
+            f"| {r['curve'][-1]['seconds']:.0f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -311,6 +341,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=0.5,
         help="gradient clipping by global norm (default: 0.5, memory PPO's)",
     )
+    parser.add_argument(
+        "--reconstruction-coef",
+        type=float,
+        default=0.0,
+        help="weight of the auxiliary loss of memory PPO's --reconstruction-coef: the core's "
+        "output at every step reconstructs that step's grid and instruction (default: 0, off)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's)")
     parser.add_argument(
@@ -347,6 +384,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--out is required (or --table RUN...)")
     if not 1 <= args.num_dancers <= MAX_DANCERS:
         parser.error(f"--num-dancers must be 1..{MAX_DANCERS}, got {args.num_dancers}")
+    if args.reconstruction_coef < 0:
+        parser.error(f"--reconstruction-coef must be >= 0, got {args.reconstruction_coef}")
     for name in ("labels", "batch_size", "log_every", "checkpoint_every", "dance_delay"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")

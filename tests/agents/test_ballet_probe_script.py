@@ -58,13 +58,34 @@ def test_the_logits_trained_are_those_the_agent_acts_with_at_the_choice_step():
     policy = probe.build_policy(probe.PPOConfig(**settings), env)
     observations, _ = probe.episode_batch(env, seed=1, variant="none")
     with torch.no_grad():
-        logits = probe.choice_logits(policy, observations)
+        logits, hidden = probe.choice_logits(policy, observations)
         state = policy.initial_state(3)
         steps = observations["instruction"].shape[0]
         for t in range(steps):
             step = {key: value[t] for key, value in observations.items()}
             dist, _, state = policy.act(step, state, torch.full((3,), t == 0), None)
     torch.testing.assert_close(logits, dist.logits, atol=1e-5, rtol=1e-5)
+    assert hidden.shape == (steps, 3, policy.core.output_dim)
+
+
+def test_the_reconstruction_loss_trains_the_decoder_with_the_agent(tmp_path):
+    """--reconstruction-coef adds memory PPO's decoder loss to the update; without it, none."""
+    from memrl.agents.checkpoints import CheckpointStore
+
+    probe.main([*_args(tmp_path / "recon"), "--reconstruction-coef", "1.0"])
+    probe.main(_args(tmp_path / "plain"))
+    torch.manual_seed(0)  # the run's seed: the same initial weights
+    env = BatchedBalletEnv(8, 2, 16, "grid")
+    config = probe.PPOConfig(core="gru", reconstruction_coef=1.0)
+    initial = probe.build_policy(config, env).state_dict()
+    trained = CheckpointStore(tmp_path / "recon" / "checkpoints").load()[1]["policy"]
+    decoder = [k for k in initial if k.startswith("decoder.")]
+    assert decoder and all(not torch.equal(trained[k], initial[k]) for k in decoder)
+    plain = CheckpointStore(tmp_path / "plain" / "checkpoints").load()[1]["policy"]
+    assert not any(k.startswith("decoder.") for k in plain)
+    recon = json.loads((tmp_path / "recon" / "result.json").read_text())["curve"]
+    assert all(row["reconstruction"] > 0 for row in recon)
+    assert recon[-1]["reconstruction"] < recon[0]["reconstruction"]
 
 
 def test_no_episode_is_trained_on_twice(tmp_path, monkeypatch):
