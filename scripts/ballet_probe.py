@@ -14,7 +14,10 @@ scores 0.5 with 2 dancers without any memory; above that is recall.
 ``--variant dance`` gives recognition away, as ``scripts/ballet_diagnostics.py`` does for RL:
 while a dancer performs, the instruction shows the name of its dance (the token the choice step
 will use) instead of "watch"; what is left is remembering who danced it and matching the
-instruction to that memory.
+instruction to that memory. ``--curriculum LABELS`` (with ``--variant none``) weans the agent off
+those names: each episode of the first LABELS shows them with a probability that falls linearly
+from 1 to 0 over those labels; accuracy and loss are then measured on the episodes without them
+(the task itself) only.
 
 OUT gets config.json, curve.csv (per ``--log-every`` batches: labels seen, accuracy and loss over
 those batches, seconds), result.json at the end, and checkpoints/ every ``--checkpoint-every``
@@ -59,15 +62,16 @@ window holds a whole 2-dancer, delay-16 episode up to its choice step: 63 observ
 VARIANTS = ("none", "dance")
 SETTINGS = ("core", "core_kwargs", "variant", "num_dancers", "dance_delay", "labels",
             "batch_size", "learning_rate", "max_grad_norm", "reconstruction_coef",
-            "seed")  # fmt: skip
+            "curriculum", "seed")  # fmt: skip
 """What a run is: a run directory holding other settings is refused, not resumed."""
-ADDED_SETTINGS = {"reconstruction_coef": 0.0}
+ADDED_SETTINGS = {"reconstruction_coef": 0.0, "curriculum": 0}
 """Settings added after runs were archived, and the value those runs had."""
 ARCHIVED = ("config.json", "curve.csv", "result.json")
 """A finished run's compact results, what ``--archive`` keeps."""
-CURVE_FIELDS = ("batches", "labels", "accuracy", "loss", "reconstruction", "seconds")
-"""A curve row: ``loss`` is the choice's cross-entropy, ``reconstruction`` the auxiliary loss
-(0 without ``--reconstruction-coef``)."""
+CURVE_FIELDS = ("batches", "labels", "scored", "accuracy", "loss", "reconstruction", "seconds")
+"""A curve row: ``scored`` episodes (all but those a curriculum gave the names) give the
+accuracy and ``loss``, the choice's cross-entropy; ``reconstruction`` is the auxiliary loss (0
+without ``--reconstruction-coef``)."""
 BLOCKS = 4
 """The table gives the accuracy over this many equal parts of each run."""
 BLOCK_NAME = "quarter"
@@ -83,8 +87,22 @@ def first_episode_seed(seed: int, batch: int, batch_size: int) -> int:
     return (seed * 1_000_003 + batch) * batch_size
 
 
+def hint_probability(labels_seen: int, curriculum: int) -> float:
+    """The chance that an episode shows the dance names, ``labels_seen`` labels into a run."""
+    return max(0.0, 1.0 - labels_seen / curriculum) if curriculum else 0.0
+
+
+def hinted_episodes(seed: int, batch: int, batch_size: int, curriculum: int) -> np.ndarray:
+    """``[B]`` bool: which episodes of batch ``batch`` a curriculum shows the dance names.
+
+    Drawn from a generator of its own per (seed, batch), so that a resumed run draws the same.
+    """
+    chance = hint_probability(batch * batch_size, curriculum)
+    return np.random.default_rng([seed, batch]).random(batch_size) < chance
+
+
 def episode_batch(
-    env: BatchedBalletEnv, seed: int, variant: str
+    env: BatchedBalletEnv, seed: int, variant: str, hinted: np.ndarray | None = None
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Fresh episodes from reset to the choice step: observations ``[T, B, ...]`` and answers.
 
@@ -92,6 +110,7 @@ def episode_batch(
         env: The batched env (grid observations).
         seed: Seeds the episodes: ``env.reset(seed=seed)`` seeds episode i with ``seed + i``.
         variant: "none", or "dance" (the instruction names each dance while it is performed).
+        hinted: ``[B]`` bool, with variant "none": the episodes that show the names anyway.
     """
     observation, info = env.reset(seed=seed)
     answers = torch.as_tensor(info["answer"])
@@ -102,10 +121,11 @@ def episode_batch(
         grids.append(observation["grid"])
         instructions.append(observation["instruction"])
     instruction = np.stack(instructions)
-    if variant == "dance":
+    shown = np.ones(env.num_envs, dtype=bool) if variant == "dance" else hinted
+    if shown is not None and shown.any():
         dances = info["memory"]["dances"]  # [B, n] in performing order
         for dancer, steps in enumerate(timeline(env.num_dancers, env.dance_delay)):
-            instruction[steps] = dances[:, dancer] + 1
+            instruction[steps[:, None], shown] = dances[shown, dancer] + 1
     return {
         "grid": torch.as_tensor(np.stack(grids)),
         "instruction": torch.as_tensor(instruction),
@@ -139,6 +159,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "learning_rate": args.learning_rate,
         "max_grad_norm": args.max_grad_norm,
         "reconstruction_coef": args.reconstruction_coef,
+        "curriculum": args.curriculum,
         "seed": args.seed,
     }
 
@@ -182,12 +203,16 @@ def run(settings: dict[str, Any], out: Path, log_every: int, checkpoint_every: i
     start, window = time.perf_counter() - seconds, _empty_window()
     bar = _progress(total, done) if progress else None
     while done < total:
+        hinted = hinted_episodes(settings["seed"], done, batch_size, settings["curriculum"])
         observations, answers = episode_batch(
-            env, first_episode_seed(settings["seed"], done, batch_size), settings["variant"]
+            env,
+            first_episode_seed(settings["seed"], done, batch_size),
+            settings["variant"],
+            hinted,
         )
         logits, hidden = choice_logits(policy, observations)
-        answer_loss = cross_entropy(logits, answers)
-        loss = answer_loss
+        losses = cross_entropy(logits, answers, reduction="none")
+        loss = losses.mean()
         if policy.decoder is not None:
             reconstruction = policy.decoder.loss(
                 hidden.flatten(0, 1), {k: v.flatten(0, 1) for k, v in observations.items()}
@@ -198,8 +223,10 @@ def run(settings: dict[str, Any], out: Path, log_every: int, checkpoint_every: i
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), settings["max_grad_norm"])
         optimizer.step()
-        window["accuracy"].append((logits.argmax(-1) == answers).float().mean().item())
-        window["loss"].append(answer_loss.item())
+        scored = torch.as_tensor(~hinted)
+        window["correct"].append((logits.argmax(-1) == answers)[scored].sum().item())
+        window["loss"].append(losses[scored].sum().item())
+        window["scored"].append(int(scored.sum()))
         done += 1
         if bar is not None:
             bar.update(1)
@@ -207,8 +234,9 @@ def run(settings: dict[str, Any], out: Path, log_every: int, checkpoint_every: i
             curve.append({
                 "batches": done,
                 "labels": done * batch_size,
-                "accuracy": round(float(np.mean(window["accuracy"])), 4),
-                "loss": round(float(np.mean(window["loss"])), 4),
+                "scored": sum(window["scored"]),
+                "accuracy": round(sum(window["correct"]) / max(1, sum(window["scored"])), 4),
+                "loss": round(sum(window["loss"]) / max(1, sum(window["scored"])), 4),
                 "reconstruction": round(float(np.mean(window["reconstruction"] or [0.0])), 4),
                 "seconds": round(time.perf_counter() - start, 1),
             })  # fmt: skip
@@ -228,7 +256,7 @@ def run(settings: dict[str, Any], out: Path, log_every: int, checkpoint_every: i
 
 
 def _empty_window() -> dict[str, list[float]]:
-    return {"accuracy": [], "loss": [], "reconstruction": []}
+    return {"correct": [], "loss": [], "scored": [], "reconstruction": []}
 
 
 def _progress(total: int, done: int) -> Any:
@@ -258,7 +286,7 @@ def blocks(curve: Sequence[dict[str, Any]], parts: int) -> list[dict[str, float]
         first = previous
         weights = []
         for row in chosen:
-            weights.append(row["labels"] - previous)
+            weights.append(row.get("scored", row["labels"] - previous))  # older rows: all
             previous = row["labels"]
         out.append({
             "from_labels": first,
@@ -348,6 +376,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="weight of the auxiliary loss of memory PPO's --reconstruction-coef: the core's "
         "output at every step reconstructs that step's grid and instruction (default: 0, off)",
     )
+    parser.add_argument(
+        "--curriculum",
+        type=int,
+        default=0,
+        metavar="LABELS",
+        help="with --variant none: episodes show the dance names with a chance falling "
+        "linearly from 1 to 0 over the first LABELS labels; accuracy counts the others "
+        "(default: 0, no curriculum)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's)")
     parser.add_argument(
@@ -384,6 +421,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--out is required (or --table RUN...)")
     if not 1 <= args.num_dancers <= MAX_DANCERS:
         parser.error(f"--num-dancers must be 1..{MAX_DANCERS}, got {args.num_dancers}")
+    if args.curriculum < 0:
+        parser.error(f"--curriculum must be >= 0 labels, got {args.curriculum}")
+    if args.curriculum and args.variant != "none":
+        parser.error(f"--curriculum weans off the dance names: it needs --variant none, "
+                     f"not {args.variant!r}")  # fmt: skip
     if args.reconstruction_coef < 0:
         parser.error(f"--reconstruction-coef must be >= 0, got {args.reconstruction_coef}")
     for name in ("labels", "batch_size", "log_every", "checkpoint_every", "dance_delay"):

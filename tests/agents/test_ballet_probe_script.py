@@ -52,6 +52,48 @@ def test_the_dance_variant_names_each_dance_exactly_while_it_is_performed():
     assert np.array_equal(observations["instruction"].numpy(), expected)
 
 
+def test_a_curriculum_shows_the_names_to_a_share_of_episodes_falling_from_1_to_0():
+    assert [probe.hint_probability(n, 100) for n in (0, 25, 100, 400)] == [1.0, 0.75, 0.0, 0.0]
+    assert probe.hint_probability(0, 0) == 0.0  # no curriculum
+    shares = [probe.hinted_episodes(0, b, 1000, 10_000).mean() for b in (0, 5, 10)]
+    assert shares[0] == 1.0 and 0.45 < shares[1] < 0.55 and shares[2] == 0.0
+    again = probe.hinted_episodes(0, 5, 1000, 10_000)  # drawn the same when resumed
+    assert np.array_equal(again, probe.hinted_episodes(0, 5, 1000, 10_000))
+    env = BatchedBalletEnv(6, 2, 16, "grid")
+    hinted = np.array([True, False, True, False, False, True])
+    mixed, _ = probe.episode_batch(env, seed=4, variant="none", hinted=hinted)
+    names, _ = probe.episode_batch(env, seed=4, variant="dance")
+    plain, _ = probe.episode_batch(env, seed=4, variant="none")
+    for episode, given in enumerate(hinted):
+        expected = (names if given else plain)["instruction"][:, episode]
+        assert torch.equal(mixed["instruction"][:, episode], expected)
+
+
+def test_a_curriculum_scores_only_the_episodes_without_the_names(tmp_path, monkeypatch):
+    """Right on every hinted episode and wrong on every other: accuracy 0 on the scored ones."""
+    real_batch, real_logits, last = probe.episode_batch, probe.choice_logits, {}
+
+    def recording(env, seed, variant, hinted=None):
+        observations, answers = real_batch(env, seed, variant, hinted)
+        last.update(answers=answers, hinted=torch.as_tensor(hinted))
+        return observations, answers
+
+    def right_only_when_hinted(policy, observations):
+        logits, hidden = real_logits(policy, observations)
+        right = torch.nn.functional.one_hot(last["answers"], logits.shape[-1]).bool()
+        wanted = torch.where(last["hinted"][:, None], right, ~right)
+        return logits + 1e4 * wanted, hidden
+
+    monkeypatch.setattr(probe, "episode_batch", recording)
+    monkeypatch.setattr(probe, "choice_logits", right_only_when_hinted)
+    probe.main([*_args(tmp_path / "run"), "--curriculum", "192"])
+    curve = json.loads((tmp_path / "run" / "result.json").read_text())["curve"]
+    expected = [int((~probe.hinted_episodes(0, b, 8, 192)).sum()) for b in range(12)]
+    assert [row["scored"] for row in curve] == [sum(expected[i : i + 2]) for i in range(0, 12, 2)]
+    assert 0 < sum(expected) < 96  # some episodes of the run were hinted, some not
+    assert all(row["accuracy"] == 0.0 for row in curve)
+
+
 def test_the_logits_trained_are_those_the_agent_acts_with_at_the_choice_step():
     env = BatchedBalletEnv(3, 2, 16, "grid")
     settings = {"core": "hcam", "core_kwargs": probe.CORES["hcam"]}
@@ -91,8 +133,8 @@ def test_the_reconstruction_loss_trains_the_decoder_with_the_agent(tmp_path):
 def test_no_episode_is_trained_on_twice(tmp_path, monkeypatch):
     real, episodes = probe.episode_batch, []
 
-    def recording(env, seed, variant):
-        observations, answers = real(env, seed, variant)
+    def recording(env, seed, variant, hinted=None):
+        observations, answers = real(env, seed, variant, hinted)
         grids = observations["grid"].numpy()  # [T, B, 242]: an episode is its column
         episodes.extend(grids[:, i].tobytes() for i in range(grids.shape[1]))
         return observations, answers
@@ -112,10 +154,10 @@ def test_a_killed_run_resumes_exactly(tmp_path, monkeypatch):
     probe.main(_args(tmp_path / "whole"))
     real = probe.episode_batch
 
-    def dies_at_batch_6(env, seed, variant):
+    def dies_at_batch_6(env, seed, variant, hinted=None):
         if seed == probe.first_episode_seed(0, 6, 8):
             raise KeyboardInterrupt
-        return real(env, seed, variant)
+        return real(env, seed, variant, hinted)
 
     monkeypatch.setattr(probe, "episode_batch", dies_at_batch_6)
     with pytest.raises(KeyboardInterrupt):
@@ -149,7 +191,9 @@ def test_archive_keeps_the_compact_results_and_the_table_reads_them_alone(tmp_pa
 def test_bad_options_are_named():
     for bad, message in ((["--labels", "0"], "--labels must be >= 1"),
                          (["--core-kwargs", "{"], "--core-kwargs is not JSON"),
-                         (["--log-every", "3"], "must be a multiple of --log-every")):  # fmt: skip
+                         (["--log-every", "3"], "must be a multiple of --log-every"),
+                         (["--curriculum", "9", "--variant", "dance"], "needs --variant none"),
+                         (["--curriculum", "-1"], "--curriculum must be >= 0")):  # fmt: skip
         result = subprocess.run([sys.executable, str(SCRIPT), "--out", "x", *bad],
                                 capture_output=True, text=True)  # fmt: skip
         assert result.returncode == 2 and message in result.stderr, result.stderr
