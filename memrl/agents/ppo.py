@@ -658,6 +658,7 @@ class PPOTrainer:
             "episode_length": self.episode_length,
             "chosen": self.chosen,
             "finished": self.finished,
+            "recent_wins": list(self.recent_wins),
             "rng": _rng_states(),
             "allocator": None
             if self.allocator is None
@@ -702,6 +703,8 @@ class PPOTrainer:
         # Checkpoints written before answer_step existed: their runs label the last step only.
         self.chosen = payload.get("chosen", torch.zeros(self.config.num_envs, dtype=torch.bool))
         self.finished = payload["finished"]
+        # Checkpoints written before it was saved: the window restarts empty.
+        self.recent_wins = deque(payload.get("recent_wins", ()), maxlen=RECENT_EPISODES)
         _set_rng_states(payload["rng"])
         if self.allocator is not None:
             saved_allocator = payload["allocator"]

@@ -163,6 +163,9 @@ def test_resume_continues_exactly(tmp_path):
         assert torch.equal(a, b), name
     rows = list(csv.DictReader((tmp_path / "part" / "metrics.csv").open()))
     assert [int(r["global_step"]) for r in rows] == [64, 128, 192]
+    # The success window of the last 100 episodes (what `memrl bench learning` stops on) too.
+    assert 0 < len(part.recent_wins) < len(whole.recent_wins)
+    assert list(resumed.recent_wins) == list(whole.recent_wins)
 
 
 def test_existing_run_directory_needs_resume(tmp_path):
