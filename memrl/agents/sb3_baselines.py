@@ -2,8 +2,8 @@
 
 They train through the same ``memrl train`` command and write the same run directory as memory
 PPO: ``config.json``, ``metrics.csv``, TensorBoard events under ``tb/`` and ``checkpoints/``
-(``sb3_<steps>_steps.zip`` every ``checkpoint_every`` updates, ``final.zip`` at the end), so
-reports compare them with memrl's own agents. SB3's logger writes through memrl's
+(``sb3_<steps>_steps.zip`` every ``checkpoint_every`` updates, the newest two kept, ``final.zip``
+at the end), so reports compare them with memrl's own agents. SB3's logger writes through memrl's
 :class:`~memrl.agents.run_log.RunLog`; its keys that mean what a memory-PPO key means are logged
 under that key (``rollout/success_rate`` as ``charts/success_rate``, ...; see ``METRIC_NAMES``),
 the others under SB3's own names, except those SB3 keeps out of TensorBoard (its iteration and
@@ -96,8 +96,27 @@ class RunLogOutput(KVWriter):
         self.log.close()
 
 
+KEPT_CHECKPOINTS = 2
+"""Periodic checkpoints a run keeps, the newest (as memory PPO keeps ``latest`` and
+``previous``): one more than needed, so that a damaged newest one costs one interval."""
+
+
+def prune_checkpoints(directory: Path, keep: int = KEPT_CHECKPOINTS) -> None:
+    """Delete all periodic checkpoints but the ``keep`` with the most env steps.
+
+    Periodic checkpoints are the ``sb3_<steps>_steps.zip`` files; ``final.zip`` and files of other
+    names are left alone.
+    """
+    periodic = [p for p in directory.glob("sb3_*_steps.zip")
+                if p.name.removeprefix("sb3_").removesuffix("_steps.zip").isdigit()]  # fmt: skip
+    for path in sorted(periodic, key=checkpoint_steps)[:-keep]:
+        path.unlink()
+
+
 class CheckpointEveryUpdates(BaseCallback):
     """Saves the model every ``every`` updates, after the update (when the next rollout starts).
+
+    Only the newest :data:`KEPT_CHECKPOINTS` of them are kept.
 
     Args:
         directory: Where ``sb3_<steps>_steps.zip`` files go.
@@ -117,6 +136,7 @@ class CheckpointEveryUpdates(BaseCallback):
         steps = self.model.num_timesteps
         if steps >= self.last_saved + self.every_steps:
             save_model(self.model, self.directory / f"sb3_{steps}_steps.zip")
+            prune_checkpoints(self.directory)
             self.last_saved = steps
 
     def _on_step(self) -> bool:

@@ -137,6 +137,24 @@ def test_resume_continues_a_killed_run_from_its_latest_checkpoint(tmp_path, caps
     assert json.loads((run / "config.json").read_text())["total_steps"] == 640
 
 
+def test_a_run_keeps_its_two_newest_periodic_checkpoints_and_resumes_from_them(tmp_path, capsys):
+    run = tmp_path / "ppo"
+    args = ["train", *TINY_PPO, "--out", str(run), "--checkpoint-every", "1"]
+    assert main([*args, "--steps", "640"]) == 0  # saved at 128, 256, 384 and 512; final at 640
+    checkpoints = run / "checkpoints"
+    kept = sorted(p.name for p in checkpoints.iterdir())
+    assert kept == ["final.zip", "sb3_384_steps.zip", "sb3_512_steps.zip"]
+    (checkpoints / "final.zip").unlink()  # killed before the end
+    truncate(checkpoints / "sb3_512_steps.zip")  # and the newest checkpoint damaged
+    capsys.readouterr()
+    assert main([*args, "--steps", "640", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "damaged checkpoint" in err and "using the older checkpoint" in err
+    assert f"{checkpoints / 'sb3_384_steps.zip'} instead" in err, err
+    model = PPO.load(checkpoints / "final.zip")
+    assert (model.num_timesteps, model._num_timesteps_at_start) == (640, 384)
+
+
 def test_resume_continues_a_finished_run_from_its_final_model(tmp_path, capsys):
     run = tmp_path / "ppo"
     args = ["train", *TINY_PPO, "--out", str(run)]
