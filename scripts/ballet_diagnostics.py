@@ -11,7 +11,10 @@ left can be measured apart:
   choice phase will use to name it) instead of "watch". Recognition is given away, and so is
   matching the instruction to what was seen (the same token, through the same embedding);
   remembering who danced what, and walking there, are left.
-- ``none``: the unchanged task, for comparison.
+- ``none``: the unchanged task, for comparison. With ``--curriculum STEPS`` it weans the agent
+  off the ``dance`` variant's names instead: each episode shows them with a chance that falls
+  linearly from 1 to 0 over the first STEPS env steps of the run (all envs together), then never.
+  (``scripts/ballet_probe.py --curriculum`` is the same schedule, supervised.)
 
 The variants wrap the single BalletGrid env and are registered under ``memrl-diag/`` ids for this
 script only; the runs are ordinary memory-PPO run directories (resumable: re-run the command).
@@ -23,6 +26,9 @@ OUT/training_curves.png the curves.
         --ppo '{"ent_coef": 0.001}' --out runs/ballet_diag/target-none
     python scripts/ballet_diagnostics.py --variant dance --agent hcam --steps 1500000 \\
         --ppo '{"ent_coef": 0.001, "learning_rate": 0.001}' --out runs/ballet_diag/dance-hcam
+    python scripts/ballet_diagnostics.py --variant none --curriculum 1000000 --agent hcam \\
+        --steps 2000000 --ppo '{"ent_coef": 0.001, "reconstruction_coef": 1.0, "num_steps": 256}' \\
+        --out runs/ballet_diag/curriculum-hcam-recon
 """
 
 from __future__ import annotations
@@ -59,13 +65,25 @@ class GiveAway(gymnasium.Wrapper):
     Args:
         env: A single BalletGrid env.
         variant: One of ``VARIANTS``.
+        curriculum: With variant "none": the run's env steps (all ``num_envs`` envs together)
+            over which the chance that an episode shows the dance names falls from 1 to 0.
+        num_envs: Envs of the run, each stepping as often as this one.
     """
 
-    def __init__(self, env: gymnasium.Env, variant: str) -> None:
+    def __init__(
+        self, env: gymnasium.Env, variant: str, curriculum: int = 0, num_envs: int = 1
+    ) -> None:
         super().__init__(env)
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        if curriculum and variant != "none":
+            raise ValueError(f"a curriculum weans off the dance names: variant 'none', not "
+                             f"{variant!r}")  # fmt: skip
         self.variant = variant
+        self.curriculum, self.num_envs = curriculum, num_envs
+        self.steps = 0  # this env's steps since it was made: the run's are num_envs times more
+        self.hinted = variant == "dance"
+        self._rng = np.random.default_rng(0)
         extra = {"target": {"target": spaces.Discrete(len(DANCER_SLOTS) + 1)}}.get(variant, {})
         assert isinstance(env.observation_space, spaces.Dict)
         self.observation_space = spaces.Dict({**env.observation_space.spaces, **extra})
@@ -76,18 +94,24 @@ class GiveAway(gymnasium.Wrapper):
         obs, info = self.env.reset(**kwargs)
         self._t = 0
         self._memory = info["memory"]
-        return self._extend(obs), info
+        if self.curriculum:
+            if kwargs.get("seed") is not None:
+                self._rng = np.random.default_rng(kwargs["seed"])
+            chance = hint_probability(self.steps * self.num_envs, self.curriculum)
+            self.hinted = bool(self._rng.random() < chance)
+        return self._extend(obs), {**info, "hinted": self.hinted}
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._t += 1
+        self.steps += 1
         return self._extend(obs), float(reward), terminated, truncated, info
 
     def _extend(self, obs: dict[str, Any]) -> dict[str, Any]:
         if self.variant == "target":
             slot = DANCER_SLOTS.index(tuple(int(v) for v in self._memory["target_slot"]))
             return {**obs, "target": np.int64(slot + 1 if obs["instruction"] else 0)}
-        if self.variant == "dance" and not obs["instruction"]:
+        if self.hinted and not obs["instruction"]:
             return {**obs, "instruction": np.int64(self._dance_on_stage())}
         return obs
 
@@ -99,9 +123,17 @@ class GiveAway(gymnasium.Wrapper):
         return int(self._memory["dances"][k]) + 1
 
 
-def make_variant(variant: str, dancers: int = 2, delay: int = 16) -> gymnasium.Env:
-    """A BalletGrid level with one part of the answer given away."""
-    return GiveAway(gymnasium.make(f"memrl/BalletGrid-{dancers}-delay{delay}-v0"), variant)
+def hint_probability(steps: int, curriculum: int) -> float:
+    """The chance that an episode starting ``steps`` env steps into a run shows the names."""
+    return max(0.0, 1.0 - steps / curriculum) if curriculum else 0.0
+
+
+def make_variant(
+    variant: str, dancers: int = 2, delay: int = 16, curriculum: int = 0, num_envs: int = 1
+) -> gymnasium.Env:
+    """A BalletGrid level with one part of the answer given away (see :class:`GiveAway`)."""
+    env = gymnasium.make(f"memrl/BalletGrid-{dancers}-delay{delay}-v0")
+    return GiveAway(env, variant, curriculum, num_envs)
 
 
 def _create(**kwargs: Any) -> gymnasium.Env:
@@ -132,11 +164,18 @@ def main() -> None:
     parser.add_argument("--dancers", type=int, default=2, choices=(2, 4, 8))
     parser.add_argument("--delay", type=int, default=16, choices=(16, 48))
     parser.add_argument("--steps", type=int, default=1_000_000, help="training steps per run")
+    parser.add_argument("--curriculum", type=int, default=0, metavar="STEPS",
+                        help="with --variant none: episodes show the dance names with a chance "
+                        "falling from 1 to 0 over the first STEPS env steps (default: 0, "
+                        "none)")  # fmt: skip
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--ppo", default="{}", metavar="JSON",
                         help='memory-PPO settings, e.g. \'{"ent_coef": 0.001}\'')  # fmt: skip
     parser.add_argument("--out", required=True, help="output directory (one run per seed)")
     args = parser.parse_args()
+    if args.curriculum < 0 or (args.curriculum and args.variant != "none"):
+        parser.error(f"--curriculum must be >= 0 steps and needs --variant none, got "
+                     f"{args.curriculum} with --variant {args.variant}")  # fmt: skip
     ppo = json.loads(args.ppo)
     own = {"env_id", "env_kwargs", "core", "core_kwargs", "total_steps", "seed", "threads",
            "tensorboard"}  # fmt: skip
@@ -153,6 +192,9 @@ def main() -> None:
                            core=args.agent, core_kwargs=STUDY_CORES[args.agent],
                            total_steps=args.steps, seed=seed, threads=1, tensorboard=False,
                            **ppo)  # fmt: skip
+        if args.curriculum:
+            schedule = {"curriculum": args.curriculum, "num_envs": config.num_envs}
+            config = dataclasses.replace(config, env_kwargs={**config.env_kwargs, **schedule})
         run_dir = out / f"seed{seed}"
         resume = CheckpointStore(run_dir / "checkpoints").exists()
         PPOTrainer(config, run_dir, resume=resume, progress=False).train()
@@ -162,7 +204,9 @@ def main() -> None:
         solved = first_solved(steps, success)
         rows.append(f"| {seed} | {np.mean(tail):.2f} | {solved if solved else 'not reached'} |")
     text = "\n".join([
-        f"BalletGrid, {args.dancers} dancers, delay {args.delay}, variant `{args.variant}`, agent "
+        f"BalletGrid, {args.dancers} dancers, delay {args.delay}, variant `{args.variant}`"
+        + (f" (curriculum over {args.curriculum:,} steps)" if args.curriculum else "")
+        + f", agent "
         f"`{args.agent}`, {args.steps:,} steps, PPO {ppo or 'defaults'}.",
         "",
         f"| seed | training success, last 10% | first step at >= {SOLVED} ({SMOOTH} updates) |",

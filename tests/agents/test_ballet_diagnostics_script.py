@@ -54,3 +54,30 @@ def test_first_solved_needs_a_sustained_average():
     # the window ending at index 27 is the first with 18 ones among its 20 updates
     assert diagnostics.first_solved(steps, success) == steps[27]
     assert diagnostics.first_solved(steps, np.full(40, 0.5)) is None
+
+
+def _instructions(env, seed: int | None) -> tuple[np.ndarray, bool]:
+    """Play one episode of ``env`` to past its choice step: its instructions, and if hinted."""
+    obs, info = env.reset(seed=seed)
+    shown = [int(obs["instruction"])]
+    for _ in range(info["memory"]["choice_step"] + 1):
+        obs, *_ = env.step(0)
+        shown.append(int(obs["instruction"]))
+    return np.array(shown), info["hinted"]
+
+
+def test_a_curriculum_shows_the_names_to_a_share_of_episodes_falling_to_0():
+    assert [diagnostics.hint_probability(n, 400) for n in (0, 100, 400, 800)] == [1, 0.75, 0, 0]
+    env = diagnostics.make_variant("none", curriculum=64 * 16, num_envs=16)
+    named, _ = _instructions(diagnostics.make_variant("dance"), seed=9)
+    plain, _ = _instructions(diagnostics.make_variant("none"), seed=9)
+    first, hinted = _instructions(env, seed=9)  # the run's first steps: always shown
+    assert hinted and np.array_equal(first, named)
+    later, hinted = _instructions(env, seed=9)  # 64 steps in: 1,024 of the run's, all of it
+    assert not hinted and np.array_equal(later, plain)
+    halfway = diagnostics.make_variant("none", curriculum=1000, num_envs=10)
+    halfway.steps = 50  # 500 of the run's steps
+    shares = [halfway.reset(seed=None if i else 0)[1]["hinted"] for i in range(400)]
+    assert 0.4 < np.mean(shares) < 0.6
+    with pytest.raises(ValueError, match="variant 'none'"):
+        diagnostics.make_variant("dance", curriculum=10)
