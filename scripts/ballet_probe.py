@@ -312,16 +312,19 @@ def table(runs: Sequence[Path]) -> str:
     parts = max(len(r["blocks"]) for r in results)
     ordinals = ("1st", "2nd", "3rd", *(f"{k}th" for k in range(4, parts + 1)))
     lines = [
-        "| run | core (layers) | variant | dancers | batch | reconstruction | labels | "
+        "| run | core (layers) | variant | curriculum | dancers | batch | reconstruction "
+        "| labels | "
         + " | ".join(f"accuracy, {ordinals[k]} {BLOCK_NAME}" for k in range(parts))
         + " | loss, last part | seconds |",
-        "|---|---|---|---|---|---|---|" + "---|" * parts + "---|---|",
+        "|---|---|---|---|---|---|---|---|" + "---|" * parts + "---|---|",
     ]
     for r in results:
         accuracies = " | ".join(f"{b['accuracy']:.2f}" for b in r["blocks"])
         recon = r.get("reconstruction_coef", ADDED_SETTINGS["reconstruction_coef"])
+        curriculum = r.get("curriculum", ADDED_SETTINGS["curriculum"])
         lines.append(
             f"| {r['run']} | {r['core']}{_layers(r['core_kwargs'])} | {r['variant']} "
+            f"| {f'{curriculum:,} labels' if curriculum else '-'} "
             f"| {r['num_dancers']} | {r['batch_size']} | {recon:g} "
             f"| {r['curve'][-1]['labels']:,} | {accuracies} | {r['blocks'][-1]['loss']:.2f} "
             f"| {r['curve'][-1]['seconds']:.0f} |"
