@@ -17,18 +17,24 @@ will use) instead of "watch"; what is left is remembering who danced it and matc
 instruction to that memory. ``--curriculum LABELS`` (with ``--variant none``) weans the agent off
 those names: each episode of the first LABELS shows them with a probability that falls linearly
 from 1 to 0 over those labels; accuracy and loss are then measured on the episodes without them
-(the task itself) only.
+(the task itself) only. ``--reconstruction-coef`` adds memory PPO's auxiliary loss: the core's
+output at every step reconstructs that step's grid and instruction, which trains the encoder to
+say where the moving dancer is (the choice label alone does not). With both, HCAM learns the
+recall of BalletGrid-2 (docs/RESULTS.md, "The recall probe, offline").
 
-OUT gets config.json, curve.csv (per ``--log-every`` batches: labels seen, accuracy and loss over
-those batches, seconds), result.json at the end, and checkpoints/ every ``--checkpoint-every``
-batches: a killed run resumes exactly when the command is run again (episodes are seeded by
-``--seed`` and the batch index, each batch from its own range of seeds). ``--archive DIR``
-copies a finished run's compact results (config.json, curve.csv, result.json; no checkpoints)
-to DIR/<name of OUT>, also when the command is run again on a finished run; ``--table RUN...``
-prints the table of finished runs, from run directories or from the archive alone.
+OUT gets config.json, curve.csv (per ``--log-every`` batches: labels seen, episodes scored,
+accuracy and loss over those, the reconstruction loss, seconds), result.json at the end, and
+checkpoints/ every ``--checkpoint-every`` batches: a killed run resumes exactly when the command is
+run again (episodes are seeded by ``--seed`` and the batch index, each batch from its own range of
+seeds). ``--archive DIR`` copies a finished run's compact results (config.json, curve.csv,
+result.json; no checkpoints) to DIR/<name of OUT>, also when the command is run again on a finished
+run; ``--table RUN...`` prints the table of finished runs, from run directories or from the archive
+alone.
 
     python scripts/ballet_probe.py --core hcam --out runs/ballet_probe/hcam \\
         --archive assets/results/ballet_probe/offline
+    python scripts/ballet_probe.py --core hcam --batch-size 16 --curriculum 25600 \\
+        --reconstruction-coef 1.0 --out runs/ballet_probe/hcam-curriculum-recon
     python scripts/ballet_probe.py --table assets/results/ballet_probe/offline/*
 """
 
