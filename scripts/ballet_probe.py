@@ -141,8 +141,12 @@ def episode_batch(
 def choice_logits(
     policy: MemoryPolicy, observations: dict[str, torch.Tensor]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Replay fresh episodes: the action logits of their last step (the choice), ``[B, actions]``,
-    and the core's outputs at every step, ``[T, B, width]``."""
+    """Replay fresh episodes: their choice-step logits and the core's outputs.
+
+    Returns:
+        The action logits of the last step (the choice), ``[B, actions]``, and the core's outputs
+        at every step, ``[T, B, width]``.
+    """
     steps, batch = observations["instruction"].shape
     resets = torch.zeros(steps, batch, dtype=torch.bool)
     resets[0] = True
@@ -282,7 +286,8 @@ def _write_curve(path: Path, curve: Sequence[dict[str, Any]]) -> None:
 
 
 def blocks(curve: Sequence[dict[str, Any]], parts: int) -> list[dict[str, float]]:
-    """The label-weighted accuracy and loss over ``parts`` equal spans of a curve's rows."""
+    """The accuracy and loss over ``parts`` equal spans of a curve's rows, weighted by the
+    episodes each row scored (NaN for a span that scored none)."""
     rows = list(curve)
     spans = np.array_split(np.arange(len(rows)), min(parts, len(rows)))
     out = []
@@ -294,6 +299,8 @@ def blocks(curve: Sequence[dict[str, Any]], parts: int) -> list[dict[str, float]
         for row in chosen:
             weights.append(row.get("scored", row["labels"] - previous))  # older rows: all
             previous = row["labels"]
+        if not sum(weights):
+            weights = [float("nan")] * len(chosen)
         out.append({
             "from_labels": first,
             "to_labels": chosen[-1]["labels"],
