@@ -216,8 +216,9 @@ def test_the_committed_archive_rebuilds_the_results_table_exactly():
 
 def test_spans_weigh_rows_by_the_episodes_they_scored():
     rows = [{"labels": 16, "scored": 0, "accuracy": 0.0, "loss": 0.0},
-            {"labels": 32, "scored": 3, "accuracy": 1.0, "loss": 0.5},
-            {"labels": 48, "scored": 1, "accuracy": 0.0, "loss": 2.5}]  # fmt: skip
+            {"labels": 32, "scored": 0, "accuracy": 0.0, "loss": 0.0},
+            {"labels": 48, "scored": 3, "accuracy": 1.0, "loss": 0.5},
+            {"labels": 64, "scored": 1, "accuracy": 0.0, "loss": 2.5}]  # fmt: skip
     first, rest = probe.blocks(rows, 2)
     assert np.isnan(first["accuracy"])  # a span that scored nothing has no accuracy
     assert (rest["accuracy"], rest["loss"]) == (0.75, 1.0)
