@@ -210,7 +210,8 @@ def test_the_committed_archive_rebuilds_the_results_table_exactly():
     assert results[start : results.index("<!-- ballet-probe-offline:end -->")] == table
     for run in ("none", "lstm", "transformer", "hcam", "hcam-dance", "hcam-4layers",
                 "transformer-dance", "transformer-dance-recon", "hcam-dance-recon",
-                "hcam-curriculum-recon", "hcam-4dancers-curriculum-recon"):  # fmt: skip
+                "hcam-curriculum-recon", "hcam-4dancers-curriculum-recon",
+                "transformer-curriculum-recon"):  # fmt: skip
         assert f"\n| {run} | " in table
 
 
