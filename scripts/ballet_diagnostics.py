@@ -48,7 +48,7 @@ from memrl.agents.checkpoints import CheckpointStore
 from memrl.agents.ppo import PPOTrainer
 from memrl.agents.ppo_config import PPOConfig
 from memrl.agents.run_log import read_metric
-from memrl.envs.ballet import DANCER_SLOTS, dance_period
+from memrl.envs.ballet import DANCER_SLOTS, dance_period, hint_probability
 from memrl.envs.dances import DANCE_LENGTH
 from memrl.eval.plots import plot_training_curves
 from memrl.memory.presets import STUDY_CORES
@@ -121,11 +121,6 @@ class GiveAway(gymnasium.Wrapper):
         if k >= int(self._memory["num_dancers"]) or offset >= DANCE_LENGTH:
             return 0
         return int(self._memory["dances"][k]) + 1
-
-
-def hint_probability(steps: int, curriculum: int) -> float:
-    """The chance that an episode starting ``steps`` env steps into a run shows the names."""
-    return max(0.0, 1.0 - steps / curriculum) if curriculum else 0.0
 
 
 def make_variant(

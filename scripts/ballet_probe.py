@@ -58,7 +58,7 @@ from memrl.agents.checkpoints import CheckpointStore, atomic_write
 from memrl.agents.policy import MemoryPolicy
 from memrl.agents.ppo import build_policy
 from memrl.agents.ppo_config import PPOConfig
-from memrl.envs.ballet import MAX_DANCERS, timeline
+from memrl.envs.ballet import MAX_DANCERS, hint_probability, timeline
 from memrl.envs.ballet_vector import BatchedBalletEnv
 from memrl.memory.presets import STUDY_CORES
 
@@ -91,11 +91,6 @@ def first_episode_seed(seed: int, batch: int, batch_size: int) -> int:
     would share all but one episode between neighbouring batches).
     """
     return (seed * 1_000_003 + batch) * batch_size
-
-
-def hint_probability(labels_seen: int, curriculum: int) -> float:
-    """The chance that an episode shows the dance names, ``labels_seen`` labels into a run."""
-    return max(0.0, 1.0 - labels_seen / curriculum) if curriculum else 0.0
 
 
 def hinted_episodes(seed: int, batch: int, batch_size: int, curriculum: int) -> np.ndarray:

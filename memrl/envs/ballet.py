@@ -182,6 +182,16 @@ def choice_step(num_dancers: int, dance_delay: int) -> int:
     return num_dancers * dance_period(dance_delay)
 
 
+def hint_probability(seen: int, curriculum: int) -> float:
+    """A curriculum's chance that an episode shows the dance names while they are performed.
+
+    The chance falls linearly from 1 to 0 over the first ``curriculum`` units (labels or env
+    steps) of a run, ``seen`` of them in; 0 without a curriculum (``curriculum`` 0). Used by
+    ``scripts/ballet_probe.py`` and ``scripts/ballet_diagnostics.py``.
+    """
+    return max(0.0, 1.0 - seen / curriculum) if curriculum else 0.0
+
+
 def make_observation_space(observation: str) -> spaces.Dict:
     """The observation space of one env in ``observation`` mode ("image" or "grid")."""
     if observation == "image":
